@@ -1,0 +1,120 @@
+"""The one source of truth for facts shared by the services, the local
+launcher, the Pulumi program and the tests.
+
+Service names, ports, default placement, labels, peer URLs and the UI files
+are declared here and nowhere else. Import this module; do not copy its
+values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+NAMESPACE = "theater-msa"
+CLUSTERS: tuple[str, ...] = ("ctx1", "ctx2")
+# Node label that pins pods to a cluster (`cluster-name=ctx1|ctx2`).
+CLUSTER_LABEL = "cluster-name"
+# Kubernetes DNS suffix used for peer URLs inside a cluster.
+CLUSTER_DOMAIN = "svc.cluster.local"
+# Label keys Kiali and Istio telemetry read the app name and version from.
+APP_LABEL = "app"
+VERSION_LABEL = "version"
+DEFAULT_VERSION = "v1"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One application service."""
+
+    name: str  # Kubernetes Deployment/Service name, e.g. "user-service"
+    port: int  # container and Service port
+    module: str  # Python module holding `create_app()`
+    home: str  # default cluster (overridable per stack)
+    calls: tuple[str, ...] = ()  # services it calls over HTTP
+    resource: str | None = None  # URL prefix it owns, e.g. "users"
+    uses_redis: bool = True
+
+    @property
+    def url_env(self) -> str:
+        """Environment variable that carries this service's base URL to its callers."""
+        return self.name.upper().replace("-", "_") + "_URL"
+
+    @property
+    def port_name(self) -> str:
+        """Service port name; the `http-` prefix tells Istio the protocol."""
+        return "http-" + self.name.removesuffix("-service")
+
+    def cluster_url(self, namespace: str = NAMESPACE) -> str:
+        return f"http://{self.name}.{namespace}.{CLUSTER_DOMAIN}:{self.port}"
+
+    def local_url(self, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}"
+
+
+USER = ServiceSpec("user-service", 8081, "services.user_service", "ctx1", resource="users")
+MOVIE = ServiceSpec("movie-service", 8082, "services.movie_service", "ctx2", resource="movies")
+BOOKING = ServiceSpec(
+    "booking-service",
+    8083,
+    "services.booking_service",
+    "ctx2",
+    calls=("user-service", "movie-service"),
+    resource="bookings",
+)
+GATEWAY = ServiceSpec(
+    "api-gateway",
+    8080,
+    "services.api_gateway",
+    "ctx1",
+    calls=("user-service", "movie-service", "booking-service"),
+    uses_redis=False,
+)
+
+# Start order matters for the local launcher: callees before callers.
+SERVICES: dict[str, ServiceSpec] = {s.name: s for s in (USER, MOVIE, BOOKING, GATEWAY)}
+# The services the gateway proxies, keyed by URL prefix ("users" -> user-service).
+ROUTED: dict[str, ServiceSpec] = {s.resource: s for s in SERVICES.values() if s.resource}
+
+
+@dataclass(frozen=True)
+class RedisSpec:
+    name: str = "redis"
+    port: int = 6379
+    port_name: str = "tcp-redis"
+    image: str = "redis:7.4-alpine"
+
+    def cluster_url(self, namespace: str = NAMESPACE, db: int = 0) -> str:
+        return f"redis://{self.name}.{namespace}.{CLUSTER_DOMAIN}:{self.port}/{db}"
+
+
+REDIS = RedisSpec()
+
+# The web UI: these files are served by api-gateway from UI_DIR locally and
+# become the UI ConfigMap in Kubernetes.
+UI_DIR = Path(__file__).resolve().parent / "ui"
+UI_FILES: tuple[str, ...] = ("index.html", "app.js", "style.css")
+
+# Where the api-gateway mounts a kubeconfig for the other cluster (from a Secret).
+REMOTE_KUBECONFIG_DIR = "/etc/theater/remote"
+GATEWAY_SERVICE_ACCOUNT = "api-gateway"
+DASHBOARD_SERVICE_ACCOUNT = "theater-dashboard"
+
+
+def default_placement() -> dict[str, str]:
+    """Service name -> home cluster, before any stack override."""
+    return {s.name: s.home for s in SERVICES.values()}
+
+
+def labels(name: str, version: str = DEFAULT_VERSION) -> dict[str, str]:
+    """Pod/Service labels: `app` and `version` for Kiali, plus the standard ones."""
+    return {
+        APP_LABEL: name,
+        VERSION_LABEL: version,
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/part-of": "theater-msa",
+    }
+
+
+def selector(name: str) -> dict[str, str]:
+    return {APP_LABEL: name}

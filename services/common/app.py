@@ -1,0 +1,160 @@
+"""Build a service's Starlette app: its domain routes plus the plumbing every
+service shares (/healthz, /readyz, /info, /metrics, /openapi.json, the
+X-Served-By header, JSON errors, the body size limit, Redis and the HTTP
+client for peers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import pydantic
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.schemas import SchemaGenerator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.common import peers as peers_mod
+from services.common import redis as redis_mod
+from services.common.errors import EXCEPTION_HANDLERS, error_response
+from services.common.metrics import Metrics, MetricsMiddleware
+from services.common.settings import Settings
+
+ReadinessCheck = Callable[[Request], Awaitable[dict[str, str]]]
+
+
+class ServedByMiddleware:
+    """Adds `X-Served-By: <service>@<cluster>/<pod>` to every response."""
+
+    def __init__(self, app: ASGIApp, value: str) -> None:
+        self.app = app
+        self.header = (b"x-served-by", value.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), self.header]
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
+def collection(path: str, endpoint: Callable[..., Any], methods: list[str]) -> list[Route]:
+    """Routes for `path` and `path/`, so both work without a redirect."""
+    base = path.rstrip("/")
+    return [Route(base, endpoint, methods=methods), Route(base + "/", endpoint, methods=methods)]
+
+
+async def _redis_ready(request: Request) -> dict[str, str]:
+    try:
+        await asyncio.wait_for(request.app.state.redis.ping(), timeout=request.app.state.settings.redis_timeout)
+    except Exception as exc:  # any failure means "not ready"
+        raise RuntimeError(f"redis: {type(exc).__name__}") from None
+    return {"redis": "ok"}
+
+
+async def _no_dependencies(request: Request) -> dict[str, str]:
+    return {}
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness: the process answers."""
+    return JSONResponse({"status": "ok", "service": request.app.state.settings.service})
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: the service's own dependencies (its Redis) answer."""
+    settings: Settings = request.app.state.settings
+    try:
+        checks = await request.app.state.readiness(request)
+    except Exception as exc:
+        return error_response(503, f"{settings.service} is not ready: {exc}", "not_ready")
+    return JSONResponse({"status": "ready", "service": settings.service, "checks": checks})
+
+
+async def info(request: Request) -> Response:
+    """Which service, version, cluster, pod and node answered."""
+    s: Settings = request.app.state.settings
+    return JSONResponse({"service": s.service, "version": s.version, "cluster": s.cluster, "pod": s.pod, "node": s.node})
+
+
+def _openapi(app: Starlette, title: str, models: Sequence[type[pydantic.BaseModel]]) -> dict[str, Any]:
+    generator = SchemaGenerator({"openapi": "3.1.0", "info": {"title": title, "version": "1.0.0"}})
+    schema = generator.get_schema(routes=app.routes)
+    if models:
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in models:
+            components[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    return schema
+
+
+def build_app(
+    settings: Settings,
+    routes: Sequence[BaseRoute],
+    *,
+    models: Sequence[type[pydantic.BaseModel]] = (),
+    readiness: ReadinessCheck | None = None,
+    on_startup: Callable[[Starlette], Awaitable[None]] | None = None,
+) -> Starlette:
+    """Wire a service: `routes` are its domain; everything else is shared.
+
+    State available to endpoints: `request.app.state.settings`, `.redis`
+    (when the service uses Redis), `.peers` (calls to the services it calls)
+    and `.metrics`.
+    """
+    metrics = Metrics(settings.service)
+    http = peers_mod.http_client(settings)
+    redis = redis_mod.connect(settings) if settings.spec.uses_redis else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if on_startup is not None:
+            await on_startup(app)
+        try:
+            yield
+        finally:
+            await http.aclose()
+            if redis is not None:
+                await redis.aclose()
+
+    shared = [
+        Route("/healthz", healthz, methods=["GET"], include_in_schema=False),
+        Route("/readyz", readyz, methods=["GET"], include_in_schema=False),
+        Route("/info", info, methods=["GET"], include_in_schema=False),
+        Route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False),
+    ]
+    app = Starlette(
+        routes=[*shared, *routes],
+        middleware=[
+            Middleware(ServedByMiddleware, value=settings.served_by),
+            Middleware(MetricsMiddleware, metrics=metrics),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+    )
+    app.router.redirect_slashes = False
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.redis = redis
+    app.state.http = http
+    app.state.peers = peers_mod.Peers(settings, http)
+    app.state.readiness = readiness or (_redis_ready if redis is not None else _no_dependencies)
+
+    spec = _openapi(app, f"Theater MSA {settings.service}", models)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(spec)
+
+    app.router.routes.append(Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False))
+    return app

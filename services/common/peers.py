@@ -1,0 +1,50 @@
+"""Calls to other services over HTTP, with trace headers forwarded.
+
+A peer that cannot be reached gives 503 naming it; one that does not answer
+in time gives 504. Nothing waits longer than the peer timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from services.common.errors import ApiError
+from services.common.settings import Settings
+from services.common.tracing import trace_headers
+
+
+def http_client(settings: Settings) -> httpx.AsyncClient:
+    """One pooled client per app, shared by all requests."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.peer_timeout, connect=min(settings.peer_timeout, 2.0)),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        follow_redirects=False,
+    )
+
+
+class Peers:
+    def __init__(self, settings: Settings, client: httpx.AsyncClient) -> None:
+        self.urls = dict(settings.peers)
+        self.client = client
+        self.caller = settings.service
+
+    async def request(
+        self,
+        peer: str,
+        method: str,
+        path: str,
+        inbound_headers: Mapping[str, str],
+        json: Any = None,
+    ) -> httpx.Response:
+        """Send one request to `peer`; transport failures become ApiError."""
+        url = self.urls[peer] + path
+        headers = trace_headers(inbound_headers)
+        try:
+            return await self.client.request(method, url, headers=headers, json=json)
+        except httpx.TimeoutException:
+            raise ApiError(504, f"{peer} did not answer within the timeout", "peer_timeout") from None
+        except httpx.TransportError as exc:
+            raise ApiError(503, f"{peer} is unreachable ({type(exc).__name__})", "peer_unavailable") from None

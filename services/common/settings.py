@@ -1,0 +1,75 @@
+"""Settings read from the environment, once, when an app is built."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services import catalog
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: str
+    version: str = catalog.DEFAULT_VERSION
+    cluster: str = "local"
+    pod: str = field(default_factory=socket.gethostname)
+    node: str = field(default_factory=socket.gethostname)
+    namespace: str = catalog.NAMESPACE
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Base URLs of the services this one calls, keyed by service name.
+    peers: Mapping[str, str] = field(default_factory=dict)
+    # Seconds a call to a peer service may take before it gives 504.
+    peer_timeout: float = 5.0
+    # Seconds a Redis command may take before it counts as unreachable.
+    redis_timeout: float = 2.0
+    ui_dir: Path = catalog.UI_DIR
+    # api-gateway only: an optional kubeconfig for the other cluster.
+    remote_kubeconfig: Path | None = None
+    remote_cluster: str | None = None
+    max_body_bytes: int = 64 * 1024
+
+    @property
+    def spec(self) -> catalog.ServiceSpec:
+        return catalog.SERVICES[self.service]
+
+    @property
+    def served_by(self) -> str:
+        return f"{self.service}@{self.cluster}/{self.pod}"
+
+    @classmethod
+    def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings for `service` from environment variables.
+
+        Peer URLs come from `<PEER>_URL` (e.g. USER_SERVICE_URL) and default
+        to the peer's local port on 127.0.0.1, which is what `theater local`
+        and the tests use.
+        """
+        env = os.environ if env is None else env
+        if service not in catalog.SERVICES:
+            raise ValueError(f"unknown service {service!r}; expected one of {sorted(catalog.SERVICES)}")
+        spec = catalog.SERVICES[service]
+        peers = {
+            name: env.get(catalog.SERVICES[name].url_env, catalog.SERVICES[name].local_url()).rstrip("/")
+            for name in spec.calls
+        }
+        host = socket.gethostname()
+        remote = env.get("REMOTE_KUBECONFIG")
+        return cls(
+            service=service,
+            version=env.get("SERVICE_VERSION", catalog.DEFAULT_VERSION),
+            cluster=env.get("CLUSTER_NAME", "local"),
+            pod=env.get("POD_NAME", host),
+            node=env.get("NODE_NAME", host),
+            namespace=env.get("POD_NAMESPACE", env.get("KUBE_NAMESPACE", catalog.NAMESPACE)),
+            redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            peers=peers,
+            peer_timeout=float(env.get("PEER_TIMEOUT_SECONDS", "5")),
+            redis_timeout=float(env.get("REDIS_TIMEOUT_SECONDS", "2")),
+            ui_dir=Path(env.get("UI_DIR", str(catalog.UI_DIR))),
+            remote_kubeconfig=Path(remote) if remote else None,
+            remote_cluster=env.get("REMOTE_CLUSTER_NAME") or None,
+        )
