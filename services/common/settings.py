@@ -30,6 +30,13 @@ class Settings:
     # api-gateway only: an optional kubeconfig for the other cluster.
     remote_kubeconfig: Path | None = None
     remote_cluster: str | None = None
+    # api-gateway only: a kubeconfig for its own cluster when not running in
+    # a pod (out-of-cluster runs, tests); in a pod the ServiceAccount is used.
+    local_kubeconfig: Path | None = None
+    # api-gateway only: seconds one cluster's status query may take, and how
+    # long a status answer is reused so many browsers don't hammer the API.
+    k8s_timeout: float = 3.0
+    status_cache_seconds: float = 2.0
     max_body_bytes: int = 64 * 1024
 
     @property
@@ -58,6 +65,7 @@ class Settings:
         }
         host = socket.gethostname()
         remote = env.get("REMOTE_KUBECONFIG")
+        local_kubeconfig = env.get("LOCAL_KUBECONFIG")
         return cls(
             service=service,
             version=env.get("SERVICE_VERSION", catalog.DEFAULT_VERSION),
@@ -72,4 +80,7 @@ class Settings:
             ui_dir=Path(env.get("UI_DIR", str(catalog.UI_DIR))),
             remote_kubeconfig=Path(remote) if remote else None,
             remote_cluster=env.get("REMOTE_CLUSTER_NAME") or None,
+            local_kubeconfig=Path(local_kubeconfig) if local_kubeconfig else None,
+            k8s_timeout=float(env.get("K8S_TIMEOUT_SECONDS", "3")),
+            status_cache_seconds=float(env.get("STATUS_CACHE_SECONDS", "2")),
         )
