@@ -1,0 +1,205 @@
+"""Start what the benchmark measures, each as its own process on 127.0.0.1:
+a fresh redis-server in a temp dir, the four services exactly as the images
+run them (`python -m services.serve NAME`, wired by HOST/PORT/REDIS_URL and
+the <PEER>_URL variables), and the constant-JSON baseline. RSS comes from
+/proc/<pid>/status (VmRSS).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from services import catalog
+from services.redis_server import RedisServer, free_port, wait_for_port
+
+HOST = "127.0.0.1"
+
+
+def rss_mib(pid: int) -> float | None:
+    """Resident set size of `pid` in MiB (VmRSS), or None if unreadable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def http_get_json(url: str, timeout: float = 2.0) -> tuple[int, object]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (127.0.0.1 only)
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+
+
+class Proc:
+    """One server process on a free port, its output in a log file."""
+
+    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str], port: int, log_dir: Path) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.env = dict(env)
+        self.port = port
+        self.log_path = log_dir / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, ready_path: str = "/healthz", timeout: float = 30.0) -> None:
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=_repo_root())
+        log.close()
+        try:
+            wait_for_port(self.port, HOST, timeout, self.proc)
+            deadline = time.monotonic() + timeout
+            while True:
+                status, _ = http_get_json(self.url + ready_path)
+                if status == 200:
+                    return
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name}: {ready_path} answered {status}")
+                time.sleep(0.1)
+        except Exception as exc:
+            self.stop()
+            raise RuntimeError(f"{self.name} did not start: {exc}\n--- {self.log_path} (tail) ---\n{self.log_tail()}") from None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def rss_mib(self) -> float | None:
+        return rss_mib(self.pid) if self.proc is not None else None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            # SIGINT: uvicorn shuts down gracefully, and pyinstrument (when
+            # profiling) writes its report on the way out.
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def _base_env(port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        HOST=HOST,
+        PORT=str(port),
+        LOG_LEVEL="warning",
+        ACCESS_LOG="0",
+        PYTHONUNBUFFERED="1",
+        CLUSTER_NAME="bench",
+    )
+    # Never let a developer's shell point the stack at some other Redis or peer.
+    for spec in catalog.SERVICES.values():
+        env.pop(spec.url_env, None)
+    env.pop("REDIS_URL", None)
+    return env
+
+
+def serve_argv(name: str, profile_dir: Path | None = None, module: str = "services.serve") -> list[str]:
+    """How a service runs: as in the images, optionally under pyinstrument."""
+    if profile_dir is None:
+        return [sys.executable, "-m", module, name]
+    out = profile_dir / f"{name}.pyinstrument.txt"
+    return [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out), "-m", module, name]
+
+
+class Stack:
+    """redis-server + the four services (callees first), all on free ports."""
+
+    def __init__(
+        self,
+        work_dir: Path,
+        *,
+        profile: Sequence[str] = (),
+        profile_dir: Path | None = None,
+        standins: bool = False,
+    ) -> None:
+        self.work_dir = Path(work_dir)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.redis = RedisServer(self.work_dir / "redis", free_port(HOST), HOST)
+        self.services: dict[str, Proc] = {}
+        self.profile = set(profile)
+        self.profile_dir = profile_dir
+        # bench.standins: harness self-check only, not the real services.
+        self.module = "bench.standins" if standins else "services.serve"
+
+    @property
+    def redis_url(self) -> str:
+        return f"{self.redis.url}/0"
+
+    def url(self, name: str) -> str:
+        return self.services[name].url
+
+    def start(self, progress=print) -> None:
+        self.redis.start()
+        progress(f"redis-server on {HOST}:{self.redis.port} (data in {self.redis.data_dir})")
+        ports = {name: free_port(HOST) for name in catalog.SERVICES}
+        try:
+            for name, spec in catalog.SERVICES.items():  # callees before callers
+                env = _base_env(ports[name])
+                if spec.uses_redis:
+                    env["REDIS_URL"] = self.redis_url
+                for peer in spec.calls:
+                    env[catalog.SERVICES[peer].url_env] = f"http://{HOST}:{ports[peer]}"
+                argv = serve_argv(name, self.profile_dir if name in self.profile else None, self.module)
+                proc = Proc(name, argv, env, ports[name], self.work_dir)
+                proc.start("/readyz")
+                self.services[name] = proc
+                progress(f"{name} on {proc.url} (pid {proc.pid}, {proc.rss_mib():.1f} MiB RSS)")
+        except Exception:
+            self.stop()
+            raise
+
+    def rss(self) -> dict[str, float | None]:
+        return {name: p.rss_mib() for name, p in self.services.items()}
+
+    def stop(self) -> None:
+        for proc in reversed(list(self.services.values())):
+            proc.stop()
+        self.services.clear()
+        self.redis.stop()
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_baseline(work_dir: Path) -> Proc:
+    port = free_port(HOST)
+    proc = Proc("baseline", [sys.executable, "-m", "bench.baseline_app"], _base_env(port), port, Path(work_dir))
+    proc.start("/healthz")
+    return proc
