@@ -1,0 +1,396 @@
+"""Stack configuration: every `theater-msa:*` setting, read once and validated.
+
+`SETTINGS` is the table of settings. Pulumi.yaml's `config:` block declares
+the same keys with the same defaults (a test keeps the two in step; print the
+block with `uv run python -m infra.config`). `load()` reads the settings once
+into a frozen `StackConfig` and fails early with a message naming the key.
+
+Objects (placement, faults, route policies) are JSON strings, because
+Pulumi.yaml's `config:` block has no object type. `pulumi config set` them
+with single quotes, e.g.::
+
+    pulumi config set theater-msa:placement '{"movie-service": "ctx1"}'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import pulumi
+import yaml
+
+from services import catalog
+
+PROJECT = "theater-msa"
+
+SettingType = Literal["string", "boolean", "integer", "array"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    type: SettingType
+    description: str
+    default: Any = None  # None: no default (required, or computed - see description)
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("domain", "string", "Base DNS domain; the app is served at http://theater.<domain> and the registry defaults to harbor.<domain>. Required."),
+    Setting("kubeContext", "string", "kubectl context of this stack's cluster (ctx1 or ctx2). Required."),
+    Setting("kubeconfig", "string", "Path to the kubeconfig file; empty means $KUBECONFIG or ~/.kube/config.", ""),
+    Setting("clusterName", "string", "This cluster's name as in the node label cluster-name and in placement; empty means the stack name.", ""),
+    Setting("istioClusterId", "string", "Istio cluster ID of this cluster (istiod's CLUSTER_ID, used to keep Redis traffic local); empty means clusterName.", ""),
+    Setting("istioRevision", "string", "Istio revision for sidecar injection (namespace label istio.io/rev); empty means istio-injection=enabled.", ""),
+    Setting("ingressCluster", "string", "Cluster whose stack declares the edge VirtualService (where the ingress gateway runs).", catalog.CLUSTERS[0]),
+    Setting("ingressGateway", "string", "Istio Gateway (namespace/name) the edge VirtualService binds to.", "istio-system/cp-gateway"),
+    Setting("ingressServiceAccount", "string", "ServiceAccount (namespace/name) of the ingress gateway pods; AuthorizationPolicies allow it.", "istio-system/istio-ingressgateway-service-account"),
+    Setting("trustDomain", "string", "Istio trust domain used in AuthorizationPolicy principals.", "cluster.local"),
+    Setting("registry", "string", "Image registry host; empty means harbor.<domain>.", ""),
+    Setting("harborProject", "string", "Registry project (path) of the images.", "theater-msa"),
+    Setting("harborUsername", "string", "Registry user that pushes the images.", "admin"),
+    Setting("harborPassword", "string", "Registry password (secret). Required when buildImages is true: pulumi config set --secret theater-msa:harborPassword.", None, secret=True),
+    Setting("buildImages", "boolean", "Build and push the images of the services this stack deploys (false: use already-pushed <registry>/<project>/<service>:<imageTag>).", True),
+    Setting("imageTag", "string", "Tag given to built images, or the tag (or sha256:... digest) of pre-pushed images when buildImages is false. Never latest.", catalog.DEFAULT_VERSION),
+    Setting("platform", "string", "Target platform of the image build.", "linux/amd64"),
+    Setting("serviceVersion", "string", "The version label and SERVICE_VERSION of the app pods.", catalog.DEFAULT_VERSION),
+    Setting("replicas", "integer", "Replicas per app Deployment.", 2),
+    Setting("placement", "string", 'JSON object overriding the home cluster per service, e.g. {"movie-service": "ctx1"}; empty means the default placement.', ""),
+    Setting("redisStorageClass", "string", "StorageClass for a Redis PersistentVolumeClaim; empty means an emptyDir (data lost on pod restart).", ""),
+    Setting("redisStorageSize", "string", "Size of the Redis PersistentVolumeClaim.", "1Gi"),
+    Setting("remoteStatusStack", "string", "Stack (org/project/stack) that exports dashboardKubeconfig, e.g. organization/theater-msa/ctx2. Set it after that stack exists; empty means the status page shows the other cluster as not connected.", ""),
+    Setting("exportDashboardAccess", "boolean", "Create the read-only dashboard ServiceAccount and export dashboardKubeconfig (secret); unset means: when api-gateway does not run in this cluster."),
+    Setting("dashboardApiServer", "string", "API server URL written into the exported dashboard kubeconfig (must be reachable from the other cluster's pods); empty means the server of kubeContext in the kubeconfig file.", ""),
+    Setting("faults", "string", 'Lesson: JSON fault injection per service, e.g. {"movie-service": {"delay": "3s", "percent": 50}} or {"booking-service": {"abort": 503, "percent": 20}}.', ""),
+    Setting("routePolicies", "string", 'Lesson: JSON timeout/retries per service, e.g. {"movie-service": {"timeout": "1s", "attempts": 0}}; keys timeout, attempts, perTryTimeout, retryOn.', ""),
+    Setting("tightCircuitBreaking", "array", "Lesson: services whose DestinationRule gets a very small connection pool and aggressive outlier detection.", []),
+)
+SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
+
+# Default timeout and retries on every route (edge and mesh); `routePolicies` overrides per service.
+DEFAULT_ROUTE_POLICY: dict[str, Any] = {
+    "timeout": "10s",
+    "attempts": 2,
+    "perTryTimeout": "4s",
+    "retryOn": "gateway-error,connect-failure,refused-stream",
+}
+_DURATION = re.compile(r"^(\d+(\.\d+)?(ms|s|m|h))+$")
+
+
+class ConfigError(pulumi.RunError):
+    """A missing or invalid setting; the message names the key."""
+
+
+def qkey(key: str) -> str:
+    return f"{PROJECT}:{key}"
+
+
+def _hint(key: str, example: str = "<value>") -> str:
+    secret = "--secret " if SETTINGS_BY_KEY.get(key, Setting(key, "string", "")).secret else ""
+    return f"set {qkey(key)} with `pulumi config set {secret}{qkey(key)} {example}`"
+
+
+@dataclass(frozen=True)
+class Fault:
+    delay: str | None = None
+    abort: int | None = None
+    percent: float = 100.0
+
+
+@dataclass(frozen=True)
+class RoutePolicy:
+    timeout: str
+    attempts: int
+    per_try_timeout: str
+    retry_on: str
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    stack: str
+    domain: str
+    kube_context: str
+    kubeconfig: str | None
+    cluster: str
+    istio_cluster_id: str
+    istio_revision: str | None
+    ingress_cluster: str
+    ingress_gateway: str
+    ingress_service_account: str
+    trust_domain: str
+    registry: str
+    harbor_project: str
+    harbor_username: str
+    harbor_password: pulumi.Output[str] | None
+    build_images: bool
+    image_tag: str
+    platform: str
+    service_version: str
+    replicas: int
+    placement: Mapping[str, str]
+    redis_storage_class: str | None
+    redis_storage_size: str
+    remote_status_stack: str | None
+    export_dashboard_access: bool
+    dashboard_api_server: str | None
+    faults: Mapping[str, Fault] = field(default_factory=dict)
+    route_policies: Mapping[str, RoutePolicy] = field(default_factory=dict)
+    tight_circuit_breaking: frozenset[str] = frozenset()
+
+    @property
+    def host(self) -> str:
+        return f"theater.{self.domain}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    @property
+    def other_clusters(self) -> tuple[str, ...]:
+        return tuple(c for c in catalog.CLUSTERS if c != self.cluster)
+
+    @property
+    def here(self) -> tuple[str, ...]:
+        """Services whose Deployment runs in this cluster, in catalog order."""
+        return tuple(n for n in catalog.SERVICES if self.placement[n] == self.cluster)
+
+    @property
+    def is_ingress_cluster(self) -> bool:
+        return self.cluster == self.ingress_cluster
+
+    def route_policy(self, service: str) -> RoutePolicy:
+        return self.route_policies.get(service) or _route_policy("routePolicies", service, {})
+
+    def image_repository(self, service: str) -> str:
+        return f"{self.registry}/{self.harbor_project}/{service}"
+
+
+def _route_policy(key: str, service: str, raw: Mapping[str, Any]) -> RoutePolicy:
+    unknown = set(raw) - set(DEFAULT_ROUTE_POLICY)
+    if unknown:
+        raise ConfigError(f"{qkey(key)}: unknown field(s) {sorted(unknown)} for {service}; allowed: {sorted(DEFAULT_ROUTE_POLICY)}")
+    merged = {**DEFAULT_ROUTE_POLICY, **raw}
+    for dkey in ("timeout", "perTryTimeout"):
+        if not isinstance(merged[dkey], str) or not _DURATION.match(merged[dkey]):
+            raise ConfigError(f"{qkey(key)}: {service}.{dkey} must be a duration like 2s or 500ms, got {merged[dkey]!r}")
+    attempts = merged["attempts"]
+    if isinstance(attempts, bool) or not isinstance(attempts, (int, float)) or attempts < 0 or int(attempts) != attempts:
+        raise ConfigError(f"{qkey(key)}: {service}.attempts must be a non-negative integer, got {attempts!r}")
+    return RoutePolicy(merged["timeout"], int(attempts), merged["perTryTimeout"], str(merged["retryOn"]))
+
+
+def _json_object(key: str, value: Any) -> dict[str, Any]:
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{qkey(key)} is not valid JSON ({exc}); {_hint(key, chr(39) + '{...}' + chr(39))}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{qkey(key)} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _check_service(key: str, name: str) -> None:
+    if name not in catalog.SERVICES:
+        raise ConfigError(f"{qkey(key)}: unknown service {name!r}; known services: {', '.join(catalog.SERVICES)}")
+
+
+def parse_placement(value: Any) -> dict[str, str]:
+    placement = catalog.default_placement()
+    for service, cluster in _json_object("placement", value).items():
+        _check_service("placement", service)
+        if cluster not in catalog.CLUSTERS:
+            raise ConfigError(
+                f"{qkey('placement')}: unknown cluster {cluster!r} for {service}; known clusters: {', '.join(catalog.CLUSTERS)}"
+            )
+        placement[service] = cluster
+    return placement
+
+
+def parse_faults(value: Any) -> dict[str, Fault]:
+    faults: dict[str, Fault] = {}
+    for service, raw in _json_object("faults", value).items():
+        _check_service("faults", service)
+        if not isinstance(raw, dict) or not raw:
+            raise ConfigError(f"{qkey('faults')}: {service} needs an object with delay or abort")
+        unknown = set(raw) - {"delay", "abort", "percent"}
+        if unknown:
+            raise ConfigError(f"{qkey('faults')}: unknown field(s) {sorted(unknown)} for {service}; allowed: delay, abort, percent")
+        delay, abort, percent = raw.get("delay"), raw.get("abort"), raw.get("percent", 100)
+        if delay is None and abort is None:
+            raise ConfigError(f"{qkey('faults')}: {service} needs delay (e.g. \"3s\") or abort (e.g. 503)")
+        if delay is not None and (not isinstance(delay, str) or not _DURATION.match(delay)):
+            raise ConfigError(f"{qkey('faults')}: {service}.delay must be a duration like 3s, got {delay!r}")
+        if abort is not None and (isinstance(abort, bool) or not isinstance(abort, int) or not 200 <= abort <= 599):
+            raise ConfigError(f"{qkey('faults')}: {service}.abort must be an HTTP status 200-599, got {abort!r}")
+        if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 < percent <= 100:
+            raise ConfigError(f"{qkey('faults')}: {service}.percent must be in (0, 100], got {percent!r}")
+        faults[service] = Fault(delay, abort, float(percent))
+    return faults
+
+
+def parse_route_policies(value: Any) -> dict[str, RoutePolicy]:
+    policies: dict[str, RoutePolicy] = {}
+    for service, raw in _json_object("routePolicies", value).items():
+        _check_service("routePolicies", service)
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{qkey('routePolicies')}: {service} needs an object")
+        policies[service] = _route_policy("routePolicies", service, raw)
+    return policies
+
+
+def parse_service_list(key: str, value: Any) -> frozenset[str]:
+    if value in (None, ""):
+        return frozenset()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list):
+        raise ConfigError(f"{qkey(key)} must be a list of service names")
+    for name in value:
+        _check_service(key, name)
+    return frozenset(value)
+
+
+def kubeconfig_server(context: str, kubeconfig: str | None) -> str | None:
+    """The API server URL of `context` in the kubeconfig file, or None."""
+    paths = [kubeconfig] if kubeconfig else (os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")).split(os.pathsep)
+    for path in paths:
+        try:
+            doc = yaml.safe_load(Path(path).expanduser().read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        ctx = next((c.get("context", {}) for c in doc.get("contexts") or [] if c.get("name") == context), None)
+        if ctx is None:
+            continue
+        cluster = next((c.get("cluster", {}) for c in doc.get("clusters") or [] if c.get("name") == ctx.get("cluster")), {})
+        if cluster.get("server"):
+            return str(cluster["server"])
+    return None
+
+
+def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackConfig:
+    """Read and validate every setting once."""
+    stack = stack or pulumi.get_stack()
+    cfg = cfg or pulumi.Config(PROJECT)
+
+    def text(key: str) -> str:
+        raw = cfg.get(key)
+        default = SETTINGS_BY_KEY[key].default
+        return (raw if raw is not None else (default if default is not None else "")).strip()
+
+    def required(key: str, example: str) -> str:
+        value = text(key)
+        if not value:
+            raise ConfigError(f"missing setting {qkey(key)}: {_hint(key, example)}")
+        return value
+
+    def boolean(key: str) -> bool | None:
+        try:
+            value = cfg.get_bool(key)
+        except pulumi.ConfigTypeError:
+            raise ConfigError(f"{qkey(key)} must be true or false") from None
+        return SETTINGS_BY_KEY[key].default if value is None else value
+
+    domain = required("domain", "27.96.156.180.nip.io")
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+", domain):
+        raise ConfigError(f"{qkey('domain')} must be a DNS name like 27.96.156.180.nip.io, got {domain!r}")
+    kube_context = required("kubeContext", stack)
+    cluster = text("clusterName") or stack
+    if cluster not in catalog.CLUSTERS:
+        raise ConfigError(
+            f"{qkey('clusterName')} is {cluster!r} (defaults to the stack name); it must be one of {', '.join(catalog.CLUSTERS)}: {_hint('clusterName', catalog.CLUSTERS[0])}"
+        )
+    ingress_cluster = text("ingressCluster")
+    if ingress_cluster not in catalog.CLUSTERS:
+        raise ConfigError(f"{qkey('ingressCluster')} must be one of {', '.join(catalog.CLUSTERS)}, got {ingress_cluster!r}")
+    for key in ("ingressGateway", "ingressServiceAccount"):
+        if not re.fullmatch(r"[a-z0-9-]+/[a-z0-9.-]+", text(key)):
+            raise ConfigError(f"{qkey(key)} must look like namespace/name, got {text(key)!r}")
+
+    try:
+        replicas = cfg.get_int("replicas")
+    except pulumi.ConfigTypeError:
+        raise ConfigError(f"{qkey('replicas')} must be an integer") from None
+    replicas = SETTINGS_BY_KEY["replicas"].default if replicas is None else replicas
+    if replicas < 0:
+        raise ConfigError(f"{qkey('replicas')} must be >= 0, got {replicas}")
+
+    build_images = bool(boolean("buildImages"))
+    image_tag = text("imageTag")
+    if not image_tag or image_tag == "latest":
+        raise ConfigError(f"{qkey('imageTag')} must be a fixed tag (not latest): {_hint('imageTag', 'v1')}")
+    password = cfg.get_secret("harborPassword")
+    if build_images and password is None:
+        raise ConfigError(
+            f"missing setting {qkey('harborPassword')} (needed because {qkey('buildImages')} is true): {_hint('harborPassword', '<password>')}"
+        )
+
+    placement = parse_placement(cfg.get("placement"))
+    export = boolean("exportDashboardAccess")
+    if export is None:
+        export = placement[catalog.GATEWAY.name] != cluster
+    kubeconfig = text("kubeconfig") or None
+
+    return StackConfig(
+        stack=stack,
+        domain=domain,
+        kube_context=kube_context,
+        kubeconfig=kubeconfig,
+        cluster=cluster,
+        istio_cluster_id=text("istioClusterId") or cluster,
+        istio_revision=text("istioRevision") or None,
+        ingress_cluster=ingress_cluster,
+        ingress_gateway=text("ingressGateway"),
+        ingress_service_account=text("ingressServiceAccount"),
+        trust_domain=text("trustDomain"),
+        registry=text("registry") or f"harbor.{domain}",
+        harbor_project=text("harborProject"),
+        harbor_username=text("harborUsername"),
+        harbor_password=password,
+        build_images=build_images,
+        image_tag=image_tag,
+        platform=text("platform"),
+        service_version=text("serviceVersion"),
+        replicas=replicas,
+        placement=placement,
+        redis_storage_class=text("redisStorageClass") or None,
+        redis_storage_size=text("redisStorageSize"),
+        remote_status_stack=text("remoteStatusStack") or None,
+        export_dashboard_access=export,
+        dashboard_api_server=text("dashboardApiServer") or None,
+        faults=parse_faults(cfg.get("faults")),
+        route_policies=parse_route_policies(cfg.get("routePolicies")),
+        tight_circuit_breaking=parse_service_list("tightCircuitBreaking", cfg.get("tightCircuitBreaking")),
+    )
+
+
+def pulumi_yaml_config_block() -> dict[str, Any]:
+    """The `config:` block of Pulumi.yaml as declared by SETTINGS."""
+    block: dict[str, Any] = {"pulumi:disable-default-providers": {"value": ["kubernetes"]}}
+    for s in SETTINGS:
+        entry: dict[str, Any] = {"type": s.type, "description": s.description}
+        if s.type == "array":
+            entry["items"] = {"type": "string"}
+        if s.default is not None:
+            entry["default"] = s.default
+        if s.secret:
+            entry["secret"] = True
+        block[s.key] = entry
+    return block
+
+
+if __name__ == "__main__":  # uv run python -m infra.config
+    print(yaml.safe_dump({"config": pulumi_yaml_config_block()}, sort_keys=False, width=1000, allow_unicode=True))
+
+
+__all__ = ["ConfigError", "Fault", "RoutePolicy", "SETTINGS", "StackConfig", "load", "qkey"]

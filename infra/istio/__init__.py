@@ -1,0 +1,1 @@
+"""Istio objects as typed Pulumi resources."""

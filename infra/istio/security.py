@@ -1,0 +1,90 @@
+"""mTLS and authorization: STRICT mTLS in theater-msa, and ALLOW policies for
+exactly the calls the app makes. Any workload with an ALLOW policy refuses
+every caller the policy does not name; `allow-nothing` makes that the
+default for anything else in the namespace.
+
+Callers come from the catalog (`ServiceSpec.calls`) and from the edge
+VirtualService (the ingress gateway reaches every service it routes to).
+Kubelet probes are rewritten by the sidecar (port 15020) and are not
+subject to these policies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from infra.config import StackConfig
+from infra.istio.traffic import edge_services, labels
+from infra.istio.typed import AuthorizationPolicy, PeerAuthentication, rule_from
+from infra.k8sutil import child, principal, service_account_of
+from services import catalog
+
+
+def allowed_callers(cfg: StackConfig) -> dict[str, list[str]]:
+    """Service -> principals allowed to call it."""
+    ingress_ns, ingress_sa = cfg.ingress_service_account.split("/", 1)
+    ingress = principal(cfg.trust_domain, ingress_ns, ingress_sa)
+    routed = set(edge_services())
+    callers: dict[str, list[str]] = {}
+    for name in catalog.SERVICES:
+        allowed = [ingress] if name in routed else []
+        allowed += [
+            principal(cfg.trust_domain, catalog.NAMESPACE, service_account_of(caller.name))
+            for caller in catalog.SERVICES.values()
+            if name in caller.calls
+        ]
+        callers[name] = allowed
+    return callers
+
+
+@dataclass(frozen=True)
+class SecurityArgs:
+    cfg: StackConfig
+    depends_on: tuple[pulumi.Resource, ...] = ()
+
+
+class MeshSecurity(pulumi.ComponentResource):
+    def __init__(self, name: str, args: SecurityArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("theater-msa:istio:MeshSecurity", name, None, opts)
+        ns = catalog.NAMESPACE
+        deps = list(args.depends_on)
+        self.peer_authentication = PeerAuthentication(
+            "default",
+            metadata={"name": "default", "namespace": ns, "labels": labels()},
+            spec={"mtls": {"mode": "STRICT"}},
+            opts=child(self, depends_on=deps),
+        )
+        self.policies: dict[str, AuthorizationPolicy] = {}
+        self.policies["allow-nothing"] = AuthorizationPolicy(
+            "allow-nothing",
+            metadata={"name": "allow-nothing", "namespace": ns, "labels": labels()},
+            spec={},
+            opts=child(self, depends_on=deps),
+        )
+        for service, principals in allowed_callers(args.cfg).items():
+            self.policies[service] = AuthorizationPolicy(
+                f"{service}-allow",
+                metadata={"name": f"{service}-allow", "namespace": ns, "labels": labels()},
+                spec={
+                    "selector": {"matchLabels": catalog.selector(service)},
+                    "action": "ALLOW",
+                    # No rule at all (not an empty principal list, which would match anyone)
+                    # when nobody may call the service.
+                    "rules": [rule_from({"principals": principals})] if principals else [],
+                },
+                opts=child(self, depends_on=deps),
+            )
+        redis = catalog.REDIS.name
+        self.policies[redis] = AuthorizationPolicy(
+            f"{redis}-allow",
+            metadata={"name": f"{redis}-allow", "namespace": ns, "labels": labels()},
+            spec={
+                "selector": {"matchLabels": catalog.selector(redis)},
+                "action": "ALLOW",
+                "rules": [rule_from({"namespaces": [ns]})],
+            },
+            opts=child(self, depends_on=deps),
+        )
+        self.register_outputs({})

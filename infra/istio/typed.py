@@ -1,0 +1,235 @@
+"""Typed Istio resources on top of pulumi_kubernetes' CustomResource.
+
+The spec TypedDicts use the CRDs' camelCase keys: CustomResource passes the
+spec through unchanged, so what a type checker accepts here is what the API
+server receives. Only the fields this project uses are declared; the
+schemas in tests/infra/schemas/ check the result.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Mapping, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+NETWORKING = "networking.istio.io/v1"
+SECURITY = "security.istio.io/v1"
+
+
+# --- networking.istio.io/v1 VirtualService ---------------------------------
+
+class PortSelector(TypedDict, total=False):
+    number: int
+
+
+class Destination(TypedDict, total=False):
+    host: str
+    subset: str
+    port: PortSelector
+
+
+class HTTPRouteDestination(TypedDict, total=False):
+    destination: Destination
+    weight: int
+
+
+class StringMatch(TypedDict, total=False):
+    exact: str
+    prefix: str
+    regex: str
+
+
+class HTTPMatchRequest(TypedDict, total=False):
+    name: str
+    uri: StringMatch
+
+
+class HTTPRetry(TypedDict, total=False):
+    attempts: int
+    perTryTimeout: str
+    retryOn: str
+
+
+class Percent(TypedDict):
+    value: float
+
+
+class FaultDelay(TypedDict, total=False):
+    fixedDelay: str
+    percentage: Percent
+
+
+class FaultAbort(TypedDict, total=False):
+    httpStatus: int
+    percentage: Percent
+
+
+class HTTPFaultInjection(TypedDict, total=False):
+    delay: FaultDelay
+    abort: FaultAbort
+
+
+class HTTPRoute(TypedDict, total=False):
+    name: str
+    match: list[HTTPMatchRequest]
+    route: list[HTTPRouteDestination]
+    timeout: str
+    retries: HTTPRetry
+    fault: HTTPFaultInjection
+
+
+class RouteDestination(TypedDict, total=False):
+    destination: Destination
+    weight: int
+
+
+class TCPRoute(TypedDict, total=False):
+    route: list[RouteDestination]
+
+
+class VirtualServiceSpec(TypedDict, total=False):
+    hosts: list[str]
+    gateways: list[str]
+    http: list[HTTPRoute]
+    tcp: list[TCPRoute]
+    exportTo: list[str]
+
+
+# --- networking.istio.io/v1 DestinationRule --------------------------------
+
+class LocalityLbSetting(TypedDict, total=False):
+    enabled: bool
+    failoverPriority: list[str]
+
+
+class LoadBalancerSettings(TypedDict, total=False):
+    simple: Literal["LEAST_REQUEST", "ROUND_ROBIN", "RANDOM", "LEAST_CONN", "PASSTHROUGH"]
+    localityLbSetting: LocalityLbSetting
+
+
+class TCPSettings(TypedDict, total=False):
+    maxConnections: int
+    connectTimeout: str
+
+
+class HTTPSettings(TypedDict, total=False):
+    http1MaxPendingRequests: int
+    http2MaxRequests: int
+    maxRequestsPerConnection: int
+    maxRetries: int
+    idleTimeout: str
+
+
+class ConnectionPoolSettings(TypedDict, total=False):
+    tcp: TCPSettings
+    http: HTTPSettings
+
+
+class OutlierDetection(TypedDict, total=False):
+    consecutive5xxErrors: int
+    consecutiveGatewayErrors: int
+    interval: str
+    baseEjectionTime: str
+    maxEjectionPercent: int
+
+
+class TrafficPolicy(TypedDict, total=False):
+    loadBalancer: LoadBalancerSettings
+    connectionPool: ConnectionPoolSettings
+    outlierDetection: OutlierDetection
+
+
+class Subset(TypedDict, total=False):
+    name: str
+    labels: dict[str, str]
+    trafficPolicy: TrafficPolicy
+
+
+class DestinationRuleSpec(TypedDict, total=False):
+    host: str
+    trafficPolicy: TrafficPolicy
+    subsets: list[Subset]
+    exportTo: list[str]
+
+
+# --- security.istio.io/v1 ----------------------------------------------------
+
+class WorkloadSelector(TypedDict):
+    matchLabels: dict[str, str]
+
+
+class MutualTLS(TypedDict):
+    mode: Literal["STRICT", "PERMISSIVE", "DISABLE"]
+
+
+class PeerAuthenticationSpec(TypedDict, total=False):
+    selector: WorkloadSelector
+    mtls: MutualTLS
+
+
+class Source(TypedDict, total=False):
+    principals: list[str]
+    namespaces: list[str]
+
+
+class From(TypedDict):
+    source: Source
+
+
+# `from` is a Python keyword, hence the functional TypedDict syntax.
+Rule = TypedDict("Rule", {"from": list[From]}, total=False)
+
+
+class AuthorizationPolicySpec(TypedDict, total=False):
+    selector: WorkloadSelector
+    action: Literal["ALLOW", "DENY", "AUDIT", "CUSTOM"]
+    rules: list[Rule]
+
+
+def rule_from(*sources: Source) -> Rule:
+    """An AuthorizationPolicy rule whose `from` lists the given sources."""
+    return Rule({"from": [From(source=s) for s in sources]})
+
+
+class Metadata(TypedDict, total=False):
+    name: str
+    namespace: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+
+
+class _IstioResource(k8s.apiextensions.CustomResource):
+    API_VERSION: str = ""
+    KIND: str = ""
+
+    def __init__(self, resource_name: str, metadata: Metadata, spec: Mapping, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(resource_name, api_version=self.API_VERSION, kind=self.KIND, metadata=dict(metadata), spec=spec, opts=opts)
+
+
+class VirtualService(_IstioResource):
+    API_VERSION, KIND = NETWORKING, "VirtualService"
+
+    def __init__(self, resource_name: str, metadata: Metadata, spec: VirtualServiceSpec, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(resource_name, metadata, spec, opts)
+
+
+class DestinationRule(_IstioResource):
+    API_VERSION, KIND = NETWORKING, "DestinationRule"
+
+    def __init__(self, resource_name: str, metadata: Metadata, spec: DestinationRuleSpec, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(resource_name, metadata, spec, opts)
+
+
+class PeerAuthentication(_IstioResource):
+    API_VERSION, KIND = SECURITY, "PeerAuthentication"
+
+    def __init__(self, resource_name: str, metadata: Metadata, spec: PeerAuthenticationSpec, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(resource_name, metadata, spec, opts)
+
+
+class AuthorizationPolicy(_IstioResource):
+    API_VERSION, KIND = SECURITY, "AuthorizationPolicy"
+
+    def __init__(self, resource_name: str, metadata: Metadata, spec: AuthorizationPolicySpec, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(resource_name, metadata, spec, opts)

@@ -1,0 +1,60 @@
+"""Small helpers shared by the components."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import pulumi
+
+from services import catalog
+
+
+def meta(name: str, namespace: str | None = catalog.NAMESPACE, labels: Mapping[str, str] | None = None,
+         annotations: Mapping[str, str] | None = None) -> dict:
+    """ObjectMeta as a dict (snake_case keys, translated by the SDK)."""
+    m: dict = {"name": name}
+    if namespace is not None:
+        m["namespace"] = namespace
+    if labels:
+        m["labels"] = dict(labels)
+    if annotations:
+        m["annotations"] = dict(annotations)
+    return m
+
+
+def child(parent: pulumi.Resource, *, depends_on: list[pulumi.Resource] | None = None,
+          **kwargs) -> pulumi.ResourceOptions:
+    """Options for a named Kubernetes object created inside a component.
+
+    Objects carry fixed names (as in the seed), so a replacement must delete
+    the old object first.
+    """
+    return pulumi.ResourceOptions(parent=parent, depends_on=depends_on or [], delete_before_replace=True, **kwargs)
+
+
+def principal(trust_domain: str, namespace: str, service_account: str) -> str:
+    return f"{trust_domain}/ns/{namespace}/sa/{service_account}"
+
+
+def service_account_of(service: str) -> str:
+    """Every app runs as its own ServiceAccount (AuthorizationPolicies tell callers apart by it)."""
+    return catalog.GATEWAY_SERVICE_ACCOUNT if service == catalog.GATEWAY.name else service
+
+
+def fqdn(name: str, namespace: str = catalog.NAMESPACE) -> str:
+    return f"{name}.{namespace}.{catalog.CLUSTER_DOMAIN}"
+
+
+# Restricted Pod Security Standard, shared by the app and Redis containers.
+def restricted_container_security(uid: int, gid: int | None = None) -> dict:
+    sc = {
+        "run_as_non_root": True,
+        "run_as_user": uid,
+        "allow_privilege_escalation": False,
+        "read_only_root_filesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccomp_profile": {"type": "RuntimeDefault"},
+    }
+    if gid is not None:
+        sc["run_as_group"] = gid
+    return sc

@@ -1,0 +1,150 @@
+"""One app: its Service (in every cluster) and its Deployment (home cluster only).
+
+Istio multi-cluster needs the Service in each client cluster so that the
+name resolves there, even where no pod backs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.k8sutil import child, meta, restricted_container_security
+from services import catalog
+
+APP_UID = 10001  # the image's user (services/Dockerfile); never Istio's 1337
+
+# Requests and limits per container. The one place to tune them:
+# bench/ will refine these numbers from measurements.
+RESOURCES: dict[str, dict[str, dict[str, str]]] = {
+    catalog.USER.name: {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}},
+    catalog.MOVIE.name: {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}},
+    catalog.BOOKING.name: {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}},
+    catalog.GATEWAY.name: {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}},
+    catalog.REDIS.name: {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+}
+
+
+def field_env(name: str, path: str) -> dict:
+    return {"name": name, "value_from": {"field_ref": {"field_path": path}}}
+
+
+def required_cluster_affinity(cluster: str) -> dict:
+    return {
+        "node_affinity": {
+            "required_during_scheduling_ignored_during_execution": {
+                "node_selector_terms": [
+                    {"match_expressions": [{"key": catalog.CLUSTER_LABEL, "operator": "In", "values": [cluster]}]}
+                ]
+            }
+        }
+    }
+
+
+@dataclass(frozen=True)
+class MicroserviceArgs:
+    spec: catalog.ServiceSpec
+    cluster: str  # the cluster this stack manages
+    deploy: bool  # True in the app's home cluster
+    service_account: str
+    image: pulumi.Input[str] | None = None
+    replicas: int = 2
+    version: str = catalog.DEFAULT_VERSION
+    extra_env: Sequence[dict] = ()
+    extra_volumes: Sequence[dict] = ()
+    extra_mounts: Sequence[dict] = ()
+    pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+def app_env(spec: catalog.ServiceSpec, cluster: str, version: str) -> list[dict]:
+    env = [
+        {"name": "SERVICE_NAME", "value": spec.name},
+        {"name": "SERVICE_VERSION", "value": version},
+        {"name": "CLUSTER_NAME", "value": cluster},
+        {"name": "PORT", "value": str(spec.port)},
+        field_env("POD_NAME", "metadata.name"),
+        field_env("NODE_NAME", "spec.nodeName"),
+        field_env("POD_NAMESPACE", "metadata.namespace"),
+        {"name": "REDIS_URL", "value": catalog.REDIS.cluster_url()},
+    ]
+    env += [{"name": peer.url_env, "value": peer.cluster_url()} for peer in catalog.SERVICES.values()]
+    return env
+
+
+class Microservice(pulumi.ComponentResource):
+    deployment: k8s.apps.v1.Deployment | None
+
+    def __init__(self, name: str, args: MicroserviceArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("theater-msa:index:Microservice", name, None, opts)
+        spec = args.spec
+        labels = catalog.labels(spec.name, args.version)
+        deps = list(args.depends_on)
+        self.service = k8s.core.v1.Service(
+            spec.name,
+            metadata=meta(spec.name, labels=catalog.labels(spec.name) | {"version": args.version}),
+            spec={
+                "selector": catalog.selector(spec.name),
+                "ports": [{
+                    "name": spec.port_name,
+                    "port": spec.port,
+                    "target_port": spec.port,
+                    "protocol": "TCP",
+                    "app_protocol": "http",
+                }],
+            },
+            opts=child(self, depends_on=deps),
+        )
+        self.deployment = None
+        if args.deploy:
+            if args.image is None:
+                raise ValueError(f"{spec.name}: an image is required where it is deployed")
+            container = {
+                "name": spec.name,
+                "image": args.image,
+                "image_pull_policy": "IfNotPresent",
+                "ports": [{"name": "http", "container_port": spec.port, "protocol": "TCP"}],
+                "env": app_env(spec, args.cluster, args.version) + list(args.extra_env),
+                "resources": RESOURCES[spec.name],
+                "readiness_probe": {
+                    "http_get": {"path": "/readyz", "port": spec.port},
+                    "initial_delay_seconds": 2, "period_seconds": 5, "timeout_seconds": 2, "failure_threshold": 3,
+                },
+                "liveness_probe": {
+                    "http_get": {"path": "/healthz", "port": spec.port},
+                    "initial_delay_seconds": 10, "period_seconds": 10, "timeout_seconds": 2, "failure_threshold": 3,
+                },
+                "security_context": restricted_container_security(APP_UID, APP_UID),
+                "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}] + list(args.extra_mounts),
+            }
+            self.deployment = k8s.apps.v1.Deployment(
+                spec.name,
+                metadata=meta(spec.name, labels=labels),
+                spec={
+                    "replicas": args.replicas,
+                    "selector": {"match_labels": catalog.selector(spec.name)},
+                    "strategy": {"type": "RollingUpdate", "rolling_update": {"max_unavailable": 0, "max_surge": 1}},
+                    "template": {
+                        "metadata": {"labels": labels, "annotations": dict(args.pod_annotations)},
+                        "spec": {
+                            "service_account_name": args.service_account,
+                            "affinity": required_cluster_affinity(args.cluster),
+                            "security_context": {
+                                "run_as_non_root": True,
+                                "run_as_user": APP_UID,
+                                "run_as_group": APP_UID,
+                                "fs_group": APP_UID,
+                                "seccomp_profile": {"type": "RuntimeDefault"},
+                            },
+                            "termination_grace_period_seconds": 20,
+                            "containers": [container],
+                            "volumes": [{"name": "tmp", "empty_dir": {"size_limit": "64Mi"}}] + list(args.extra_volumes),
+                        },
+                    },
+                },
+                opts=child(self, depends_on=deps),
+            )
+        self.register_outputs({})

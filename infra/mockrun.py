@@ -1,0 +1,218 @@
+"""Run the Pulumi program under pulumi.runtime mocks (no CLI, no cluster).
+
+Shared by `theater render` (infra/render.py) and tests/infra. The config
+comes from Pulumi.yaml's defaults and Pulumi.<stack>.yaml, as the CLI would
+merge them, plus overrides. Images get fake digests, secrets a dummy value,
+StackReferences the outputs given in `remote_outputs`, and service-account
+token Secrets a fake token.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import hashlib
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import pulumi
+import yaml
+from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.config import PROJECT, SETTINGS_BY_KEY
+from services import catalog
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = REPO_ROOT / "infra" / "__main__.py"
+DUMMY_SECRET = "dummy-secret-for-mocks"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+@dataclass
+class Declared:
+    """One resource the program declared (inputs as the engine sees them: camelCase)."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    provider: str | None
+    id: str | None = None  # set for reads (Resource.get)
+
+    @property
+    def is_kubernetes(self) -> bool:
+        return self.type.startswith("kubernetes:")
+
+    @property
+    def is_read(self) -> bool:
+        return self.id is not None
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The object as a Kubernetes manifest."""
+        return unwrap(self.inputs)
+
+    @property
+    def kind(self) -> str:
+        return self.inputs.get("kind") or self.type.rsplit(":", 1)[-1]
+
+    @property
+    def meta_name(self) -> str | None:
+        return (self.inputs.get("metadata") or {}).get("name")
+
+    @property
+    def namespace(self) -> str | None:
+        return (self.inputs.get("metadata") or {}).get("namespace")
+
+
+@dataclass
+class RunResult:
+    stack: str
+    config: dict[str, str]
+    resources: list[Declared]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def objects(self) -> list[Declared]:
+        """Kubernetes objects the stack manages (not providers, not reads)."""
+        return [r for r in self.resources if r.is_kubernetes and not r.type.startswith("pulumi:providers") and not r.is_read]
+
+    def find(self, kind: str, name: str | None = None, namespace: str | None = None) -> list[Declared]:
+        return [
+            r for r in self.objects
+            if r.kind == kind and (name is None or r.meta_name == name) and (namespace is None or r.namespace == namespace)
+        ]
+
+    def one(self, kind: str, name: str, namespace: str | None = None) -> Declared:
+        found = self.find(kind, name, namespace)
+        if len(found) != 1:
+            raise AssertionError(f"expected one {kind} {namespace}/{name}, found {len(found)}")
+        return found[0]
+
+    def of_type(self, type_: str) -> list[Declared]:
+        return [r for r in self.resources if r.type == type_]
+
+
+def unwrap(value: Any) -> Any:
+    """Strip secret wrappers and turn integral floats back into ints."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            return unwrap(value.get("value"))
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def fake_digest(name: str) -> str:
+    return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+
+
+class TheaterMocks(Mocks):
+    def __init__(self, remote_outputs: Mapping[str, Mapping[str, Any]] | None = None):
+        self.resources: list[Declared] = []
+        self.remote_outputs = remote_outputs or {}
+
+    def new_resource(self, args: MockResourceArgs):
+        inputs = dict(args.inputs)
+        self.resources.append(Declared(args.typ, args.name, inputs, args.provider or None, args.resource_id or None))
+        state = dict(inputs)
+        rid = args.resource_id or f"{args.name}-id"
+        if args.typ == "docker:index/image:Image":
+            repo = inputs["imageName"].rsplit(":", 1)[0]
+            state["repoDigest"] = f"{repo}@{fake_digest(inputs['imageName'])}"
+        elif args.typ == "pulumi:pulumi:StackReference":
+            name = inputs.get("name", args.name)
+            if name not in self.remote_outputs:
+                raise RuntimeError(f"stack {name!r} does not exist (mock)")
+            state["outputs"] = dict(self.remote_outputs[name])
+            state["secretOutputNames"] = list(self.remote_outputs[name])
+        elif args.typ == "kubernetes:core/v1:Secret":
+            if args.resource_id:  # Secret.get of the token Secret
+                state["data"] = {
+                    "token": base64.b64encode(b"mock-token").decode(),
+                    "ca.crt": base64.b64encode(b"mock-ca").decode(),
+                }
+                state.setdefault("metadata", {"name": args.resource_id.split("/")[-1]})
+            else:
+                meta = inputs.get("metadata") or {}
+                rid = f"{meta.get('namespace', '')}/{meta.get('name', args.name)}".lstrip("/")
+        return rid, state
+
+    def call(self, args: MockCallArgs):
+        return {}, None
+
+
+def stack_config(stack: str, overrides: Mapping[str, Any] | None = None, root: Path = REPO_ROOT) -> tuple[dict[str, str], list[str]]:
+    """The config the CLI would hand the program: Pulumi.yaml defaults,
+    then Pulumi.<stack>.yaml, then overrides (keys with or without `theater-msa:`)."""
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    merged: dict[str, Any] = {}
+    for key, decl in (project.get("config") or {}).items():
+        if ":" in key:
+            continue
+        if isinstance(decl, dict) and "default" in decl:
+            merged[f"{PROJECT}:{key}"] = decl["default"]
+    stack_file = root / f"Pulumi.{stack}.yaml"
+    if stack_file.exists():
+        for key, value in ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).items():
+            merged[key] = value
+    for key, value in (overrides or {}).items():
+        merged[key if ":" in key else f"{PROJECT}:{key}"] = value
+    secret_keys = []
+    config: dict[str, str] = {}
+    for key, value in merged.items():
+        if isinstance(value, dict) and "secure" in value:
+            value = DUMMY_SECRET
+        if value is None:
+            continue
+        short = key.split(":", 1)[1] if key.startswith(f"{PROJECT}:") else None
+        if short and short in SETTINGS_BY_KEY and SETTINGS_BY_KEY[short].secret:
+            secret_keys.append(key)
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value)
+        config[key] = str(value)
+    # Building needs the registry password; the real one is never in the repo.
+    if f"{PROJECT}:harborPassword" not in config:
+        config[f"{PROJECT}:harborPassword"] = DUMMY_SECRET
+        secret_keys.append(f"{PROJECT}:harborPassword")
+    return config, secret_keys
+
+
+def run(stack: str, overrides: Mapping[str, Any] | None = None, *,
+        remote_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+        program: Path = PROGRAM, ui_dir: Path | None = None) -> RunResult:
+    """Run the program for `stack` under mocks; raises what the program raises.
+
+    `ui_dir` temporarily replaces catalog.UI_DIR (tests use it so that they
+    create nothing under services/ui)."""
+    config, secret_keys = stack_config(stack, overrides)
+    mocks = TheaterMocks(remote_outputs)
+
+    def body() -> RunResult:
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+        pulumi.runtime.set_all_config(config, secret_keys)
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        root = pulumi.runtime.get_root_resource()
+        outputs: dict[str, Any] = {}
+        for key, value in (getattr(root, "outputs", None) or {}).items():
+            outputs[key] = _sync_await(pulumi.Output.from_input(value).future())
+        return RunResult(stack, config, mocks.resources, outputs)
+
+    # A fresh context per run: the Pulumi runtime keeps its settings, root
+    # stack and config in context variables.
+    saved = catalog.UI_DIR
+    if ui_dir is not None:
+        catalog.UI_DIR = Path(ui_dir)
+    try:
+        return contextvars.Context().run(body)
+    finally:
+        catalog.UI_DIR = saved
