@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common import peers as peers_mod
 from services.common import redis as redis_mod
-from services.common.errors import EXCEPTION_HANDLERS, error_response
+from services.common.errors import EXCEPTION_HANDLERS, ApiError, error_response
 from services.common.metrics import Metrics, MetricsMiddleware
 from services.common.settings import Settings
 
@@ -47,6 +47,47 @@ class ServedByMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+
+
+class BodyLimitMiddleware:
+    """Answers 413 as JSON for request bodies over `limit` bytes.
+
+    A declared Content-Length over the limit is refused before the body is
+    read; a chunked body is counted as it arrives and refused (ApiError 413,
+    so the usual JSON error handler answers) once it passes the limit.
+    Starlette's own `max_body_size` is not used because it replaces any 413
+    with a plain-text one.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            response = error_response(413, self.message)
+            await response(scope, receive, send)
+            return
+        total = 0
+
+        async def receive_limited() -> Message:
+            nonlocal total
+            message = await receive()
+            if message["type"] == "http.request":
+                total += len(message.get("body", b""))
+                if total > self.limit:
+                    raise ApiError(413, self.message)
+            return message
+
+        await self.app(scope, receive_limited, send)
+
+    @property
+    def message(self) -> str:
+        return f"request body is larger than {self.limit // 1024} KiB"
 
 
 def collection(path: str, endpoint: Callable[..., Any], methods: list[str]) -> list[Route]:
@@ -138,10 +179,10 @@ def build_app(
         middleware=[
             Middleware(ServedByMiddleware, value=settings.served_by),
             Middleware(MetricsMiddleware, metrics=metrics),
+            Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     app.router.redirect_slashes = False
     app.state.settings = settings

@@ -2,7 +2,7 @@
 
 400 for malformed JSON or a body that is not an object, 422 (listing every
 bad field) for invalid or unknown fields. The 64 KiB limit is enforced by
-the app (`max_body_size`), which answers 413 before the body is read.
+the app (`BodyLimitMiddleware` in app.py), which answers a JSON 413.
 """
 
 from __future__ import annotations

@@ -1,0 +1,256 @@
+"""Records as JSON in Redis, an ordered index per collection, and cursor
+pagination that costs O(page).
+
+Key layout for a collection with prefix `users` (each service owns one
+prefix and never touches another's keys):
+
+    users:<id>            the record, a JSON string
+    users:seq             counter; every new record takes the next value
+    users:index           sorted set: id scored by its sequence number
+    users:by-<f>:<value>  optional secondary indexes (same scores), e.g.
+                          bookings:by-user:<userId>
+    users:unique:<f>      optional hash for a unique field: value -> id
+
+A page is `ZRANGE <index> (<cursor> +inf BYSCORE LIMIT 0 <limit+1>` plus one
+MGET: no KEYS, no SCAN, no full reads. The cursor is the sequence number of
+the last record returned; clients treat it as opaque.
+
+Ids are a one-letter kind, an underscore and 10 random characters from a
+32-letter lowercase alphabet (about 50 bits), e.g. `u_k3x9m2p7qa`. They are
+URL-safe and never change.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from starlette.requests import Request
+
+from services.common.errors import ApiError
+
+ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no l/1/o/0 to avoid misreading
+ID_LENGTH = 10
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+_CURSOR = re.compile(r"^[0-9]{1,15}$")
+
+# KEYS: record, seq, unique-hash, index zsets..., extra string keys...
+# ARGV: json, id, unique value ('' = none), number of index zsets, extra values...
+_CREATE = """
+local unique = ARGV[3]
+if unique ~= '' then
+  local owner = redis.call('HGET', KEYS[3], unique)
+  if owner then return {'conflict', owner} end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists', ''} end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1])
+if unique ~= '' then redis.call('HSET', KEYS[3], unique, ARGV[2]) end
+local n = tonumber(ARGV[4])
+for i = 4, 3 + n do redis.call('ZADD', KEYS[i], seq, ARGV[2]) end
+for i = 4 + n, #KEYS do redis.call('SET', KEYS[i], ARGV[1 + i - n]) end
+return {'ok', tostring(seq)}
+"""
+
+# KEYS: record, unique-hash, then the index zsets, then extra keys to delete
+# ARGV: id, unique-field ('' = none), number of index keys
+_DELETE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[1])
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then
+  redis.call('HDEL', KEYS[2], ARGV[2])
+end
+local n = tonumber(ARGV[3])
+for i = 3, 2 + n do redis.call('ZREM', KEYS[i], ARGV[1]) end
+for i = 3 + n, #KEYS do redis.call('DEL', KEYS[i]) end
+return 1
+"""
+
+# KEYS: record   ARGV: field, expected value, new value
+# Returns the record after the call (changed or not), or nil when missing.
+_SET_IF = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local doc = cjson.decode(raw)
+if doc[ARGV[1]] == ARGV[2] then
+  doc[ARGV[1]] = ARGV[3]
+  raw = cjson.encode(doc)
+  redis.call('SET', KEYS[1], raw)
+end
+return raw
+"""
+
+
+class Conflict(Exception):
+    """A unique field already belongs to another record."""
+
+    def __init__(self, owner: str) -> None:
+        super().__init__(owner)
+        self.owner = owner
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next: str | None
+
+    def body(self) -> dict[str, Any]:
+        return {"items": self.items, "next": self.next}
+
+
+def dumps(doc: Mapping[str, Any]) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def page_params(request: Request) -> tuple[int, int]:
+    """`?limit=` (1-500, default 50) and `?cursor=`; anything else is a 422."""
+    fields = []
+    raw_limit = request.query_params.get("limit")
+    limit = DEFAULT_LIMIT
+    if raw_limit is not None:
+        if not re.fullmatch(r"[0-9]{1,4}", raw_limit) or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            fields.append({"field": "limit", "message": f"must be an integer from 1 to {MAX_LIMIT}"})
+        else:
+            limit = int(raw_limit)
+    raw_cursor = request.query_params.get("cursor")
+    cursor = 0
+    if raw_cursor is not None and raw_cursor != "":
+        if not _CURSOR.match(raw_cursor):
+            fields.append({"field": "cursor", "message": "not a cursor from a previous page's `next`"})
+        else:
+            cursor = int(raw_cursor)
+    if fields:
+        names = ", ".join(f["field"] for f in fields)
+        raise ApiError(422, f"invalid query parameters: {names}", fields=fields)
+    return limit, cursor
+
+
+class Store:
+    """One collection of JSON records in the service's own key space."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str, kind: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.kind = kind
+        self._id = re.compile(rf"^{re.escape(kind)}_[{ID_ALPHABET}]{{{ID_LENGTH}}}$")
+        self._create = redis.register_script(_CREATE)
+        self._delete = redis.register_script(_DELETE)
+        self._set_if = redis.register_script(_SET_IF)
+
+    # -- keys -------------------------------------------------------------
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def record_key(self, id: str) -> str:
+        return self.key(id)
+
+    @property
+    def index(self) -> str:
+        return self.key("index")
+
+    def index_by(self, field: str, value: str) -> str:
+        return self.key(f"by-{field}", value)
+
+    def unique_key(self, field: str) -> str:
+        return self.key("unique", field)
+
+    # -- ids --------------------------------------------------------------
+    def new_id(self) -> str:
+        return f"{self.kind}_" + "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+
+    def is_id(self, value: str) -> bool:
+        """Only well-formed ids reach Redis, so a path like /users/index can
+        never read one of the collection's own bookkeeping keys."""
+        return bool(self._id.match(value))
+
+    # -- records ----------------------------------------------------------
+    async def create(
+        self,
+        id: str,
+        doc: Mapping[str, Any],
+        *,
+        indexes: Sequence[str] = (),
+        unique: tuple[str, str] | None = None,
+        also_set: Mapping[str, str | int] | None = None,
+    ) -> int:
+        """Store `doc` under `id`, add it to the main index and `indexes` and
+        SET the `also_set` keys, all in one atomic step. `unique` = (field,
+        value): raise Conflict if another record holds that value. Returns
+        the record's sequence number."""
+        field, value = unique if unique else ("", "")
+        extra = dict(also_set or {})
+        index_keys = [self.index, *indexes]
+        keys = [self.record_key(id), self.key("seq"), self.unique_key(field or "none"), *index_keys, *extra]
+        args = [dumps(doc), id, value, len(index_keys), *extra.values()]
+        status, detail = await self._create(keys=keys, args=args)
+        if status == "conflict":
+            raise Conflict(detail)
+        if status == "exists":  # a 50-bit id collided: astronomically rare
+            raise ApiError(503, "id collision; retry the request", "retry")
+        return int(detail)
+
+    async def get(self, id: str) -> dict[str, Any] | None:
+        if not self.is_id(id):
+            return None
+        raw = await self.redis.get(self.record_key(id))
+        return None if raw is None else json.loads(raw)
+
+    async def get_many(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        raws = await self.redis.mget([self.record_key(i) for i in ids])
+        return [json.loads(r) for r in raws if r is not None]
+
+    async def delete(
+        self,
+        id: str,
+        *,
+        indexes: Sequence[str] = (),
+        unique: tuple[str, str] | None = None,
+        extra_keys: Sequence[str] = (),
+    ) -> bool:
+        """Delete the record, drop it from its indexes, free its unique value
+        (only if this record holds it) and delete `extra_keys`, atomically."""
+        if not self.is_id(id):
+            return False
+        field, value = unique if unique else ("", "")
+        keys = [self.record_key(id), self.unique_key(field or "none"), self.index, *indexes, *extra_keys]
+        return bool(await self._delete(keys=keys, args=[id, value, 1 + len(indexes)]))
+
+    async def set_if(self, id: str, field: str, expected: str, new: str) -> dict[str, Any] | None:
+        """Atomically set a string `field` to `new` if it equals `expected`.
+        Returns the record afterwards, or None when it does not exist."""
+        if not self.is_id(id):
+            return None
+        raw = await self._set_if(keys=[self.record_key(id)], args=[field, expected, new])
+        return None if raw is None else json.loads(raw)
+
+    async def unique_owner(self, field: str, value: str) -> str | None:
+        return await self.redis.hget(self.unique_key(field), value)
+
+    async def page_ids(self, index: str, limit: int, cursor: int) -> tuple[list[str], str | None]:
+        """Ids after `cursor` in `index`, oldest first, and the next cursor."""
+        rows = await self.redis.zrange(
+            index, f"({cursor}", "+inf", byscore=True, offset=0, num=limit + 1, withscores=True
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = str(int(rows[-1][1])) if more and rows else None
+        return [member for member, _ in rows], next_cursor
+
+    async def page(self, index: str | None, limit: int, cursor: int) -> Page:
+        ids, next_cursor = await self.page_ids(index or self.index, limit, cursor)
+        return Page(await self.get_many(ids), next_cursor)
+
+
+def now_iso() -> str:
+    """The current time as ISO 8601 in UTC with milliseconds, e.g.
+    `2026-11-29T13:44:30.123Z`."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,299 @@
+"""movie-service: movies and their seats. Keys live under `movies:` in this
+service's Redis (layout in services/common/store.py), plus per movie:
+
+    movies:<id>:seats         seats still available (an integer)
+    movies:<id>:reservations  hash bookingId -> seats held (> 0), or the
+                              tombstone of a released reservation (-seats, or
+                              0 when it was released before it was ever held)
+
+Seats change only through two internal endpoints that booking-service calls,
+each one Lua script, so availability never goes below zero and every
+booking holds or frees its seats at most once:
+
+    POST   /movies/{id}/reservations {"bookingId","seats"}
+           201 reserved, 200 already held by this booking (a retry),
+           404 no such movie, 409 not enough seats or already released
+    DELETE /movies/{id}/reservations/{bookingId}
+           204 released now, earlier, or never held (a tombstone then stops
+           a late reservation for that booking); 404 no such movie
+
+Deleting a movie deletes its seats and reservations, so new bookings for it
+get 404; bookings made earlier stay readable in booking-service.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import pydantic
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.common.app import build_app, collection
+from services.common.body import StrictModel, read_body
+from services.common.errors import ApiError
+from services.common.settings import Settings
+from services.common.store import Store, page_params
+
+SERVICE = "movie-service"
+REF_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+# KEYS: movie record, seats, reservations   ARGV: bookingId, seats
+_RESERVE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_movie', 0} end
+local avail = tonumber(redis.call('GET', KEYS[2]) or '0')
+local held = redis.call('HGET', KEYS[3], ARGV[1])
+if held then
+  if tonumber(held) > 0 then return {'held', avail} end
+  return {'released', avail}
+end
+local want = tonumber(ARGV[2])
+if avail < want then return {'sold_out', avail} end
+avail = redis.call('DECRBY', KEYS[2], want)
+redis.call('HSET', KEYS[3], ARGV[1], want)
+return {'reserved', avail}
+"""
+
+# KEYS: movie record, seats, reservations   ARGV: bookingId
+_RELEASE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_movie', 0} end
+local avail = tonumber(redis.call('GET', KEYS[2]) or '0')
+local held = redis.call('HGET', KEYS[3], ARGV[1])
+if not held then
+  redis.call('HSET', KEYS[3], ARGV[1], 0)
+  return {'never_held', avail}
+end
+local n = tonumber(held)
+if n <= 0 then return {'already_released', avail} end
+avail = redis.call('INCRBY', KEYS[2], n)
+redis.call('HSET', KEYS[3], ARGV[1], -n)
+return {'released', avail}
+"""
+
+
+class MovieIn(StrictModel):
+    """Body of POST /movies/."""
+
+    title: Annotated[str, pydantic.Field(min_length=1, max_length=200)]
+    genre: Annotated[str, pydantic.Field(min_length=1, max_length=50)]
+    year: Annotated[int, pydantic.Field(ge=1888, le=2100)]
+    capacity: Annotated[int, pydantic.Field(ge=1, le=10000)] = 100
+
+    @pydantic.field_validator("title", "genre")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class Movie(pydantic.BaseModel):
+    id: str
+    title: str
+    genre: str
+    year: int
+    capacity: int
+    availableSeats: int
+
+
+class ReservationIn(StrictModel):
+    """Body of POST /movies/{id}/reservations (called by booking-service)."""
+
+    bookingId: Annotated[str, pydantic.Field(pattern=REF_PATTERN)]
+    seats: Annotated[int, pydantic.Field(ge=1, le=10)]
+
+
+class Reservation(pydantic.BaseModel):
+    movieId: str
+    bookingId: str
+    seats: int
+    availableSeats: int
+
+
+class Movies:
+    """The movie collection plus each movie's seat keys."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.reserve = store.redis.register_script(_RESERVE)
+        self.release = store.redis.register_script(_RELEASE)
+
+    def seats_key(self, movie_id: str) -> str:
+        return self.store.key(movie_id, "seats")
+
+    def reservations_key(self, movie_id: str) -> str:
+        return self.store.key(movie_id, "reservations")
+
+    def seat_keys(self, movie_id: str) -> list[str]:
+        return [self.store.record_key(movie_id), self.seats_key(movie_id), self.reservations_key(movie_id)]
+
+    async def views(self, ids: list[str]) -> list[dict[str, Any]]:
+        """Records with their current availableSeats; two round trips."""
+        if not ids:
+            return []
+        keys = [k for i in ids for k in (self.store.record_key(i), self.seats_key(i))]
+        values = await self.store.redis.mget(keys)
+        out = []
+        for raw, seats in zip(values[::2], values[1::2], strict=True):
+            if raw is not None:
+                out.append(view(json.loads(raw), int(seats or 0)))
+        return out
+
+
+def view(record: dict[str, Any], available: int) -> dict[str, Any]:
+    return {
+        "id": record["id"],
+        "title": record["title"],
+        "genre": record["genre"],
+        "year": record["year"],
+        "capacity": record["capacity"],
+        "availableSeats": available,
+    }
+
+
+def _movies(request: Request) -> Movies:
+    return request.app.state.movies
+
+
+def _not_found(movie_id: str) -> ApiError:
+    return ApiError(404, f"movie {movie_id} not found", "movie_not_found")
+
+
+async def create_movie(request: Request) -> Response:
+    """Create a movie; all its seats start available.
+    ---
+    summary: Create a movie
+    requestBody:
+      content:
+        application/json:
+          schema: {$ref: "#/components/schemas/MovieIn"}
+    responses:
+      201: {description: The new movie, content: {application/json: {schema: {$ref: "#/components/schemas/Movie"}}}}
+      400: {description: Malformed JSON or not an object}
+      422: {description: Invalid or unknown fields}
+      503: {description: Redis is unreachable}
+    """
+    body = await read_body(request, MovieIn)
+    movies = _movies(request)
+    movie_id = movies.store.new_id()
+    record = {"id": movie_id, **body.model_dump()}
+    await movies.store.create(movie_id, record, also_set={movies.seats_key(movie_id): body.capacity})
+    return JSONResponse(view(record, body.capacity), status_code=201)
+
+
+async def list_movies(request: Request) -> Response:
+    """List movies, oldest first.
+    ---
+    summary: List movies
+    parameters:
+      - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 50}}
+      - {name: cursor, in: query, schema: {type: string}, description: "`next` of the previous page"}
+    responses:
+      200: {description: "{items: [Movie], next: cursor or null}"}
+      422: {description: Bad limit or cursor}
+    """
+    limit, cursor = page_params(request)
+    movies = _movies(request)
+    ids, next_cursor = await movies.store.page_ids(movies.store.index, limit, cursor)
+    return JSONResponse({"items": await movies.views(ids), "next": next_cursor})
+
+
+async def get_movie(request: Request) -> Response:
+    """Read one movie with its available seats.
+    ---
+    summary: Read a movie
+    responses:
+      200: {description: The movie, content: {application/json: {schema: {$ref: "#/components/schemas/Movie"}}}}
+      404: {description: No such movie}
+    """
+    movie_id = request.path_params["id"]
+    movies = _movies(request)
+    found = await movies.views([movie_id]) if movies.store.is_id(movie_id) else []
+    if not found:
+        raise _not_found(movie_id)
+    return JSONResponse(found[0])
+
+
+async def delete_movie(request: Request) -> Response:
+    """Delete a movie; new bookings for it get 404, earlier ones stay readable.
+    ---
+    summary: Delete a movie
+    responses:
+      204: {description: Deleted}
+      404: {description: No such movie}
+    """
+    movie_id = request.path_params["id"]
+    movies = _movies(request)
+    extra = [movies.seats_key(movie_id), movies.reservations_key(movie_id)]
+    if not await movies.store.delete(movie_id, extra_keys=extra):
+        raise _not_found(movie_id)
+    return Response(status_code=204)
+
+
+async def reserve_seats(request: Request) -> Response:
+    """Hold seats for a booking (internal: called by booking-service).
+    ---
+    summary: Reserve seats for a booking
+    requestBody:
+      content:
+        application/json:
+          schema: {$ref: "#/components/schemas/ReservationIn"}
+    responses:
+      201: {description: Reserved, content: {application/json: {schema: {$ref: "#/components/schemas/Reservation"}}}}
+      200: {description: This booking already holds its seats (a retry)}
+      404: {description: No such movie}
+      409: {description: Not enough seats, or this booking's reservation was released}
+    """
+    movie_id = request.path_params["id"]
+    body = await read_body(request, ReservationIn)
+    movies = _movies(request)
+    if not movies.store.is_id(movie_id):
+        raise _not_found(movie_id)
+    status, available = await movies.reserve(keys=movies.seat_keys(movie_id), args=[body.bookingId, body.seats])
+    if status == "no_movie":
+        raise _not_found(movie_id)
+    if status == "sold_out":
+        raise ApiError(
+            409, f"not enough seats for movie {movie_id}: {body.seats} wanted, {available} available", "sold_out"
+        )
+    if status == "released":
+        raise ApiError(409, f"the reservation for booking {body.bookingId} was already released", "released")
+    result = {"movieId": movie_id, "bookingId": body.bookingId, "seats": body.seats, "availableSeats": int(available)}
+    return JSONResponse(result, status_code=201 if status == "reserved" else 200)
+
+
+async def release_seats(request: Request) -> Response:
+    """Give a booking's seats back, at most once (internal: booking-service).
+    ---
+    summary: Release a booking's seats
+    responses:
+      204: {description: Released now or earlier, or never held}
+      404: {description: No such movie}
+    """
+    movie_id = request.path_params["id"]
+    booking_id = request.path_params["bookingId"]
+    movies = _movies(request)
+    if not movies.store.is_id(movie_id):
+        raise _not_found(movie_id)
+    status, _ = await movies.release(keys=movies.seat_keys(movie_id), args=[booking_id])
+    if status == "no_movie":
+        raise _not_found(movie_id)
+    return Response(status_code=204)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env(SERVICE)
+    routes = [
+        *collection("/movies", list_movies, ["GET"]),
+        *collection("/movies", create_movie, ["POST"]),
+        Route("/movies/{id}", get_movie, methods=["GET"]),
+        Route("/movies/{id}", delete_movie, methods=["DELETE"]),
+        *collection("/movies/{id}/reservations", reserve_seats, ["POST"]),
+        Route("/movies/{id}/reservations/{bookingId}", release_seats, methods=["DELETE"]),
+    ]
+    app = build_app(settings, routes, models=[MovieIn, Movie, ReservationIn, Reservation])
+    app.state.movies = Movies(Store(app.state.redis, "movies", "m"))
+    return app
