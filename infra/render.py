@@ -1,0 +1,108 @@
+"""`theater render --stack ctx1 --out DIR [--config KEY=VALUE ...]`
+
+Runs the Pulumi program for a stack under mocks (infra/mockrun.py: no
+cluster, no Pulumi CLI) and writes every Kubernetes/Istio object it declares
+as one YAML file, for `kubectl diff -f DIR` or
+`kubectl apply --dry-run=server -f DIR`. Images get fake digests and secrets
+dummy values, so the files show structure, not the exact deployed images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from infra import mockrun
+from infra.config import ConfigError, kubeconfig_server, qkey
+
+PLACEHOLDER_API_SERVER = "https://api-server.invalid:6443"
+
+# Apply order when someone runs `kubectl apply -f DIR` (files sort by name).
+KIND_ORDER = [
+    "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+    "Secret", "ConfigMap", "PersistentVolumeClaim", "Service", "Deployment",
+    "PeerAuthentication", "AuthorizationPolicy", "DestinationRule", "VirtualService",
+]
+
+
+def manifest(obj: mockrun.Declared) -> dict[str, Any]:
+    m = obj.manifest
+    out = {"apiVersion": m.get("apiVersion"), "kind": m.get("kind")}
+    out.update({k: v for k, v in m.items() if k not in out})
+    return out
+
+
+def file_name(obj: mockrun.Declared) -> str:
+    kind = obj.kind
+    order = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+    ns = obj.namespace or "cluster"
+    return f"{order:02d}-{kind.lower()}-{ns}-{obj.meta_name}.yaml"
+
+
+def render(stack: str, out_dir: str | Path, overrides: Mapping[str, Any] | None = None,
+           *, quiet: bool = False, **run_kwargs: Any) -> list[Path]:
+    """Write one YAML per object the stack declares; return the paths."""
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    started = time.monotonic()
+    say(f"rendering stack {stack} (Pulumi program under mocks; no cluster, no CLI) ...")
+    overrides = dict(overrides or {})
+    config, _ = mockrun.stack_config(stack, overrides)
+    if not config.get(qkey("dashboardApiServer")) and not kubeconfig_server(
+        config.get(qkey("kubeContext"), stack), config.get(qkey("kubeconfig")) or None
+    ):
+        # Only the (secret) dashboardKubeconfig output uses it; no manifest does.
+        overrides["dashboardApiServer"] = PLACEHOLDER_API_SERVER
+    result = mockrun.run(stack, overrides, **run_kwargs)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.yaml"):
+        old.unlink()
+    written: list[Path] = []
+    counts: dict[str, int] = {}
+    for obj in result.objects:
+        path = out / file_name(obj)
+        path.write_text(yaml.safe_dump(manifest(obj), sort_keys=False, width=1000))
+        written.append(path)
+        counts[obj.kind] = counts.get(obj.kind, 0) + 1
+        say(f"  wrote {path}")
+    images = result.outputs.get("images") or {}
+    say(f"{len(written)} objects for stack {stack} in {out} ({time.monotonic() - started:.1f}s): "
+        + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    say(f"runs here: {', '.join((result.outputs.get('placement') or {}).get('here', [])) or 'no app'}; "
+        f"images (fake digests): {', '.join(images) or 'none'}")
+    return written
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--config expects KEY=VALUE, got {item!r}")
+        overrides[key] = value
+    return overrides
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="theater render", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", required=True, help="stack name, e.g. ctx1 (reads Pulumi.<stack>.yaml)")
+    parser.add_argument("--out", required=True, help="directory for the YAML files (its *.yaml files are replaced)")
+    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting, e.g. --config faults='{\"movie-service\":{\"delay\":\"2s\"}}'")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        render(args.stack, args.out, parse_overrides(args.config), quiet=args.quiet)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,278 @@
+"""Kubernetes objects per stack: placement, names, affinity, RBAC, probes,
+security context, images, env, UI ConfigMap, Redis, dashboard access."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from infra import mockrun
+from infra.dashboard_access import REMOTE_SECRET, TOKEN_SECRET
+from infra.microservice import APP_UID, RESOURCES
+from infra.ui_configmap import CHECKSUM_ANNOTATION, UI_CONFIGMAP, checksum
+from services import catalog
+
+NS = catalog.NAMESPACE
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "*", "escalate", "bind", "impersonate"}
+
+
+def deployment_names(run: mockrun.RunResult) -> set[str]:
+    return {d.meta_name for d in run.find("Deployment")}
+
+
+def pod_spec(run: mockrun.RunResult, name: str) -> dict:
+    return run.one("Deployment", name, NS).manifest["spec"]["template"]["spec"]
+
+
+def env_of(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container["env"]}
+
+
+def test_default_placement(ctx1, ctx2):
+    homes = catalog.default_placement()
+    assert deployment_names(ctx1) == {n for n, c in homes.items() if c == "ctx1"} | {"redis"}
+    assert deployment_names(ctx2) == {n for n, c in homes.items() if c == "ctx2"} | {"redis"}
+    assert deployment_names(ctx1) == {"user-service", "api-gateway", "redis"}
+    assert ctx1.outputs["placement"]["here"] == ["user-service", "api-gateway"]
+    assert ctx2.outputs["placement"]["here"] == ["movie-service", "booking-service"]
+
+
+def test_every_cluster_declares_all_services(each_stack):
+    services = {s.meta_name: s.manifest for s in each_stack.find("Service")}
+    assert set(services) == set(catalog.SERVICES) | {catalog.REDIS.name}
+    for name, spec in catalog.SERVICES.items():
+        svc = services[name]
+        assert svc["metadata"]["namespace"] == NS
+        assert svc["spec"]["selector"] == catalog.selector(name)
+        (port,) = svc["spec"]["ports"]
+        assert port == {"name": spec.port_name, "port": spec.port, "targetPort": spec.port, "protocol": "TCP", "appProtocol": "http"}
+        assert port["name"].startswith("http-")
+    (rport,) = services["redis"]["spec"]["ports"]
+    assert rport["name"] == catalog.REDIS.port_name == "tcp-redis"
+    assert rport["port"] == 6379 and rport["appProtocol"] == "tcp"
+
+
+def test_all_objects_in_namespace_or_cluster_scoped(each_stack):
+    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+    for obj in each_stack.objects:
+        if obj.kind in cluster_scoped:
+            assert obj.namespace is None, obj.name
+        elif obj.kind == "VirtualService" and obj.meta_name == "theater-msa":
+            assert obj.namespace == "istio-system"
+        else:
+            assert obj.namespace == NS, (obj.kind, obj.meta_name)
+    ns = each_stack.one("Namespace", NS).manifest
+    assert ns["metadata"]["labels"]["istio-injection"] == "enabled"
+
+
+def test_istio_revision_label(run_stack):
+    run = run_stack("ctx2", istioRevision="1-24")
+    labels = run.one("Namespace", NS).manifest["metadata"]["labels"]
+    assert labels["istio.io/rev"] == "1-24" and "istio-injection" not in labels
+
+
+@pytest.mark.parametrize("stack", catalog.CLUSTERS)
+def test_app_deployments(run_stack, stack):
+    run = run_stack(stack)
+    for name in run.outputs["placement"]["here"]:
+        spec = catalog.SERVICES[name]
+        dep = run.one("Deployment", name, NS).manifest
+        assert dep["spec"]["replicas"] == 2
+        assert dep["spec"]["selector"]["matchLabels"] == catalog.selector(name)
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        assert labels == catalog.labels(name) and labels["app"] == name and labels["version"] == "v1"
+        pod = dep["spec"]["template"]["spec"]
+        terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        assert terms == [{"matchExpressions": [{"key": catalog.CLUSTER_LABEL, "operator": "In", "values": [stack]}]}]
+        assert pod["serviceAccountName"] == ("api-gateway" if name == "api-gateway" else name)
+        (c,) = pod["containers"]
+        assert c["ports"][0]["containerPort"] == spec.port
+        assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": spec.port}
+        assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": spec.port}
+        assert c["resources"] == RESOURCES[name]
+        sc = c["securityContext"]
+        assert sc["runAsNonRoot"] is True and sc["runAsUser"] == APP_UID != 1337
+        assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+        assert sc["capabilities"] == {"drop": ["ALL"]} and sc["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
+        assert any(v["name"] == "tmp" and "emptyDir" in v for v in pod["volumes"])
+        env = env_of(c)
+        assert env["SERVICE_NAME"]["value"] == name and env["PORT"]["value"] == str(spec.port)
+        assert env["CLUSTER_NAME"]["value"] == stack and env["SERVICE_VERSION"]["value"] == "v1"
+        assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+        assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+        assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+        assert env["REDIS_URL"]["value"] == catalog.REDIS.cluster_url()
+        for peer in spec.calls:
+            assert env[catalog.SERVICES[peer].url_env]["value"] == catalog.SERVICES[peer].cluster_url()
+            assert ".theater-msa.svc.cluster.local:" in env[catalog.SERVICES[peer].url_env]["value"]
+
+
+def test_images_are_pushed_digests(each_stack):
+    here = each_stack.outputs["placement"]["here"]
+    built = {img.inputs["imageName"] for img in each_stack.of_type("docker:index/image:Image")}
+    assert built == {f"harbor.27.96.156.180.nip.io/theater-msa/{s}:v1" for s in here}
+    for img in each_stack.of_type("docker:index/image:Image"):
+        build = img.inputs["build"]
+        assert build["platform"] == "linux/amd64"
+        assert build["dockerfile"].endswith("services/Dockerfile")
+        assert build["args"]["SERVICE_NAME"] in here
+        # The registry block carries the password, so Pulumi keeps it secret.
+        assert img.inputs["registry"].get(mockrun.SECRET_SIG), "registry credentials are not secret"
+        registry = mockrun.unwrap(img.inputs["registry"])
+        assert registry["server"] == "harbor.27.96.156.180.nip.io" and registry["username"] == "admin"
+    for name in here:
+        image = pod_spec(each_stack, name)["containers"][0]["image"]
+        assert re.fullmatch(rf"harbor\.27\.96\.156\.180\.nip\.io/theater-msa/{name}@sha256:[0-9a-f]{{64}}", image), image
+        assert each_stack.outputs["images"][name] == image
+
+
+def test_prepushed_images(run_stack):
+    run = run_stack("ctx1", buildImages="false", imageTag="2024.1", registry="registry.example.test")
+    assert run.of_type("docker:index/image:Image") == []
+    assert pod_spec(run, "user-service")["containers"][0]["image"] == "registry.example.test/theater-msa/user-service:2024.1"
+    assert "latest" not in str(run.outputs["images"])
+
+
+def test_redis(each_stack):
+    dep = each_stack.one("Deployment", "redis", NS).manifest
+    pod = dep["spec"]["template"]["spec"]
+    pref = pod["affinity"]["nodeAffinity"]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" not in pref
+    (term,) = pref["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["preference"]["matchExpressions"][0]["values"] == [each_stack.stack]
+    (c,) = pod["containers"]
+    assert c["image"] == catalog.REDIS.image
+    assert "--appendonly" in c["args"] and c["args"][c["args"].index("--appendonly") + 1] == "yes"
+    assert c["readinessProbe"] and c["livenessProbe"] and c["resources"]["limits"]
+    assert c["securityContext"]["runAsUser"] == 999 and c["securityContext"]["readOnlyRootFilesystem"] is True
+    data = next(v for v in pod["volumes"] if v["name"] == "data")
+    assert "emptyDir" in data
+    assert each_stack.find("PersistentVolumeClaim") == []
+
+
+def test_redis_pvc_setting(run_stack):
+    run = run_stack("ctx2", redisStorageClass="local-path")
+    pvc = run.one("PersistentVolumeClaim", "redis-data", NS).manifest
+    assert pvc["spec"]["storageClassName"] == "local-path"
+    pod = run.one("Deployment", "redis", NS).manifest["spec"]["template"]["spec"]
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "redis-data"}} in pod["volumes"]
+
+
+def test_gateway_rbac_is_read_only(ctx1):
+    sa = ctx1.one("ServiceAccount", catalog.GATEWAY_SERVICE_ACCOUNT, NS).manifest
+    assert sa.get("automountServiceAccountToken") is True
+    (cr,) = [c.manifest for c in ctx1.find("ClusterRole") if "api-gateway" in c.meta_name]
+    assert cr["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}]
+    role = ctx1.one("Role", "api-gateway-read", NS).manifest
+    granted = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    assert granted == {("", "pods"), ("apps", "deployments"), ("apps", "replicasets")}
+    for binding in [*ctx1.find("ClusterRoleBinding"), *ctx1.find("RoleBinding")]:
+        m = binding.manifest
+        assert m["subjects"][0]["namespace"] == NS
+    crb = next(b.manifest for b in ctx1.find("ClusterRoleBinding") if b.meta_name == cr["metadata"]["name"])
+    assert crb["subjects"] == [{"kind": "ServiceAccount", "name": "api-gateway", "namespace": NS}]
+    assert crb["roleRef"]["name"] == cr["metadata"]["name"]
+
+
+def test_no_write_verbs_anywhere(each_stack):
+    for obj in [*each_stack.find("ClusterRole"), *each_stack.find("Role")]:
+        for rule in obj.manifest["rules"]:
+            assert set(rule["verbs"]) <= {"get", "list", "watch"}, obj.meta_name
+            assert not WRITE_VERBS & set(rule["verbs"])
+
+
+def test_each_app_has_its_own_service_account(each_stack):
+    accounts = {s.meta_name for s in each_stack.find("ServiceAccount")}
+    for name in each_stack.outputs["placement"]["here"]:
+        assert pod_spec(each_stack, name)["serviceAccountName"] in accounts
+    names = [pod_spec(each_stack, n)["serviceAccountName"] for n in each_stack.outputs["placement"]["here"]]
+    assert len(names) == len(set(names))
+
+
+def test_ui_configmap_and_checksum(ctx1, ui_dir, ctx2):
+    cm = ctx1.one("ConfigMap", UI_CONFIGMAP, NS).manifest
+    assert set(cm["data"]) == set(catalog.UI_FILES)
+    files = {n: (ui_dir / n).read_text() for n in catalog.UI_FILES}
+    assert cm["data"] == files
+    dep = ctx1.one("Deployment", "api-gateway", NS).manifest
+    assert dep["spec"]["template"]["metadata"]["annotations"][CHECKSUM_ANNOTATION] == checksum(files)
+    pod = dep["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    env = env_of(c)
+    mount = next(m for m in c["volumeMounts"] if m["name"] == "ui")
+    assert env["UI_DIR"]["value"] == mount["mountPath"]
+    assert {"name": "ui", "configMap": {"name": UI_CONFIGMAP}} in pod["volumes"]
+    assert env["KUBE_NAMESPACE"]["value"] == NS
+    assert env["LOCAL_CLUSTER_NAME"]["value"] == "ctx1" and env["REMOTE_CLUSTER_NAME"]["value"] == "ctx2"
+    assert env["REMOTE_KUBECONFIG"]["value"].startswith(catalog.REMOTE_KUBECONFIG_DIR + "/")
+    remote = next(v for v in pod["volumes"] if v["name"] == "remote-kubeconfig")
+    assert remote["secret"]["optional"] is True and remote["secret"]["secretName"] == REMOTE_SECRET
+    assert ctx2.find("ConfigMap") == []
+
+
+def test_ui_change_rolls_gateway(run_stack, ui_dir, tmp_path):
+    for name in catalog.UI_FILES:
+        (tmp_path / name).write_text((ui_dir / name).read_text())
+    (tmp_path / catalog.UI_FILES[0]).write_text("<h1>changed</h1>")
+    changed = mockrun.run("ctx1", {}, ui_dir=tmp_path)
+    base = run_stack("ctx1")
+    ann = lambda r: r.one("Deployment", "api-gateway", NS).manifest["spec"]["template"]["metadata"]["annotations"]  # noqa: E731
+    assert ann(changed)[CHECKSUM_ANNOTATION] != ann(base)[CHECKSUM_ANNOTATION]
+
+
+def test_dashboard_access_exported_by_ctx2(ctx1, ctx2, fake_kubeconfig):
+    from tests.infra.conftest import TEST_API_SERVER
+
+    assert "dashboardKubeconfig" not in ctx1.outputs
+    assert ctx1.find("Secret") == []
+    token = ctx2.one("Secret", TOKEN_SECRET, NS).manifest
+    assert token["type"] == "kubernetes.io/service-account-token"
+    assert token["metadata"]["annotations"]["kubernetes.io/service-account.name"] == catalog.DASHBOARD_SERVICE_ACCOUNT
+    role = ctx2.one("Role", f"{catalog.DASHBOARD_SERVICE_ACCOUNT}-read", NS).manifest
+    assert all(r["verbs"] == ["get", "list", "watch"] for r in role["rules"])
+    import yaml
+
+    kc = yaml.safe_load(ctx2.outputs["dashboardKubeconfig"])
+    assert kc["clusters"][0]["cluster"]["server"] == TEST_API_SERVER
+    assert kc["users"][0]["name"] == catalog.DASHBOARD_SERVICE_ACCOUNT and kc["users"][0]["user"]["token"]
+    assert kc["contexts"][0]["context"]["namespace"] == NS
+
+
+def test_remote_status_stack_mounts_kubeconfig(run_stack):
+    run = run_stack("ctx1", remote_outputs={"organization/theater-msa/ctx2": {"dashboardKubeconfig": "apiVersion: v1\nkind: Config\n"}},
+                    remoteStatusStack="organization/theater-msa/ctx2")
+    secret = run.one("Secret", REMOTE_SECRET, NS).manifest
+    assert secret["stringData"]["kubeconfig"].startswith("apiVersion: v1")
+    refs = run.of_type("pulumi:pulumi:StackReference")
+    assert [r.inputs["name"] for r in refs] == ["organization/theater-msa/ctx2"]
+    assert run.outputs["remoteStatus"] == "organization/theater-msa/ctx2"
+
+
+def test_no_stack_reference_unless_configured(ctx1, ctx2):
+    assert ctx1.of_type("pulumi:pulumi:StackReference") == []
+    assert ctx2.of_type("pulumi:pulumi:StackReference") == []
+    assert "not connected" in ctx1.outputs["remoteStatus"]
+
+
+def test_placement_override(run_stack):
+    run1 = run_stack("ctx1", placement='{"movie-service": "ctx1"}')
+    run2 = run_stack("ctx2", placement='{"movie-service": "ctx1"}')
+    assert deployment_names(run1) == {"user-service", "api-gateway", "movie-service", "redis"}
+    assert deployment_names(run2) == {"booking-service", "redis"}
+    terms = pod_spec(run1, "movie-service")["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert terms["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == ["ctx1"]
+
+
+def test_replicas_setting(run_stack):
+    run = run_stack("ctx2", replicas="3")
+    assert all(d.manifest["spec"]["replicas"] == 3 for d in run.find("Deployment") if d.meta_name != "redis")
+
+
+def test_outputs(each_stack):
+    out = each_stack.outputs
+    assert out["url"] == "http://theater.27.96.156.180.nip.io"
+    assert out["cluster"] == each_stack.stack
+    assert any(cmd.startswith("kubectl --context " + each_stack.stack) for cmd in out["demoCommands"])
+    assert any(cmd.startswith("istioctl ") for cmd in out["demoCommands"])
