@@ -48,8 +48,10 @@ class ServiceSpec:
     def cluster_url(self, namespace: str = NAMESPACE) -> str:
         return f"http://{self.name}.{namespace}.{CLUSTER_DOMAIN}:{self.port}"
 
-    def local_url(self, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}"
+    def local_url(self, host: str = "127.0.0.1", port_offset: int = 0) -> str:
+        """URL on this machine; `port_offset` shifts the port (a second copy
+        of `theater local` beside the first)."""
+        return f"http://{host}:{self.port + port_offset}"
 
 
 USER = ServiceSpec("user-service", 8081, "services.user_service", "ctx1", resource="users")

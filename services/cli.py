@@ -1,0 +1,55 @@
+"""The `theater` command.
+
+    theater local    run the whole app on this machine (services/local.py)
+    theater render   render the Kubernetes manifests (infra/render.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from services import local
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="theater", description="Theater MSA teaching kit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    run_local = commands.add_parser(
+        "local", help="run Redis and every service on this machine", description=local.__doc__.splitlines()[0]
+    )
+    local.add_arguments(run_local)
+    commands.add_parser(
+        "render",
+        help="render the Kubernetes manifests (options: theater render --help)",
+        add_help=False,
+    )
+    return parser
+
+
+def render(argv: list[str]) -> int:
+    try:
+        module = importlib.import_module("infra.render")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("infra", "infra.render"):
+            raise
+        print("theater render: infra/render.py is not available in this checkout", file=sys.stderr)
+        return 2
+    result = module.main(argv)
+    return result if isinstance(result, int) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "render":
+        return render(argv[1:])  # infra/render.py parses its own options
+    args = build_parser().parse_args(argv)
+    if args.command == "local":
+        return local.main(args)
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+if __name__ == "__main__":
+    sys.exit(main())
