@@ -1,0 +1,109 @@
+"""Stack settings: Pulumi.yaml agrees with infra/config.py, and missing or
+invalid settings fail early with a message naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra import mockrun
+from infra.config import SETTINGS, ConfigError, pulumi_yaml_config_block
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_pulumi_yaml_declares_every_setting():
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["name"] == "theater-msa"
+    assert project["main"] == "infra/"
+    assert project["runtime"] == {"name": "python", "options": {"toolchain": "uv"}}
+    assert project["config"] == pulumi_yaml_config_block()
+    for key, decl in project["config"].items():
+        if ":" in key:
+            continue
+        assert decl["type"] in {"string", "boolean", "integer", "array"}
+        assert decl["description"]
+        if decl["type"] == "array":
+            assert decl["items"]["type"] == "string"
+
+
+def test_stack_files():
+    for stack in ("ctx1", "ctx2"):
+        cfg = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+        assert cfg["theater-msa:kubeContext"] == stack
+        assert cfg["theater-msa:domain"] == "27.96.156.180.nip.io"
+        assert "theater-msa:harborPassword" not in cfg  # a secret, set with `pulumi config set --secret`
+        assert set(k.split(":", 1)[1] for k in cfg) <= {s.key for s in SETTINGS}
+
+
+def run_error(stack: str, ui_dir, **overrides) -> str:
+    with pytest.raises(ConfigError) as err:
+        mockrun.run(stack, overrides, ui_dir=ui_dir)
+    return str(err.value)
+
+
+def test_missing_domain(ui_dir):
+    msg = run_error("ctx1", ui_dir, domain="")
+    assert "theater-msa:domain" in msg and "pulumi config set theater-msa:domain" in msg
+
+
+def test_missing_kube_context(ui_dir):
+    assert "theater-msa:kubeContext" in run_error("ctx2", ui_dir, kubeContext="")
+
+
+@pytest.mark.parametrize("value,needle", [
+    ('{"search-service": "ctx1"}', "unknown service 'search-service'"),
+    ('{"movie-service": "ctx3"}', "unknown cluster 'ctx3'"),
+    ("{not json", "not valid JSON"),
+    ('["movie-service"]', "must be a JSON object"),
+])
+def test_bad_placement(ui_dir, value, needle):
+    msg = run_error("ctx1", ui_dir, placement=value)
+    assert "theater-msa:placement" in msg and needle in msg
+
+
+def test_password_required_only_when_building(ui_dir, monkeypatch):
+    real = mockrun.stack_config
+
+    def without_password(stack, overrides=None, root=mockrun.REPO_ROOT):
+        config, secret = real(stack, overrides, root)
+        config.pop("theater-msa:harborPassword")
+        return config, secret
+
+    monkeypatch.setattr(mockrun, "stack_config", without_password)
+    msg = run_error("ctx1", ui_dir)
+    assert "theater-msa:harborPassword" in msg and "--secret" in msg
+    run = mockrun.run("ctx1", {"buildImages": "false"}, ui_dir=ui_dir)
+    assert run.of_type("docker:index/image:Image") == []
+
+
+@pytest.mark.parametrize("key,value,needle", [
+    ("imageTag", "latest", "theater-msa:imageTag"),
+    ("clusterName", "ctx9", "theater-msa:clusterName"),
+    ("faults", '{"movie-service": {"delay": "soon"}}', "theater-msa:faults"),
+    ("faults", '{"movie-service": {"abort": 503, "percent": 300}}', "theater-msa:faults"),
+    ("faults", '{"nope": {"abort": 503}}', "unknown service"),
+    ("routePolicies", '{"movie-service": {"timeot": "1s"}}', "theater-msa:routePolicies"),
+    ("tightCircuitBreaking", '["nope"]', "theater-msa:tightCircuitBreaking"),
+    ("replicas", "two", "theater-msa:replicas"),
+    ("buildImages", "maybe", "theater-msa:buildImages"),
+    ("ingressGateway", "cp-gateway", "theater-msa:ingressGateway"),
+])
+def test_invalid_settings(ui_dir, key, value, needle):
+    assert needle in run_error("ctx1", ui_dir, **{key: value})
+
+
+def test_missing_ui_files_named(tmp_path):
+    msg = run_error("ctx1", tmp_path)
+    assert "index.html" in msg
+
+
+def test_dashboard_api_server_needed_when_not_in_kubeconfig(ui_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    assert "theater-msa:dashboardApiServer" in run_error("ctx2", ui_dir)
+    run = mockrun.run("ctx2", {"dashboardApiServer": "https://10.1.2.3:6443"}, ui_dir=ui_dir)
+    assert "https://10.1.2.3:6443" in run.outputs["dashboardKubeconfig"]
+    run = mockrun.run("ctx2", {"exportDashboardAccess": "false"}, ui_dir=ui_dir)
+    assert "dashboardKubeconfig" not in run.outputs

@@ -1,0 +1,168 @@
+"""Istio objects: edge VirtualService, DestinationRules, PeerAuthentication,
+AuthorizationPolicies, and the lesson toggles (which change Istio objects only)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra import mockrun
+from infra.config import DEFAULT_ROUTE_POLICY
+from services import catalog
+
+NS = catalog.NAMESPACE
+ISTIO_KINDS = {"VirtualService", "DestinationRule", "PeerAuthentication", "AuthorizationPolicy"}
+
+
+def fqdn(name: str) -> str:
+    return f"{name}.{NS}.svc.cluster.local"
+
+
+def test_edge_virtual_service_only_in_ctx1(ctx1, ctx2):
+    assert ctx2.find("VirtualService", "theater-msa") == []
+    assert ctx2.find("VirtualService", namespace="istio-system") == []
+    vs = ctx1.one("VirtualService", "theater-msa", "istio-system").manifest
+    assert vs["apiVersion"] == "networking.istio.io/v1"
+    spec = vs["spec"]
+    assert spec["gateways"] == ["istio-system/cp-gateway"]
+    assert spec["hosts"] == ["theater.27.96.156.180.nip.io"]
+    by_prefix = {}
+    for route in spec["http"]:
+        prefix = route["match"][0]["uri"]["prefix"] if "match" in route else None
+        (dest,) = route["route"]
+        by_prefix[prefix] = dest["destination"]["host"]
+        assert route["timeout"] == DEFAULT_ROUTE_POLICY["timeout"]
+        assert route["retries"]["attempts"] == DEFAULT_ROUTE_POLICY["attempts"]
+        assert route["retries"]["perTryTimeout"] and route["retries"]["retryOn"]
+        assert "fault" not in route
+        assert dest["destination"]["host"].endswith(".theater-msa.svc.cluster.local")
+    assert by_prefix == {
+        "/users": fqdn("user-service"),
+        "/movies": fqdn("movie-service"),
+        "/bookings": fqdn("booking-service"),
+        None: fqdn("api-gateway"),
+    }
+    # the catch-all comes last, or it would shadow the prefixes
+    assert "match" not in spec["http"][-1]
+
+
+def test_ingress_gateway_setting(run_stack):
+    run = run_stack("ctx1", ingressGateway="istio-system/other-gw")
+    assert run.one("VirtualService", "theater-msa", "istio-system").manifest["spec"]["gateways"] == ["istio-system/other-gw"]
+
+
+def test_destination_rules(each_stack):
+    for name in catalog.SERVICES:
+        dr = each_stack.one("DestinationRule", f"{name}-dr", NS).manifest["spec"]
+        assert dr["host"] == fqdn(name)
+        tp = dr["trafficPolicy"]
+        assert tp["loadBalancer"]["simple"]
+        assert tp["connectionPool"]["tcp"]["maxConnections"] >= 10
+        assert tp["outlierDetection"]["consecutive5xxErrors"] >= 3
+
+
+def test_redis_stays_in_its_cluster(run_stack):
+    for stack in catalog.CLUSTERS:
+        run = run_stack(stack)
+        dr = run.one("DestinationRule", "redis-dr", NS).manifest["spec"]
+        assert dr["host"] == fqdn("redis")
+        (subset,) = dr["subsets"]
+        assert subset["labels"] == {"topology.istio.io/cluster": stack}
+        assert dr["trafficPolicy"]["outlierDetection"]
+        vs = run.one("VirtualService", "redis", NS).manifest["spec"]
+        assert vs["hosts"] == [fqdn("redis")]
+        (route,) = vs["tcp"]
+        assert route["route"] == [{"destination": {"host": fqdn("redis"), "subset": subset["name"], "port": {"number": 6379}}}]
+    run = run_stack("ctx2", istioClusterId="cluster2")
+    assert run.one("DestinationRule", "redis-dr", NS).manifest["spec"]["subsets"][0]["labels"] == {"topology.istio.io/cluster": "cluster2"}
+
+
+def test_peer_authentication_strict(each_stack):
+    (pa,) = each_stack.find("PeerAuthentication")
+    assert pa.namespace == NS
+    assert pa.manifest["spec"] == {"mtls": {"mode": "STRICT"}}
+
+
+def principals(run: mockrun.RunResult, workload: str) -> set[str]:
+    spec = run.one("AuthorizationPolicy", f"{workload}-allow", NS).manifest["spec"]
+    assert spec["action"] == "ALLOW"
+    assert spec["selector"] == {"matchLabels": {"app": workload}}
+    return {p for rule in spec["rules"] for f in rule["from"] for p in f["source"].get("principals", [])}
+
+
+def test_authorization_policies(each_stack):
+    ingress = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+    sa = lambda name: f"cluster.local/ns/theater-msa/sa/{name}"  # noqa: E731
+    assert principals(each_stack, "user-service") == {ingress, sa("api-gateway"), sa("booking-service")}
+    assert principals(each_stack, "movie-service") == {ingress, sa("api-gateway"), sa("booking-service")}
+    assert principals(each_stack, "booking-service") == {ingress, sa("api-gateway")}
+    assert principals(each_stack, "api-gateway") == {ingress}
+    redis = each_stack.one("AuthorizationPolicy", "redis-allow", NS).manifest["spec"]
+    assert redis["rules"] == [{"from": [{"source": {"namespaces": [NS]}}]}]
+    # deny by default for anything else in the namespace
+    nothing = each_stack.one("AuthorizationPolicy", "allow-nothing", NS).manifest
+    assert nothing.get("spec", {}) == {}
+    assert {p.meta_name for p in each_stack.find("AuthorizationPolicy")} == {
+        "allow-nothing", "redis-allow", *(f"{s}-allow" for s in catalog.SERVICES)
+    }
+
+
+def test_ingress_service_account_setting(run_stack):
+    run = run_stack("ctx2", ingressServiceAccount="istio-ingress/cp-gateway", trustDomain="example.org")
+    assert "example.org/ns/istio-ingress/sa/cp-gateway" in principals(run, "api-gateway")
+    assert "example.org/ns/theater-msa/sa/api-gateway" in principals(run, "movie-service")
+
+
+def snapshot(run: mockrun.RunResult) -> dict[tuple[str, str | None, str | None], str]:
+    return {(o.kind, o.namespace, o.meta_name): json.dumps(o.manifest, sort_keys=True) for o in run.objects}
+
+
+def changed_kinds(a: mockrun.RunResult, b: mockrun.RunResult) -> set[str]:
+    sa, sb = snapshot(a), snapshot(b)
+    keys = set(sa) | set(sb)
+    return {k[0] for k in keys if sa.get(k) != sb.get(k)}
+
+
+LESSONS = [
+    pytest.param({"faults": '{"movie-service": {"delay": "3s", "percent": 50}}'}, id="fault-delay"),
+    pytest.param({"faults": '{"booking-service": {"abort": 503, "percent": 20}}'}, id="fault-abort"),
+    pytest.param({"tightCircuitBreaking": '["movie-service"]'}, id="circuit-breaking"),
+    pytest.param({"routePolicies": '{"movie-service": {"timeout": "1s", "attempts": 0}}'}, id="route-policy"),
+]
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+@pytest.mark.parametrize("stack", catalog.CLUSTERS)
+def test_lessons_change_only_istio_objects(run_stack, stack, lesson):
+    base, changed = run_stack(stack), run_stack(stack, **lesson)
+    kinds = changed_kinds(base, changed)
+    assert kinds, "the lesson changed nothing"
+    assert kinds <= ISTIO_KINDS, kinds
+    assert len(base.objects) == len(changed.objects)
+
+
+def test_fault_delay_applied(run_stack):
+    run = run_stack("ctx1", faults='{"movie-service": {"delay": "3s", "percent": 50}}')
+    mesh = run.one("VirtualService", "movie-service", NS).manifest["spec"]["http"][0]
+    assert mesh["fault"] == {"delay": {"fixedDelay": "3s", "percentage": {"value": 50}}}
+    edge = run.one("VirtualService", "theater-msa", "istio-system").manifest["spec"]["http"]
+    assert [r["name"] for r in edge if "fault" in r] == ["movies"]
+    # other services untouched
+    assert "fault" not in run.one("VirtualService", "user-service", NS).manifest["spec"]["http"][0]
+
+
+def test_tight_circuit_breaking_applied(run_stack, ctx2):
+    run = run_stack("ctx2", tightCircuitBreaking='["movie-service"]')
+    tight = run.one("DestinationRule", "movie-service-dr", NS).manifest["spec"]["trafficPolicy"]
+    normal = ctx2.one("DestinationRule", "movie-service-dr", NS).manifest["spec"]["trafficPolicy"]
+    assert tight["connectionPool"]["tcp"]["maxConnections"] == 1
+    assert tight["connectionPool"]["http"]["http1MaxPendingRequests"] == 1
+    assert tight["outlierDetection"]["consecutive5xxErrors"] == 1
+    assert normal["connectionPool"]["tcp"]["maxConnections"] > 1
+
+
+def test_route_policy_applied(run_stack):
+    run = run_stack("ctx1", routePolicies='{"movie-service": {"timeout": "1s", "attempts": 0}}')
+    route = run.one("VirtualService", "movie-service", NS).manifest["spec"]["http"][0]
+    assert route["timeout"] == "1s" and route["retries"]["attempts"] == 0

@@ -1,0 +1,35 @@
+"""`theater render`: one YAML per declared object, real manifests."""
+
+from __future__ import annotations
+
+import yaml
+
+from infra import render
+
+
+def test_render_writes_one_file_per_object(tmp_path, ui_dir, run_stack, capsys):
+    out = tmp_path / "ctx1"
+    paths = render.render("ctx1", out, {}, ui_dir=ui_dir)
+    expected = run_stack("ctx1").objects
+    assert len(paths) == len(expected) == len(list(out.glob("*.yaml")))
+    docs = [yaml.safe_load(p.read_text()) for p in paths]
+    assert all(set(d) >= {"apiVersion", "kind", "metadata"} for d in docs)
+    kinds = {d["kind"] for d in docs}
+    assert {"Namespace", "Deployment", "Service", "VirtualService", "AuthorizationPolicy"} <= kinds
+    vs = next(d for d in docs if d["kind"] == "VirtualService" and d["metadata"]["namespace"] == "istio-system")
+    assert vs["spec"]["gateways"] == ["istio-system/cp-gateway"]
+    # the namespace sorts first so `kubectl apply -f DIR` creates it before the rest
+    assert sorted(p.name for p in paths)[0].startswith("00-namespace")
+    assert "objects for stack ctx1" in capsys.readouterr().out
+
+
+def test_render_main_config_override_and_errors(tmp_path, ui_dir, monkeypatch, capsys):
+    from infra import mockrun
+
+    real = mockrun.run
+    monkeypatch.setattr(mockrun, "run", lambda *a, **kw: real(*a, ui_dir=ui_dir, **kw))
+    assert render.main(["--stack", "ctx2", "--out", str(tmp_path), "--quiet",
+                        "--config", "redisStorageClass=local-path"]) == 0
+    assert (tmp_path / "08-persistentvolumeclaim-theater-msa-redis-data.yaml").exists()
+    assert render.main(["--stack", "ctx2", "--out", str(tmp_path), "--config", "placement={\"x\": \"ctx1\"}"]) == 2
+    assert "theater-msa:placement" in capsys.readouterr().err
