@@ -36,7 +36,9 @@ class Setting:
     key: str
     type: SettingType
     description: str
-    default: Any = None  # None: no default (required, or computed - see description)
+    # None: no default. The Pulumi CLI then requires the key on every stack
+    # (domain, kubeContext in Pulumi.<stack>.yaml; harborPassword set as a secret).
+    default: Any = None
     secret: bool = False
 
 
@@ -54,7 +56,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("registry", "string", "Image registry host; empty means harbor.<domain>.", ""),
     Setting("harborProject", "string", "Registry project (path) of the images.", "theater-msa"),
     Setting("harborUsername", "string", "Registry user that pushes the images.", "admin"),
-    Setting("harborPassword", "string", "Registry password (secret). Required when buildImages is true: pulumi config set --secret theater-msa:harborPassword.", None, secret=True),
+    Setting("harborPassword", "string", "Registry password (secret, never committed): pulumi config set --secret theater-msa:harborPassword <password>. The CLI asks for it on every stack; with buildImages false any value will do.", None, secret=True),
     Setting("buildImages", "boolean", "Build and push the images of the services this stack deploys (false: use already-pushed <registry>/<project>/<service>:<imageTag>).", True),
     Setting("imageTag", "string", "Tag given to built images, or the tag (or sha256:... digest) of pre-pushed images when buildImages is false. Never latest.", catalog.DEFAULT_VERSION),
     Setting("platform", "string", "Target platform of the image build.", "linux/amd64"),
@@ -64,7 +66,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("redisStorageClass", "string", "StorageClass for a Redis PersistentVolumeClaim; empty means an emptyDir (data lost on pod restart).", ""),
     Setting("redisStorageSize", "string", "Size of the Redis PersistentVolumeClaim.", "1Gi"),
     Setting("remoteStatusStack", "string", "Stack (org/project/stack) that exports dashboardKubeconfig, e.g. organization/theater-msa/ctx2. Set it after that stack exists; empty means the status page shows the other cluster as not connected.", ""),
-    Setting("exportDashboardAccess", "boolean", "Create the read-only dashboard ServiceAccount and export dashboardKubeconfig (secret); unset means: when api-gateway does not run in this cluster."),
+    Setting("exportDashboardAccess", "string", "Create the read-only dashboard ServiceAccount and export dashboardKubeconfig (secret): true, false, or auto (when api-gateway does not run in this cluster).", "auto"),
     Setting("dashboardApiServer", "string", "API server URL written into the exported dashboard kubeconfig (must be reachable from the other cluster's pods); empty means the server of kubeContext in the kubeconfig file.", ""),
     Setting("faults", "string", 'Lesson: JSON fault injection per service, e.g. {"movie-service": {"delay": "3s", "percent": 50}} or {"booking-service": {"abort": 503, "percent": 20}}.', ""),
     Setting("routePolicies", "string", 'Lesson: JSON timeout/retries per service, e.g. {"movie-service": {"timeout": "1s", "attempts": 0}}; keys timeout, attempts, perTryTimeout, retryOn.', ""),
@@ -336,9 +338,10 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
         )
 
     placement = parse_placement(cfg.get("placement"))
-    export = boolean("exportDashboardAccess")
-    if export is None:
-        export = placement[catalog.GATEWAY.name] != cluster
+    export_text = text("exportDashboardAccess").lower()
+    if export_text not in ("auto", "true", "false"):
+        raise ConfigError(f"{qkey('exportDashboardAccess')} must be auto, true or false, got {export_text!r}")
+    export = placement[catalog.GATEWAY.name] != cluster if export_text == "auto" else export_text == "true"
     kubeconfig = text("kubeconfig") or None
 
     return StackConfig(

@@ -107,3 +107,14 @@ def test_dashboard_api_server_needed_when_not_in_kubeconfig(ui_dir, tmp_path, mo
     assert "https://10.1.2.3:6443" in run.outputs["dashboardKubeconfig"]
     run = mockrun.run("ctx2", {"exportDashboardAccess": "false"}, ui_dir=ui_dir)
     assert "dashboardKubeconfig" not in run.outputs
+
+
+def test_keys_without_default_are_set_per_stack():
+    """The CLI refuses a stack that lacks a project key without default."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    no_default = {k for k, d in project["config"].items() if ":" not in k and "default" not in d}
+    assert no_default == {"domain", "kubeContext", "harborPassword"}
+    assert project["config"]["harborPassword"]["secret"] is True
+    for stack in ("ctx1", "ctx2"):
+        cfg = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+        assert {f"theater-msa:{k}" for k in no_default - {"harborPassword"}} <= set(cfg)
