@@ -1,0 +1,300 @@
+"""api-gateway (port 8080): the single entry point of the app.
+
+* /users, /movies, /bookings (with or without a trailing slash, and every
+  path below them) are proxied to the service that owns the prefix
+  (`catalog.ROUTED`), over the app's pooled HTTP client. Method, path, query
+  string and body go through unchanged, and so do the request headers except
+  the hop-by-hop ones and Host (so content-type, accept, idempotency-key and
+  the trace headers reach the service). The answer's status, headers and raw
+  body come back unchanged, except hop-by-hop headers and the backend's
+  Date/Server/Content-Length, which the gateway's own server sets.
+* X-Served-By: the backend's value is passed through and the gateway adds its
+  own as a second value, so a client sees
+  `X-Served-By: movie-service@ctx2/movie-service-..., api-gateway@ctx1/api-gateway-...`
+  (backend first, gateway last: read it like a Via header).
+* A backend that cannot be reached gives 503 naming it; one that does not
+  finish answering within PEER_TIMEOUT_SECONDS gives 504. Nothing waits longer.
+* / serves the web UI (index.html) and /app.js, /style.css the other
+  `catalog.UI_FILES`, read from UI_DIR (in Kubernetes a mounted ConfigMap,
+  whose files are symlinks that change on update: files are re-read when
+  their stat changes).
+* GET /api/status: deployment status of both clusters (services/k8s_status.py).
+* GET /api/whoami?service=movie-service&n=6: calls that service's /info n
+  times over the same route the proxy uses, to show who answered
+  (load balancing, cross-cluster routing). Without `service`, all three.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services import catalog
+from services.common.app import build_app
+from services.common.errors import ApiError, error_response
+from services.common.settings import Settings
+from services.common.tracing import trace_headers
+from services.k8s_status import StatusReader
+
+PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# RFC 9110 7.6.1 hop-by-hop headers, plus the ones a proxy always recomputes.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+DROP_REQUEST = HOP_BY_HOP | {"host", "content-length"}
+# uvicorn adds its own Date and Server; Starlette sets Content-Length from the body.
+DROP_RESPONSE = HOP_BY_HOP | {"content-length", "date", "server"}
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+WHOAMI_MAX = 20
+
+
+def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[str]:
+    """Header names listed in Connection: are hop-by-hop for this message too."""
+    out: set[str] = set()
+    for name, value in headers:
+        if name.lower() == b"connection":
+            out |= {t.strip().lower() for t in value.decode("latin-1").split(",") if t.strip()}
+    return out
+
+
+def forward_request_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    drop = DROP_REQUEST | _connection_tokens(raw)
+    return [(k, v) for k, v in raw if k.decode("latin-1").lower() not in drop]
+
+
+def forward_response_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    drop = DROP_RESPONSE | _connection_tokens(raw)
+    return [(k, v) for k, v in raw if k.decode("latin-1").lower() not in drop]
+
+
+async def proxy(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    prefix = request.url.path.lstrip("/").split("/", 1)[0]
+    spec = catalog.ROUTED[prefix]
+    base = settings.peers[spec.name]
+    # raw_path keeps the client's percent-encoding exactly as sent.
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    url = base + raw_path.decode("latin-1")
+    query = request.scope.get("query_string", b"")
+    if query:
+        url += "?" + query.decode("latin-1")
+    body = await request.body()
+    client: httpx.AsyncClient = request.app.state.http
+    upstream = client.build_request(
+        request.method,
+        url,
+        headers=forward_request_headers(request.scope["headers"]),
+        content=body,
+    )
+    # httpx adds Accept-Encoding when the client sent none; a backend must
+    # not be asked for an encoding the client never offered.
+    if b"accept-encoding" not in {k.lower() for k, _ in request.scope["headers"]}:
+        upstream.headers["accept-encoding"] = "identity"
+    try:
+        # One deadline for the whole exchange, including a slowly trickling body.
+        async with asyncio.timeout(settings.peer_timeout):
+            response = await client.send(upstream, stream=True)
+            try:
+                content = b"".join([chunk async for chunk in response.aiter_raw()])
+            finally:
+                await response.aclose()
+    except (TimeoutError, httpx.TimeoutException):
+        return error_response(
+            504,
+            f"{spec.name} did not answer within {settings.peer_timeout:g} s",
+            "backend_timeout",
+            backend=spec.name,
+        )
+    except httpx.TransportError as exc:
+        return error_response(
+            503,
+            f"{spec.name} is unreachable at {base} ({type(exc).__name__})",
+            "backend_unavailable",
+            backend=spec.name,
+        )
+    out = Response(content=content, status_code=response.status_code)
+    # Replace Starlette's defaults with the backend's headers, then let
+    # Response's own content-length stand (it matches `content`).
+    length = [(k, v) for k, v in out.raw_headers if k == b"content-length"]
+    out.raw_headers = forward_response_headers(response.headers.raw) + length
+    return out
+
+
+# ------------------------------------------------------------------ the UI
+
+
+class UiFiles:
+    """catalog.UI_FILES from a directory, re-read when a file's stat changes
+    (a ConfigMap update swaps the symlink target: new inode and mtime)."""
+
+    def __init__(self, directory: Path, names: tuple[str, ...] = catalog.UI_FILES) -> None:
+        self.directory = directory
+        self.names = frozenset(names)
+        self._cache: dict[str, tuple[tuple[int, int, int], bytes]] = {}
+
+    def read(self, name: str) -> bytes | None:
+        if name not in self.names:
+            return None
+        path = self.directory / name
+        try:
+            st = os.stat(path)  # follows symlinks
+            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+            cached = self._cache.get(name)
+            if cached and cached[0] == key:
+                return cached[1]
+            data = path.read_bytes()
+        except OSError:
+            return None
+        self._cache[name] = (key, data)
+        return data
+
+
+def _ui_response(request: Request, name: str) -> Response:
+    files: UiFiles = request.app.state.ui
+    data = files.read(name)
+    if data is None:
+        return error_response(404, f"UI file {name!r} is not in UI_DIR ({files.directory})", "not_found")
+    media = CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")
+    # no-cache: browsers revalidate, so a ConfigMap update shows on reload.
+    return Response(data, media_type=media, headers={"cache-control": "no-cache"})
+
+
+async def index(request: Request) -> Response:
+    return _ui_response(request, "index.html")
+
+
+async def ui_file(request: Request) -> Response:
+    return _ui_response(request, request.url.path.lstrip("/"))
+
+
+# ------------------------------------------------------------------ /api
+
+
+def _self_info(settings: Settings) -> dict[str, Any]:
+    return {
+        "service": settings.service,
+        "version": settings.version,
+        "cluster": settings.cluster,
+        "pod": settings.pod,
+        "node": settings.node,
+    }
+
+
+async def api_status(request: Request) -> Response:
+    reader: StatusReader = request.app.state.status
+    return JSONResponse(await reader.status(), headers={"cache-control": "no-store"})
+
+
+async def _one_info(client: httpx.AsyncClient, url: str, timeout: float, headers: dict[str, str]) -> dict[str, Any]:
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            response = await client.get(url, headers=headers)
+        ms = round((time.perf_counter() - start) * 1000, 1)
+        if response.status_code != 200:
+            return {"error": f"HTTP {response.status_code}", "ms": ms}
+        data = response.json()
+        return {
+            "service": data.get("service"),
+            "version": data.get("version"),
+            "cluster": data.get("cluster"),
+            "pod": data.get("pod"),
+            "node": data.get("node"),
+            "servedBy": response.headers.get("x-served-by"),
+            "ms": ms,
+        }
+    except (TimeoutError, httpx.TimeoutException):
+        return {"error": "timeout", "ms": round((time.perf_counter() - start) * 1000, 1)}
+    except httpx.TransportError as exc:
+        return {"error": f"unreachable ({type(exc).__name__})", "ms": round((time.perf_counter() - start) * 1000, 1)}
+    except ValueError:
+        return {"error": "answer was not JSON", "ms": round((time.perf_counter() - start) * 1000, 1)}
+
+
+async def api_whoami(request: Request) -> Response:
+    """Ask each service's /info n times (one after another, as a student
+    pressing reload would) and count the answers by cluster/pod."""
+    settings: Settings = request.app.state.settings
+    wanted = request.query_params.get("service")
+    try:
+        n = int(request.query_params.get("n", "6"))
+    except ValueError:
+        raise ApiError(422, "n must be an integer", fields=[{"field": "n", "message": "must be an integer"}]) from None
+    if not 1 <= n <= WHOAMI_MAX:
+        raise ApiError(422, f"n must be between 1 and {WHOAMI_MAX}", fields=[{"field": "n", "message": f"1-{WHOAMI_MAX}"}])
+    routed = [s.name for s in catalog.ROUTED.values()]
+    if wanted is not None and wanted not in routed:
+        raise ApiError(
+            422,
+            f"unknown service {wanted!r}; expected one of {', '.join(routed)}",
+            fields=[{"field": "service", "message": "unknown service"}],
+        )
+    names = [wanted] if wanted else routed
+    client: httpx.AsyncClient = request.app.state.http
+    trace = trace_headers(request.headers)
+
+    async def ask(name: str) -> dict[str, Any]:
+        url = settings.peers[name] + "/info"
+        answers = [await _one_info(client, url, settings.peer_timeout, trace) for _ in range(n)]
+        counts = Counter(
+            f"{a['cluster']}/{a['pod']}" if "error" not in a else f"error: {a['error']}" for a in answers
+        )
+        return {"service": name, "url": url, "answers": answers, "counts": dict(counts.most_common())}
+
+    services = await asyncio.gather(*(ask(name) for name in names))
+    return JSONResponse({"gateway": _self_info(settings), "n": n, "services": list(services)})
+
+
+# ------------------------------------------------------------------ app
+
+
+def routes() -> list[Route]:
+    out: list[Route] = [
+        Route("/", index, methods=["GET", "HEAD"], include_in_schema=False),
+        Route("/api/status", api_status, methods=["GET"]),
+        Route("/api/whoami", api_whoami, methods=["GET"]),
+    ]
+    for prefix in catalog.ROUTED:
+        out += [
+            Route(f"/{prefix}", proxy, methods=PROXY_METHODS, include_in_schema=False),
+            Route(f"/{prefix}/{{rest:path}}", proxy, methods=PROXY_METHODS, include_in_schema=False),
+        ]
+    # One route per UI file (no catch-all: it would shadow /openapi.json).
+    for name in catalog.UI_FILES:
+        out.append(Route(f"/{name}", ui_file, methods=["GET", "HEAD"], include_in_schema=False, name=f"ui:{name}"))
+    return out
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env(catalog.GATEWAY.name)
+    app = build_app(settings, routes())
+    app.state.ui = UiFiles(Path(settings.ui_dir))
+    app.state.status = StatusReader(settings, app.state.http, lambda: _self_info(settings))
+    return app

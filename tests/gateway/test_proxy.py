@@ -1,0 +1,221 @@
+"""The gateway's proxy with real uvicorn backends (stand-ins that echo what
+reached them): routing, pass-through both ways, and backends that are down
+or slow."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from services import catalog
+from services.api_gateway import create_app
+from services.common.settings import Settings
+from services.redis_server import free_port
+from tests.gateway.standins import echo_backend
+from tests.live import LiveServer
+
+TIMEOUT = 1.0
+
+
+def dead_url() -> str:
+    port = free_port()
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def backends() -> Iterator[dict[str, LiveServer]]:
+    servers = {s.name: LiveServer(echo_backend(s.name)).start() for s in catalog.ROUTED.values()}
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(backends: dict[str, LiveServer]) -> Iterator[LiveServer]:
+    settings = Settings(
+        service="api-gateway",
+        cluster="ctx1",
+        pod="gw-1",
+        peers={name: server.url for name, server in backends.items()},
+        peer_timeout=TIMEOUT,
+    )
+    with LiveServer(create_app(settings)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client(gateway: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway.url, timeout=10) as c:
+        yield c
+
+
+@pytest.mark.parametrize("path,service", [
+    ("/users", "user-service"), ("/users/", "user-service"), ("/users/u-1", "user-service"),
+    ("/movies", "movie-service"), ("/movies/", "movie-service"), ("/movies/m-1", "movie-service"),
+    ("/bookings", "booking-service"), ("/bookings/", "booking-service"), ("/bookings/b-1", "booking-service"),
+])
+def test_routes_each_prefix_without_redirects(client: httpx.Client, path: str, service: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 200, r.text
+    seen = r.json()
+    assert seen["service"] == service and seen["path"] == path
+
+
+def test_request_passes_through(client: httpx.Client) -> None:
+    body = json.dumps({"name": "김민수", "email": "minsu@example.com"}, ensure_ascii=False).encode()
+    headers = {
+        "content-type": "application/json; charset=utf-8",
+        "accept": "application/json",
+        "idempotency-key": "idem-123",
+        "x-request-id": "req-42",
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "x-b3-traceid": "463ac35c9f6413ad",
+        "x-b3-spanid": "a2fb4a1d1a96d312",
+        "x-b3-sampled": "1",
+        "connection": "keep-alive, x-drop-me",
+        "x-drop-me": "hop-by-hop because Connection names it",
+        "keep-alive": "timeout=5",
+    }
+    r = client.post("/bookings/?userId=u%201&movieId=m-2&x=%ED%95%9C", content=body, headers=headers)
+    assert r.status_code == 201
+    seen = r.json()
+    assert seen["method"] == "POST"
+    assert seen["query"] == "userId=u%201&movieId=m-2&x=%ED%95%9C"
+    assert seen["body"] == body.decode()
+    got = {}
+    for k, v in seen["headers"]:
+        got.setdefault(k, []).append(v)
+    for name in ("content-type", "accept", "idempotency-key", "x-request-id", "traceparent", "x-b3-traceid",
+                 "x-b3-spanid", "x-b3-sampled"):
+        assert got[name] == [headers[name]], name
+    assert "x-drop-me" not in got and "keep-alive" not in got
+    # Host is the backend's own; content-length matches the body.
+    assert got["host"] == [client.base_url.host + ":" + got["host"][0].split(":")[1]]
+    assert got["host"][0] != client.base_url.netloc.decode()
+    assert got["content-length"] == [str(len(body))]
+
+
+def test_percent_encoded_path_is_kept(client: httpx.Client) -> None:
+    r = client.get("/movies/%EC%98%81%ED%99%94%2Fx")
+    assert r.json()["raw_path"] == "/movies/%EC%98%81%ED%99%94%2Fx"
+
+
+def test_response_passes_through_with_both_served_by(client: httpx.Client) -> None:
+    r = client.get("/movies/")
+    assert r.headers["x-backend-extra"] == "kept"
+    assert r.headers["set-cookie"] == "a=1"
+    served = r.headers.get_list("x-served-by")
+    assert served == ["movie-service@ctx9/movie-service-standin", "api-gateway@ctx1/gw-1"]
+    assert int(r.headers["content-length"]) == len(r.content)
+    assert len(r.headers.get_list("date")) == 1 and len(r.headers.get_list("server")) == 1
+
+
+@pytest.mark.parametrize("status", [400, 404, 409, 422, 503])
+def test_error_answers_pass_through_unchanged(client: httpx.Client, status: int) -> None:
+    r = client.post("/users/?status=%d" % status, json={})
+    assert r.status_code == status
+    assert r.json() == {"error": {"code": "conflict", "message": f"user-service says no ({status})"}}
+    assert r.headers["x-backend-extra"] == "kept"
+
+
+def test_delete_204_and_head(client: httpx.Client) -> None:
+    r = client.delete("/bookings/b-1")
+    assert r.status_code == 204 and r.content == b""
+    r = client.head("/users/")
+    assert r.status_code == 200 and r.content == b""
+
+
+def test_slow_backend_gives_504_within_timeout(client: httpx.Client) -> None:
+    start = time.perf_counter()
+    r = client.get("/movies/?sleep=2.5")
+    elapsed = time.perf_counter() - start
+    assert r.status_code == 504
+    err = r.json()["error"]
+    assert err["code"] == "backend_timeout" and err["backend"] == "movie-service"
+    assert "movie-service" in err["message"]
+    assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 1.0
+
+
+def test_trickling_body_gives_504_too(client: httpx.Client) -> None:
+    start = time.perf_counter()
+    r = client.get("/users/trickle")
+    assert r.status_code == 504
+    assert time.perf_counter() - start < TIMEOUT + 1.0
+
+
+def test_backend_down_gives_503_naming_it(backends: dict[str, LiveServer]) -> None:
+    peers = {name: s.url for name, s in backends.items()}
+    peers["booking-service"] = dead_url()
+    settings = Settings(service="api-gateway", peers=peers, peer_timeout=TIMEOUT)
+    with LiveServer(create_app(settings)) as gw:
+        start = time.perf_counter()
+        r = httpx.post(gw.url + "/bookings/", json={"userId": "u", "movieId": "m", "seats": 1}, timeout=10)
+        assert time.perf_counter() - start < TIMEOUT + 1.0
+        assert r.status_code == 503
+        err = r.json()["error"]
+        assert err["code"] == "backend_unavailable" and err["backend"] == "booking-service"
+        assert "booking-service" in err["message"]
+        # The other routes still work.
+        assert httpx.get(gw.url + "/users/", timeout=10).status_code == 200
+
+
+def test_gateway_plumbing_and_ui(client: httpx.Client) -> None:
+    assert client.get("/healthz").json()["service"] == "api-gateway"
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/info").json()["pod"] == "gw-1"
+    assert "http_requests_total" in client.get("/metrics").text
+    assert client.get("/openapi.json").status_code == 200
+    r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "<html" in r.text.lower()
+    for name in catalog.UI_FILES:
+        assert client.get("/" + name).status_code == 200, name
+    assert client.get("/app.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/style.css").headers["content-type"].startswith("text/css")
+    assert client.get("/pyproject.toml").status_code == 404
+    assert client.get("/..%2Fcatalog.py").status_code == 404
+    assert client.get("/nothing").json()["error"]["code"] == "not_found"
+
+
+def test_ui_files_follow_configmap_updates(tmp_path, backends) -> None:
+    """A ConfigMap mount: files are symlinks into a ..data dir that is swapped."""
+    def publish(version: str) -> None:
+        target = tmp_path / f"..{version}"
+        target.mkdir()
+        for name in catalog.UI_FILES:
+            (target / name).write_text(f"{name} {version}")
+        tmp_link = tmp_path / "..data_tmp"
+        tmp_link.symlink_to(target.name)
+        tmp_link.replace(tmp_path / "..data")
+        for name in catalog.UI_FILES:
+            if not (tmp_path / name).is_symlink():
+                (tmp_path / name).symlink_to(f"..data/{name}")
+
+    publish("v1")
+    settings = Settings(service="api-gateway", ui_dir=tmp_path, peers={n: s.url for n, s in backends.items()})
+    with LiveServer(create_app(settings)) as gw:
+        assert httpx.get(gw.url + "/").text == "index.html v1"
+        publish("v2")
+        assert httpx.get(gw.url + "/").text == "index.html v2"
+        assert httpx.get(gw.url + "/app.js").text == "app.js v2"
+
+
+def test_whoami_counts_answers(client: httpx.Client) -> None:
+    r = client.get("/api/whoami", params={"service": "movie-service", "n": 4})
+    assert r.status_code == 200
+    data = r.json()
+    assert data["gateway"]["pod"] == "gw-1" and data["n"] == 4
+    [svc] = data["services"]
+    assert svc["service"] == "movie-service" and len(svc["answers"]) == 4
+    assert svc["counts"] == {"ctx9/movie-service-standin": 4}
+    all_three = client.get("/api/whoami", params={"n": 2}).json()
+    assert [s["service"] for s in all_three["services"]] == [s.name for s in catalog.ROUTED.values()]
+    assert client.get("/api/whoami", params={"n": 0}).status_code == 422
+    assert client.get("/api/whoami", params={"service": "redis"}).status_code == 422
