@@ -43,6 +43,13 @@ def require_wrk() -> str:
     return path
 
 
+def require_redis_benchmark() -> str:
+    path = shutil.which("redis-benchmark")
+    if not path:
+        raise ToolMissing(REDIS_BENCHMARK_HINT)
+    return path
+
+
 def wrk_version() -> str:
     try:
         out = subprocess.run(["wrk", "--version"], capture_output=True, text=True, timeout=5)
@@ -236,9 +243,7 @@ class RedisBenchResult:
 
 def run_redis_benchmark(port: int, *, concurrency: int, requests: int, timeout: float = 120.0) -> list[RedisBenchResult]:
     """redis-benchmark -q on 127.0.0.1:port, GET and SET, `requests` of each."""
-    tool = shutil.which("redis-benchmark")
-    if not tool:
-        raise ToolMissing(REDIS_BENCHMARK_HINT)
+    tool = require_redis_benchmark()
     cmd = [tool, "-h", "127.0.0.1", "-p", str(port), "-q", "--csv", "-n", str(requests), "-c", str(concurrency), "-t", "get,set"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:

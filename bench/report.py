@@ -1,0 +1,381 @@
+"""Turn one run's results into a table (stdout), docs/benchmarks.md and a
+plot, docs/benchmarks.png (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+BASELINE = "baseline GET (constant JSON)"
+DIRECT = "movie-service GET /movies/{id}"
+GATEWAY = "gateway GET /movies/{id}"
+BOOKING = "gateway POST /bookings/"
+
+TARGET_GATEWAY_P50 = 1.5
+TARGET_SERVICE_RPS = 0.5
+TARGET_SCALE = 1.2
+TARGET_RSS_MIB = 80.0
+
+
+# -- machine -----------------------------------------------------------------
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def _tool_version(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0] if text else "?"
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    from importlib.metadata import version
+
+    def v(pkg: str) -> str:
+        try:
+            return version(pkg)
+        except Exception:
+            return "?"
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": mem_gib,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "packages": {p: v(p) for p in ("starlette", "uvicorn", "uvloop", "httptools", "httpx", "redis", "pydantic")},
+        "wrk": _tool_version(["wrk", "--version"]).split(" Copyright")[0],
+        "redis": _tool_version(["redis-server", "--version"]).split(" sha=")[0],
+        "loadavg_start": loadavg(),
+    }
+
+
+# -- derived figures ----------------------------------------------------------
+def http_points(results: dict) -> dict[tuple[str, int], dict]:
+    return {(r["name"], r["concurrency"]): r for r in results.get("http", [])}
+
+
+def ratios(results: dict) -> dict[str, Any]:
+    pts = http_points(results)
+    levels = sorted({c for _, c in pts})
+    gw, svc = [], []
+    for c in levels:
+        d, g, b = pts.get((DIRECT, c)), pts.get((GATEWAY, c)), pts.get((BASELINE, c))
+        if d and g and d["p50_ms"]:
+            gw.append({"concurrency": c, "ratio": round(g["p50_ms"] / d["p50_ms"], 2)})
+        if d and b and b["rps"]:
+            svc.append({"concurrency": c, "ratio": round(d["rps"] / b["rps"], 2)})
+    out: dict[str, Any] = {"gateway_p50": gw, "service_rps": svc}
+    scale = [p for p in (results.get("scale") or {}).get("points", []) if "c1" in p]
+    if len(scale) >= 2:
+        first, last = scale[0], scale[-1]
+        out["scale"] = {
+            "small": first["records"],
+            "large": last["records"],
+            "ratio": round(last["c1"]["p50_ms"] / first["c1"]["p50_ms"], 2) if first["c1"]["p50_ms"] else None,
+        }
+    rss = results.get("rss_after") or {}
+    out["rss_max"] = max((v for k, v in rss.items() if k != "baseline" and v), default=None)
+    return out
+
+
+def verdicts(results: dict) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met?) for the four targets."""
+    r = ratios(results)
+    out: list[tuple[str, str, bool | None]] = []
+    if r["gateway_p50"]:
+        text = ", ".join(f"c={x['concurrency']}: {x['ratio']}x" for x in r["gateway_p50"])
+        out.append((f"gateway p50 <= {TARGET_GATEWAY_P50}x direct", text, all(x["ratio"] <= TARGET_GATEWAY_P50 for x in r["gateway_p50"])))
+    if r["service_rps"]:
+        text = ", ".join(f"c={x['concurrency']}: {x['ratio']}x" for x in r["service_rps"])
+        out.append((f"service GET req/s >= {TARGET_SERVICE_RPS}x baseline", text, all(x["ratio"] >= TARGET_SERVICE_RPS for x in r["service_rps"])))
+    if "scale" in r and r["scale"]["ratio"] is not None:
+        s = r["scale"]
+        out.append((f"first page p50 at {s['large']:,} <= {TARGET_SCALE}x at {s['small']:,}", f"{s['ratio']}x", s["ratio"] <= TARGET_SCALE))
+    rss = results.get("rss_after") or {}
+    if rss:
+        text = ", ".join(f"{k} {v:.0f}" for k, v in rss.items() if k != "baseline" and v)
+        out.append((f"each service < {TARGET_RSS_MIB:.0f} MiB RSS after load", text + " MiB", all(v < TARGET_RSS_MIB for k, v in rss.items() if k != "baseline" and v)))
+    return out
+
+
+# -- text -----------------------------------------------------------------------
+def _md_table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i else "---" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _plain_table(header: list[str], rows: list[list[Any]]) -> str:
+    cols = [header, *[[str(c) for c in r] for r in rows]]
+    widths = [max(len(str(row[i])) for row in cols) for i in range(len(header))]
+    fmt = lambda row: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)])
+
+
+def _status_text(r: dict) -> str:
+    s = " ".join(f"{k}:{v}" for k, v in r.get("statuses", {}).items())
+    return s + (f" sock-err:{r['socket_errors']}" if r.get("socket_errors") else "")
+
+
+def http_rows(results: dict) -> list[list[Any]]:
+    rows = []
+    for r in sorted(results.get("http", []), key=lambda r: (r["name"] != BASELINE, r["name"], r["concurrency"])):
+        rows.append([r["name"], r["concurrency"], f"{r['rps']:,.0f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", r["requests"], _status_text(r)])
+    for r in results.get("redis_benchmark", []):
+        rows.append([f"redis-benchmark {r['test']}", r["concurrency"], f"{r['rps']:,.0f}", f"{r['p50_ms']:.3f}", f"{r['p99_ms']:.3f}", r["requests"], ""])
+    return rows
+
+
+HTTP_HEADER = ["target", "conns", "req/s", "p50 ms", "p99 ms", "requests", "statuses"]
+
+
+def table(results: dict) -> str:
+    parts = [_plain_table(HTTP_HEADER, http_rows(results))]
+    c = results.get("contention")
+    if c:
+        r = c["result"]
+        parts.append(
+            f"\ncontention: {c['clients']} conns, one movie of {c['capacity']} seats, {c['seats_per_booking']} per booking: "
+            f"{r['rps']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, {_status_text(r)}; "
+            f"seats check {'PASS' if c['ok'] else 'FAIL'}"
+        )
+    sc = (results.get("scale") or {}).get("points", [])
+    if sc:
+        rows = [[p.get("records"), *( [f"{p['c1']['p50_ms']:.2f}", f"{p['c1']['p99_ms']:.2f}", f"{p['c16']['rps']:,.0f}"] if "c1" in p else [p.get("skipped"), "", ""])] for p in sc]
+        parts.append("\n" + _plain_table(["records", "p50 ms (c=1)", "p99 ms (c=1)", "req/s (c=16)"], rows))
+    rss_rows = _rss_rows(results)
+    if rss_rows:
+        parts.append("\n" + _plain_table(["process", "RSS MiB at start", "RSS MiB after load"], rss_rows))
+    pu = _pulumi_rows(results)
+    if pu:
+        parts.append("\n" + _plain_table(["Pulumi stack", "fresh process s", "imports s", "program s", "warm re-run s", "resources"], pu))
+    parts.append("\ntargets:")
+    for target, measured, ok in verdicts(results):
+        parts.append(f"  [{'met ' if ok else 'MISS'}] {target}: {measured}")
+    for note in results.get("notes", []):
+        parts.append(f"note: {note}")
+    return "\n".join(parts)
+
+
+def _rss_rows(results: dict) -> list[list[Any]]:
+    start, after = results.get("rss_start") or {}, results.get("rss_after") or {}
+    f = lambda v: f"{v:.1f}" if v else "?"  # noqa: E731
+    return [[k, f(start.get(k)), f(after.get(k))] for k in start]
+
+
+def _pulumi_rows(results: dict) -> list[list[Any]]:
+    pu = results.get("pulumi") or {}
+    rows = []
+    for stack, s in (pu.get("stacks") or {}).items():
+        if "error" in s:
+            rows.append([stack, s["error"], "", "", "", ""])
+        else:
+            rows.append([stack, f"{s['process_s']:.2f}", f"{s['import_s']:.2f}", f"{s['program_s']:.2f}", f"{s['warm_s']:.2f}", s["resources"]])
+    return rows
+
+
+# -- plot --------------------------------------------------------------------
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    pts = http_points(results)
+    names = [BASELINE, DIRECT, GATEWAY, BOOKING]
+    ax_rps, ax_lat, ax_scale, ax_rss = axes[0][0], axes[0][1], axes[1][0], axes[1][1]
+    for name in names:
+        levels = sorted(c for n, c in pts if n == name)
+        if not levels:
+            continue
+        ax_rps.plot(levels, [pts[(name, c)]["rps"] for c in levels], marker="o", label=name)
+        line = ax_lat.plot(levels, [pts[(name, c)]["p50_ms"] for c in levels], marker="o", label=f"{name} p50")
+        ax_lat.plot(levels, [pts[(name, c)]["p99_ms"] for c in levels], marker="x", linestyle="--", color=line[0].get_color(), alpha=0.6)
+    for ax, title, ylabel in ((ax_rps, "Throughput", "requests/s"), (ax_lat, "Latency (solid p50, dashed p99)", "ms")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("concurrent connections (wrk)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+    ax_rps.legend(fontsize=7)
+    ax_lat.set_yscale("log")
+
+    sc = [p for p in (results.get("scale") or {}).get("points", []) if "c1" in p]
+    if sc:
+        xs = [p["records"] for p in sc]
+        ax_scale.plot(xs, [p["c1"]["p50_ms"] for p in sc], marker="o", label="p50 (1 conn)")
+        ax_scale.plot(xs, [p["c1"]["p99_ms"] for p in sc], marker="x", linestyle="--", label="p99 (1 conn)")
+        ax_scale.set_xscale("log")
+        ax_scale.set_ylim(bottom=0)
+        ax_scale.legend(fontsize=7)
+    ax_scale.set_title(f"First page, {(results.get('scale') or {}).get('path', '')}")
+    ax_scale.set_xlabel("records in the collection")
+    ax_scale.set_ylabel("ms")
+    ax_scale.grid(True, alpha=0.3)
+
+    start, after = results.get("rss_start") or {}, results.get("rss_after") or {}
+    procs = list(start)
+    if procs:
+        x = range(len(procs))
+        ax_rss.bar([i - 0.2 for i in x], [start.get(p) or 0 for p in procs], width=0.4, label="after start")
+        ax_rss.bar([i + 0.2 for i in x], [after.get(p) or 0 for p in procs], width=0.4, label="after load")
+        ax_rss.axhline(TARGET_RSS_MIB, color="red", linestyle=":", label=f"target {TARGET_RSS_MIB:.0f} MiB")
+        ax_rss.set_xticks(list(x), [p.replace("-service", "") for p in procs], fontsize=8)
+        ax_rss.legend(fontsize=7)
+    ax_rss.set_title("Resident memory per process")
+    ax_rss.set_ylabel("MiB")
+    m = results.get("machine", {})
+    fig.suptitle(f"Theater MSA benchmark, {results.get('date', '')[:10]}: {m.get('cores')} cores {m.get('cpu')}, Python {m.get('python')}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- markdown ----------------------------------------------------------------
+def markdown(results: dict, png_name: str) -> str:
+    m = results["machine"]
+    cfg = results["config"]
+    pk = m.get("packages", {})
+    out = [
+        "# Benchmarks",
+        "",
+        "Figures from one run of the benchmark in `bench/` on one machine, everything on 127.0.0.1:",
+        "the four services started exactly as the images start them (`python -m services.serve NAME`),",
+        "a fresh `redis-server`, and baselines measured in the same run. **Ratios carry across machines;",
+        "absolute numbers do not.** Regenerate this page (and the plot) with:",
+        "",
+        "```sh",
+        results["command"],
+        "```",
+        "",
+        f"Run on {results['date']}. Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']},",
+        f"Python {m['python']} (starlette {pk.get('starlette')}, uvicorn {pk.get('uvicorn')}, uvloop {pk.get('uvloop')}, "
+        f"httpx {pk.get('httpx')}, redis-py {pk.get('redis')}); {m['wrk']}; {m['redis']}.",
+        f"Load average {m.get('loadavg_start')} at the start and {m.get('loadavg_end')} at the end (other work on the machine makes figures noisier).",
+        f"Each load point: wrk, 1 thread, keep-alive connections, {cfg['duration_s']:.0f} s after a warm-up, request count capped.",
+        "Load generator, services and Redis share the same cores.",
+        "",
+        f"![benchmark plot]({png_name})",
+        "",
+    ]
+    if results.get("notes"):
+        out += ["**Notes on this run:**", ""] + [f"- {n}" for n in results["notes"]] + [""]
+    out += ["## Targets", "", _md_table(["target", "measured", "met"], [[t, mm, "yes" if ok else "**no**"] for t, mm, ok in verdicts(results)]), ""]
+    out += [
+        "## 1. Throughput and latency",
+        "",
+        "`baseline` is a minimal Starlette app returning a constant JSON body of the same size under the same",
+        "uvicorn settings (bench/baseline_app.py reuses services/serve.py). The gateway path is",
+        "wrk -> api-gateway -> movie-service -> Redis; the booking path is wrk -> api-gateway -> booking-service ->",
+        "user-service + movie-service -> Redis (movies with capacity large enough never to sell out, many users).",
+        "`redis-benchmark` runs GET and SET against the same Redis.",
+        "",
+        _md_table(HTTP_HEADER, http_rows(results)),
+        "",
+    ]
+    r = ratios(results)
+    if r["gateway_p50"] or r["service_rps"]:
+        rows = []
+        by_c: dict[int, dict] = {}
+        for x in r["gateway_p50"]:
+            by_c.setdefault(x["concurrency"], {})["gw"] = x["ratio"]
+        for x in r["service_rps"]:
+            by_c.setdefault(x["concurrency"], {})["svc"] = x["ratio"]
+        for c, v in sorted(by_c.items()):
+            rows.append([c, v.get("gw", ""), v.get("svc", "")])
+        out += ["Ratios:", "", _md_table(["conns", "gateway p50 / direct p50", "movie-service req/s / baseline req/s"], rows), ""]
+    c = results.get("contention")
+    if c:
+        res = c["result"]
+        out += [
+            "## 2. Contention",
+            "",
+            f"{c['clients']} connections book the same movie ({c['capacity']} seats, {c['seats_per_booking']} seats per booking)",
+            f"through the gateway for {cfg['duration_s']:.0f} s: {res['rps']:,.0f} requests/s, p50 {res['p50_ms']:.2f} ms, p99 {res['p99_ms']:.2f} ms;",
+            f"answers: {_status_text(res)} (201 booked, 409 sold out). After the run, availableSeats = {c.get('available_after')}"
+            + (f", {c['listed_bookings']} bookings listed for the movie holding {c['listed_confirmed_seats']} seats." if c.get("listed_bookings") is not None else "."),
+            "",
+            _md_table(["check", "result"], [[x["check"], "pass" if x["ok"] else "**FAIL**"] for x in c["checks"]]),
+            "",
+        ]
+        if c.get("note"):
+            out += [c["note"], ""]
+    sc = (results.get("scale") or {}).get("points", [])
+    if sc:
+        rows = [[f"{p['records']:,}", f"{p['c1']['p50_ms']:.2f}", f"{p['c1']['p99_ms']:.2f}", f"{p['c16']['rps']:,.0f}", f"{p['c16']['p50_ms']:.2f}"] if "c1" in p else [p["records"], p.get("skipped"), "", "", ""] for p in sc]
+        out += [
+            "## 3. First page as the collection grows",
+            "",
+            f"`GET {results['scale']['path']}` on movie-service with each record count"
+            f" ({results['scale'].get('loader', '')}).",
+            "",
+            _md_table(["records", "p50 ms (1 conn)", "p99 ms (1 conn)", "req/s (16 conns)", "p50 ms (16 conns)"], rows),
+            "",
+        ]
+        if "scale" in r:
+            out += [f"p50 at {r['scale']['large']:,} / p50 at {r['scale']['small']:,}: **{r['scale']['ratio']}x** (target <= {TARGET_SCALE}x).", ""]
+    rr = _rss_rows(results)
+    if rr:
+        out += [
+            "## 4. Memory",
+            "",
+            "VmRSS of each process from /proc, after start (ready, no requests yet) and after all the load above.",
+            "The Kubernetes requests/limits in infra/microservice.py are set from these figures.",
+            "",
+            _md_table(["process", "RSS MiB after start", "RSS MiB after load"], rr),
+            "",
+        ]
+    pu = _pulumi_rows(results)
+    out += ["## 5. Pulumi program under mocks", ""]
+    if pu:
+        note = next((s.get("note") for s in results["pulumi"]["stacks"].values() if s.get("note")), None)
+        out += [
+            f"One stack's program run by infra/mockrun.py (what `theater render` uses), median of {results['pulumi']['runs']} runs,",
+            "each in a fresh Python process as under the Pulumi CLI: what the program itself adds to every `pulumi preview`",
+            "(the CLI, engine and providers come on top).",
+            "",
+            _md_table(["stack", "fresh process s", "imports s", "first program run s", "warm re-run s", "resources"], pu),
+            "",
+        ]
+        if note:
+            out += [f"Note: {note}.", ""]
+    else:
+        out += [f"Skipped: {(results.get('pulumi') or {}).get('skipped', 'not run')}", ""]
+    if results.get("analysis"):
+        out += ["## Findings", "", results["analysis"].strip(), ""]
+    return "\n".join(out)
+
+
+def write_docs(results: dict, docs_dir: Path) -> tuple[Path, Path]:
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    png = docs_dir / "benchmarks.png"
+    md = docs_dir / "benchmarks.md"
+    plot(results, png)
+    md.write_text(markdown(results, png.name))
+    return md, png
