@@ -1,0 +1,155 @@
+"""Bad requests get the documented 4xx JSON error, never a 500."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.services.conftest import Stack
+
+USER = {"name": "Kim", "email": "kim@example.com"}
+MOVIE = {"title": "Parasite", "genre": "drama", "year": 2019, "capacity": 10}
+BOOKING = {"userId": "u_aaaaaaaaaa", "movieId": "m_aaaaaaaaaa", "seats": 1}
+
+
+def with_(base: dict, **changes: object) -> dict:
+    out = {**base, **changes}
+    return {k: v for k, v in out.items() if v is not ...}
+
+
+# (service, body or raw bytes, status, code, bad field or None)
+CASES = [
+    ("users", b'{"name": "Kim", ', 400, "malformed_json", None),
+    ("users", b"", 400, "malformed_json", None),
+    ("users", b"\xff\xfe", 400, "malformed_json", None),
+    ("users", b"[1, 2]", 400, "not_an_object", None),
+    ("users", b'"just a string"', 400, "not_an_object", None),
+    ("users", b"null", 400, "not_an_object", None),
+    ("users", with_(USER, admin=True), 422, "validation_error", "admin"),
+    ("users", with_(USER, email=...), 422, "validation_error", "email"),
+    ("users", with_(USER, name=...), 422, "validation_error", "name"),
+    ("users", with_(USER, name=""), 422, "validation_error", "name"),
+    ("users", with_(USER, name="   "), 422, "validation_error", "name"),
+    ("users", with_(USER, name="가" * 101), 422, "validation_error", "name"),
+    ("users", with_(USER, name=42), 422, "validation_error", "name"),
+    ("users", with_(USER, email="not-an-email"), 422, "validation_error", "email"),
+    ("users", with_(USER, email="a@b"), 422, "validation_error", "email"),
+    ("users", with_(USER, email="a b@example.com"), 422, "validation_error", "email"),
+    ("users", with_(USER, email="a" * 250 + "@example.com"), 422, "validation_error", "email"),
+    ("movies", with_(MOVIE, year=1887), 422, "validation_error", "year"),
+    ("movies", with_(MOVIE, year=2101), 422, "validation_error", "year"),
+    ("movies", with_(MOVIE, year="2019"), 422, "validation_error", "year"),
+    ("movies", with_(MOVIE, year=2019.0), 422, "validation_error", "year"),
+    ("movies", with_(MOVIE, year=True), 422, "validation_error", "year"),
+    ("movies", with_(MOVIE, capacity=0), 422, "validation_error", "capacity"),
+    ("movies", with_(MOVIE, capacity=10001), 422, "validation_error", "capacity"),
+    ("movies", with_(MOVIE, capacity=False), 422, "validation_error", "capacity"),
+    ("movies", with_(MOVIE, capacity=None), 422, "validation_error", "capacity"),
+    ("movies", with_(MOVIE, title="x" * 201), 422, "validation_error", "title"),
+    ("movies", with_(MOVIE, genre="x" * 51), 422, "validation_error", "genre"),
+    ("movies", with_(MOVIE, genre=""), 422, "validation_error", "genre"),
+    ("movies", with_(MOVIE, title=...), 422, "validation_error", "title"),
+    ("movies", with_(MOVIE, availableSeats=5), 422, "validation_error", "availableSeats"),
+    ("movies", b"[]", 400, "not_an_object", None),
+    ("bookings", with_(BOOKING, seats=0), 422, "validation_error", "seats"),
+    ("bookings", with_(BOOKING, seats=11), 422, "validation_error", "seats"),
+    ("bookings", with_(BOOKING, seats=True), 422, "validation_error", "seats"),
+    ("bookings", with_(BOOKING, seats="2"), 422, "validation_error", "seats"),
+    ("bookings", with_(BOOKING, seats=...), 422, "validation_error", "seats"),
+    ("bookings", with_(BOOKING, userId=7), 422, "validation_error", "userId"),
+    ("bookings", with_(BOOKING, userId="../movies"), 422, "validation_error", "userId"),
+    ("bookings", with_(BOOKING, movieId=""), 422, "validation_error", "movieId"),
+    ("bookings", with_(BOOKING, status="confirmed"), 422, "validation_error", "status"),
+    ("bookings", b"{bad json", 400, "malformed_json", None),
+    ("bookings", b"[]", 400, "not_an_object", None),
+]
+
+
+def _id(case: tuple) -> str:
+    service, body, status, code, field = case
+    return f"{service}-{status}-{field or code}-{abs(hash(repr(body))) % 1000}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_bad_body(stack: Stack, case: tuple) -> None:
+    service, body, status, code, field = case
+    base = getattr(stack, service)
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    r = stack.http.post(f"{base}/{service}/", content=content, headers={"content-type": "application/json"})
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json"
+    error = r.json()["error"]
+    assert error["code"] == code and error["message"]
+    if field is not None:
+        assert field in [f["field"] for f in error["fields"]]
+    # Nothing was stored.
+    assert stack.http.get(f"{base}/{service}").json()["items"] == []
+
+
+def test_all_bad_fields_are_listed(stack: Stack) -> None:
+    r = stack.http.post(f"{stack.movies}/movies", json={"title": "", "year": 1500, "extra": 1})
+    assert r.status_code == 422
+    fields = {f["field"] for f in r.json()["error"]["fields"]}
+    assert fields == {"title", "genre", "year", "extra"}
+
+
+@pytest.mark.parametrize("service", ["users", "movies", "bookings"])
+def test_body_over_64_kib_is_413_json(stack: Stack, service: str) -> None:
+    base = getattr(stack, service)
+    exactly = b'{"name": "' + b"a" * (64 * 1024 - 12) + b'"}'
+    assert len(exactly) == 64 * 1024
+    r = stack.http.post(f"{base}/{service}/", content=exactly, headers={"content-type": "application/json"})
+    assert r.status_code == 422  # at the limit: read and validated
+    r = stack.http.post(f"{base}/{service}/", content=exactly + b" ", headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "payload_too_large"
+
+    def chunks():  # no Content-Length: counted as it arrives
+        for _ in range(65):
+            yield b"x" * 1024
+
+    r = stack.http.post(f"{base}/{service}/", content=chunks())
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize("service", ["users", "movies", "bookings"])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=abc", "limit"),
+        ("limit=1.5", "limit"),
+        ("limit=", "limit"),
+        ("cursor=abc", "cursor"),
+        ("cursor=-5", "cursor"),
+        ("cursor=1e9", "cursor"),
+    ],
+)
+def test_bad_limit_or_cursor_is_422(stack: Stack, service: str, query: str, field: str) -> None:
+    r = stack.http.get(f"{getattr(stack, service)}/{service}/?{query}")
+    assert r.status_code == 422, r.text
+    assert [f["field"] for f in r.json()["error"]["fields"]] == [field]
+
+
+def test_bad_booking_filter_is_422(stack: Stack) -> None:
+    r = stack.http.get(f"{stack.bookings}/bookings?userId=a:b&movieId=ok")
+    assert r.status_code == 422
+    assert [f["field"] for f in r.json()["error"]["fields"]] == ["userId"]
+
+
+def test_wrong_method_and_unknown_route_are_json(stack: Stack) -> None:
+    r = stack.http.put(f"{stack.users}/users/", json={})
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+    r = stack.http.get(f"{stack.users}/nothing-here")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_bad_idempotency_key_is_422(stack: Stack) -> None:
+    user, movie = stack.user(), stack.movie()
+    r = stack.book(user["id"], movie["id"], 1, headers={"Idempotency-Key": "x" * 256})
+    assert r.status_code == 422
+    assert r.json()["error"]["fields"][0]["field"] == "Idempotency-Key"
+    assert stack.all_bookings() == [] and stack.available(movie["id"]) == 100

@@ -1,0 +1,73 @@
+"""Cursor pagination: every record exactly once, in creation order, with
+a cost that depends on the page, not on the collection."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from tests.services.conftest import Stack
+
+
+def walk(stack: Stack, url: str, limit: int, **params: str) -> tuple[list[str], int]:
+    ids: list[str] = []
+    pages = 0
+    cursor = None
+    while True:
+        query = {"limit": str(limit), **params, **({"cursor": cursor} if cursor else {})}
+        r = stack.http.get(url, params=query)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert set(body) == {"items", "next"}
+        assert len(body["items"]) <= limit
+        pages += 1
+        ids += [item["id"] for item in body["items"]]
+        cursor = body["next"]
+        if cursor is None:
+            return ids, pages
+        assert isinstance(cursor, str) and body["items"]
+
+
+@pytest.mark.parametrize("limit", [1, 7, 23, 500])
+def test_walk_all_users(stack: Stack, limit: int) -> None:
+    made = [stack.user(f"user{i}")["id"] for i in range(23)]
+    ids, pages = walk(stack, f"{stack.users}/users/", limit)
+    assert ids == made  # no duplicates, none missing, oldest first
+    assert pages == max(1, -(-23 // limit))
+
+
+def test_default_limit_is_50_and_deletes_leave_no_gaps(stack: Stack) -> None:
+    made = [stack.movie(capacity=1, title=f"m{i}")["id"] for i in range(53)]
+    first = stack.http.get(f"{stack.movies}/movies").json()
+    assert len(first["items"]) == 50 and first["next"]
+    for movie_id in made[10:20]:
+        assert stack.http.delete(f"{stack.movies}/movies/{movie_id}").status_code == 204
+    ids, _ = walk(stack, f"{stack.movies}/movies", 6)
+    assert ids == made[:10] + made[20:]
+
+
+def test_walk_filtered_bookings(stack: Stack) -> None:
+    u1, u2, movie = stack.user("a")["id"], stack.user("b")["id"], stack.movie(capacity=100)["id"]
+    mine = []
+    for i in range(15):
+        who = u1 if i % 3 else u2
+        booking = stack.book(who, movie).json()["id"]
+        if who == u1:
+            mine.append(booking)
+    ids, pages = walk(stack, f"{stack.bookings}/bookings", 4, userId=u1)
+    assert ids == mine and pages == 3
+    ids, _ = walk(stack, f"{stack.bookings}/bookings", 4, movieId=movie)
+    assert len(ids) == 15 and len(set(ids)) == 15
+
+
+def test_list_does_not_scan(stack: Stack, redis_client: redis.Redis) -> None:
+    """A page is one ZRANGE ... LIMIT and one MGET: never KEYS or SCAN."""
+    for i in range(12):
+        stack.user(f"u{i}")
+    redis_client.config_resetstat()
+    r = stack.http.get(f"{stack.users}/users?limit=5")
+    assert r.status_code == 200 and len(r.json()["items"]) == 5
+    stats = redis_client.info("commandstats")
+    used = {name.removeprefix("cmdstat_") for name in stats}
+    assert "keys" not in used and "scan" not in used
+    assert stats["cmdstat_zrange"]["calls"] == 1 and stats["cmdstat_mget"]["calls"] == 1
