@@ -116,3 +116,47 @@ def list_all(base_url: str, path: str, params: dict[str, Any], *, max_pages: int
             if not cursor:
                 return items
     raise SeedError(f"{path}: more than {max_pages} pages")
+
+
+# -- bulk load through movie-service's own storage code ----------------------
+async def _bulk_movies(redis_url: str, start: int, count: int, *, concurrency: int, deadline: float, progress: Progress | None) -> int:
+    """Create movies exactly as POST /movies/ does (MovieIn validation, the
+    record shape, Store.create with the seats key), minus HTTP: the same
+    keys and index entries, many writes in flight at once."""
+    import redis.asyncio as aioredis
+
+    from services import movie_service
+    from services.common.store import Store
+
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True, max_connections=concurrency)
+    movies = movie_service.Movies(Store(client, "movies", "m"))
+    bodies = movie_bodies(start, count, 100)
+    done = 0
+    started = last = time.monotonic()
+
+    async def one(body: dict[str, Any]) -> None:
+        movie = movie_service.MovieIn.model_validate(body)
+        movie_id = movies.store.new_id()
+        record = {"id": movie_id, **movie.model_dump()}
+        await movies.store.create(movie_id, record, also_set={movies.seats_key(movie_id): movie.capacity})
+
+    try:
+        for i in range(0, count, concurrency):
+            if time.monotonic() > deadline:
+                raise SeedError(f"bulk load: gave up after {time.monotonic() - started:.0f}s with {done}/{count}")
+            chunk = bodies[i : i + concurrency]
+            await asyncio.gather(*(one(b) for b in chunk))
+            done += len(chunk)
+            now = time.monotonic()
+            if progress and now - last >= 5:
+                last = now
+                progress(f"  movies (bulk): {done}/{count} ({done / (now - started):.0f}/s)")
+    finally:
+        await client.aclose()
+    return done
+
+
+def bulk_movies(redis_url: str, start: int, count: int, *, concurrency: int = 64, timeout: float = 300.0, progress: Progress | None = None) -> int:
+    return asyncio.run(
+        _bulk_movies(redis_url, start, count, concurrency=concurrency, deadline=time.monotonic() + timeout, progress=progress)
+    )
