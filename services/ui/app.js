@@ -45,10 +45,11 @@ async function api(method, path, body) {
   }
 }
 
-// "movie-service@ctx2/pod-a, api-gateway@ctx1/pod-b" -> the backend's part.
+// "movie-service@ctx2/pod-a, api-gateway@ctx1/pod-b": the backend first, then the gateway.
 function backendOf(servedBy) {
   if (!servedBy) return "–";
-  return servedBy.split(",").map((s) => s.trim()).join("  ←  ");
+  const [backend, ...via] = servedBy.split(",").map((s) => s.trim());
+  return via.length ? `${backend}  (경유: ${via.join(", ")})` : backend;
 }
 
 function showServedBy(id, res) {
@@ -104,11 +105,12 @@ const STATUS_MESSAGES = {
   504: "응답 시간이 초과되었습니다.",
 };
 
-function fieldMessage(msg) {
+function fieldMessage(field, msg) {
   const m = String(msg || "").toLowerCase();
   if (m.includes("field required") || m.includes("missing")) return "필수 항목입니다.";
   if (m.includes("unknown field")) return "알 수 없는 항목입니다.";
-  if (m.includes("email")) return "이메일 형식이 아닙니다 (예: name@example.com).";
+  if (m.includes("email") || (field === "email" && m.includes("pattern"))) return "이메일 형식이 아닙니다 (예: name@example.com).";
+  if (m.includes("pattern")) return "형식이 올바르지 않습니다.";
   if (m.includes("blank") || m.includes("empty") || m.includes("at least 1 character")) return "비워 둘 수 없습니다.";
   if (m.includes("at most") || m.includes("too long")) return "너무 깁니다.";
   if (m.includes("greater than") || m.includes("at least")) return "값이 너무 작습니다.";
@@ -135,7 +137,7 @@ function describeError(res, context) {
   if (!headline) headline = STATUS_MESSAGES[res.status] || `요청이 실패했습니다 (HTTP ${res.status}).`;
   const fields = (err.fields || []).map((f) => ({
     field: f.field,
-    text: `${FIELD_NAMES[f.field] || f.field}: ${fieldMessage(f.message)}`,
+    text: `${FIELD_NAMES[f.field] || f.field}: ${fieldMessage(f.field, f.message)}`,
   }));
   const server = err.message ? `서버 메시지: ${err.message}` : `HTTP ${res.status}`;
   return { headline, fields, server };
@@ -143,11 +145,10 @@ function describeError(res, context) {
 
 function showFormError(form, box, res, context) {
   const d = describeError(res, context);
-  box.replaceChildren(
-    h("strong", { text: d.headline }),
-    d.fields.length ? h("ul", {}, d.fields.map((f) => h("li", { text: f.text }))) : null,
-    h("div", { class: "server", text: d.server }),
-  );
+  const parts = [h("strong", { text: d.headline })];
+  if (d.fields.length) parts.push(h("ul", {}, d.fields.map((f) => h("li", { text: f.text }))));
+  parts.push(h("div", { class: "server", text: d.server }));
+  box.replaceChildren(...parts);
   box.hidden = false;
   for (const el of form.querySelectorAll("input, select")) {
     el.classList.toggle("invalid", d.fields.some((f) => f.field === el.name));
