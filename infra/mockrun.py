@@ -9,6 +9,7 @@ token Secrets a fake token.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextvars
 import hashlib
@@ -198,6 +199,9 @@ def run(stack: str, overrides: Mapping[str, Any] | None = None, *,
     mocks = TheaterMocks(remote_outputs)
 
     def body() -> RunResult:
+        # Pulumi's sync helpers use the thread's current event loop; code that
+        # ran before (asyncio.run in a test, say) may have closed or unset it.
+        asyncio.set_event_loop(asyncio.new_event_loop())
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
         pulumi.runtime.set_all_config(config, secret_keys)
         _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
