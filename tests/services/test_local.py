@@ -1,0 +1,167 @@
+"""`theater local` end to end: a real launcher subprocess with its own ports
+and data directory; data survives a restart; busy ports and a missing Redis
+give a one-line error."""
+
+from __future__ import annotations
+
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services import catalog, local
+from services.redis_server import RedisNotFound, port_is_free
+
+APP = ["user-service", "movie-service", "booking-service"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_offset() -> int:
+    """A port offset at which Redis and the services' ports are all free."""
+    for _ in range(100):
+        offset = random.randrange(20000, 50000, 10)
+        ports = [catalog.REDIS.port + offset] + [catalog.SERVICES[n].port + offset for n in APP]
+        if all(port_is_free(p) for p in ports):
+            return offset
+    raise RuntimeError("no free port offset")
+
+
+def url(name: str, offset: int) -> str:
+    return catalog.SERVICES[name].local_url("127.0.0.1", offset)
+
+
+def launch(offset: int, data_dir: Path, *extra: str) -> subprocess.Popen:
+    args = [sys.executable, "-m", "services.cli", "local", "--port-offset", str(offset), "--data-dir", str(data_dir)]
+    return subprocess.Popen(
+        [*args, "--services", ",".join(APP), *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_ready(proc: subprocess.Popen, offset: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            if httpx.get(url("booking-service", offset) + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("theater local did not become ready")
+
+
+def stop(proc: subprocess.Popen) -> tuple[int, str, str]:
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    return proc.returncode, out, err
+
+
+@pytest.fixture
+def offset() -> int:
+    return free_offset()
+
+
+@pytest.fixture
+def launched(offset: int, tmp_path: Path) -> Iterator[list[subprocess.Popen]]:
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_theater_local_runs_the_app_and_keeps_data_across_restarts(
+    offset: int, tmp_path: Path, launched: list[subprocess.Popen]
+) -> None:
+    data = tmp_path / "data"
+    launched.append(proc := launch(offset, data))
+    wait_ready(proc, offset)
+    with httpx.Client(timeout=10) as http:
+        info = http.get(url("user-service", offset) + "/info").json()
+        assert info["cluster"] == "local" and info["service"] == "user-service"
+        user = http.post(url("user-service", offset) + "/users/", json={"name": "정우성", "email": "w@example.com"})
+        assert user.status_code == 201
+        movie = http.post(url("movie-service", offset) + "/movies/", json={"title": "t", "genre": "g", "year": 2001,
+                                                                            "capacity": 4})
+        booking = http.post(
+            url("booking-service", offset) + "/bookings/",
+            json={"userId": user.json()["id"], "movieId": movie.json()["id"], "seats": 3},
+        )
+        assert booking.status_code == 201, booking.text
+
+    code, out, err = stop(proc)
+    assert code == 0, err
+    assert "8081" not in out  # the offset applies
+    assert url("booking-service", offset) in out and "Redis" in out and "stopped" in out
+    ports = [catalog.REDIS.port + offset] + [catalog.SERVICES[n].port + offset for n in APP]
+    assert all(port_is_free(p) for p in ports), "something still listens after Ctrl-C"
+
+    launched.append(proc := launch(offset, data))
+    wait_ready(proc, offset)
+    with httpx.Client(timeout=10) as http:
+        assert http.get(url("user-service", offset) + f"/users/{user.json()['id']}").json() == user.json()
+        assert http.get(url("movie-service", offset) + f"/movies/{movie.json()['id']}").json()["availableSeats"] == 1
+        got = http.get(url("booking-service", offset) + f"/bookings/{booking.json()['id']}")
+        assert got.json() == booking.json()
+    proc.send_signal(signal.SIGTERM)  # SIGTERM stops it cleanly too
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+
+
+def test_busy_port_is_a_one_line_error(offset: int, tmp_path: Path) -> None:
+    port = catalog.SERVICES["movie-service"].port + offset
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", port))
+        blocker.listen()
+        proc = launch(offset, tmp_path / "data")
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert f"port {port}" in lines[0] and "--port-offset" in lines[0]
+    assert port_is_free(catalog.REDIS.port + offset)  # nothing was left running
+
+
+def test_missing_redis_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def not_found() -> str:
+        raise RedisNotFound("redis-server not found: install it (apt-get install redis-server) or run `uv sync`")
+
+    monkeypatch.setattr(local, "find_redis_server", not_found)
+    code = local.main(["--port-offset", str(free_offset()), "--data-dir", str(tmp_path), "--services", "user-service"])
+    assert code != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "redis-server not found" in err[0]
+
+
+def test_services_env_wires_peers_and_separate_databases() -> None:
+    env = local.service_env(catalog.BOOKING, "redis://127.0.0.1:7000", 5, "warning", base={})
+    assert env["PORT"] == "8088" and env["CLUSTER_NAME"] == "local" and env["HOST"] == "127.0.0.1"
+    assert env["USER_SERVICE_URL"] == "http://127.0.0.1:8086"
+    assert env["MOVIE_SERVICE_URL"] == "http://127.0.0.1:8087"
+    dbs = {local.service_env(s, "redis://h:1", 0, "info", base={})["REDIS_URL"] for s in (catalog.USER, catalog.MOVIE,
+                                                                                        catalog.BOOKING)}
+    assert dbs == {"redis://h:1/0", "redis://h:1/1", "redis://h:1/2"}
+
+
+def test_cli_lists_its_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    from services import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "local" in out and "render" in out
