@@ -220,6 +220,32 @@ class FakeKube:
         ])
 
 
+# Two small clusters as the lesson deploys them (ctx1: gateway + users; ctx2: movies + bookings).
+def ctx1_cluster() -> FakeKube:
+    return FakeKube(
+        cluster="ctx1",
+        token="token-ctx1",
+        nodes=[node("ctx1-control-plane", "ctx1", control_plane=True), node("ctx1-worker", "ctx1")],
+        deployments=[deployment("api-gateway", 1, 1), deployment("user-service", 2, 1)],
+        pods=[
+            pod("api-gateway-7d9f8c6b5-abcde", "api-gateway", "ctx1-worker", age=3725, restarts=2),
+            pod("user-service-7d9f8c6b5-fghij", "user-service", "ctx1-worker", age=120),
+            pod("user-service-7d9f8c6b5-klmno", "user-service", "ctx1-worker", age=30, ready=False,
+                   waiting="CrashLoopBackOff", restarts=4),
+        ],
+    )
+
+
+def ctx2_cluster() -> FakeKube:
+    return FakeKube(
+        cluster="ctx2",
+        token="token-ctx2",
+        nodes=[node("ctx2-worker", "ctx2", ready=False)],
+        deployments=[deployment("movie-service", 1, 1), deployment("booking-service", 1, 0)],
+        pods=[pod("movie-service-5c6d7e8f9-pqrst", "movie-service", "ctx2-worker", age=50)],
+    )
+
+
 def write_kubeconfig(path: Path, server: str, token: str, context: str, extra_context: str | None = None) -> Path:
     """A kubeconfig like `kubectl config view --raw` writes, with token auth."""
     contexts = [{"name": context, "context": {"cluster": context, "user": context, "namespace": NS}}]

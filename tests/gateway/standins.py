@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 
-def echo_backend(service: str, cluster: str = "ctx9", pod: str | None = None) -> Starlette:
+def echo_backend(service: str, cluster: str = "ctx9", pod: str | None = None, info_delay: float = 0.0) -> Starlette:
     pod = pod or f"{service}-standin"
     served_by = f"{service}@{cluster}/{pod}"
 
@@ -26,6 +26,9 @@ def echo_backend(service: str, cluster: str = "ctx9", pod: str | None = None) ->
                 status_code=status,
                 headers={"x-served-by": served_by, "x-backend-extra": "kept"},
             )
+        if request.method == "GET" and "limit" in request.query_params:
+            # A list the way the real services answer one (an empty page).
+            return JSONResponse({"items": [], "next": None}, headers={"x-served-by": served_by})
         if request.query_params.get("sleep"):
             await asyncio.sleep(float(request.query_params["sleep"]))
         payload = {
@@ -59,6 +62,8 @@ def echo_backend(service: str, cluster: str = "ctx9", pod: str | None = None) ->
         return StreamingResponse(body(), media_type="text/plain")
 
     async def info(request: Request) -> Response:
+        if info_delay:
+            await asyncio.sleep(info_delay)
         return JSONResponse(
             {"service": service, "version": "v1", "cluster": cluster, "pod": pod, "node": f"{cluster}-worker"},
             headers={"x-served-by": served_by},

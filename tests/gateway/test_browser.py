@@ -125,3 +125,65 @@ def test_demo_in_the_browser(local_app: str) -> None:
             assert unexpected == []
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+def test_status_panel_shows_both_clusters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deployment-status and who-answered panels fed by two stand-in
+    Kubernetes APIs (ctx2 without the ClusterRole for nodes) and stand-in
+    services answering from ctx1 and ctx2."""
+    require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    from services import catalog
+    from services.api_gateway import create_app
+    from services.common.settings import Settings
+    from tests.gateway import fake_kube as fk
+    from tests.gateway.standins import echo_backend
+    from tests.live import LiveServer
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    one, two = fk.ctx1_cluster(), fk.ctx2_cluster()
+    two.forbidden = {"nodes"}
+    homes = {"user-service": "ctx1", "movie-service": "ctx2", "booking-service": "ctx2"}
+    servers = [LiveServer(one.app()).start(), LiveServer(two.app()).start()]
+    try:
+        backends = {name: LiveServer(echo_backend(name, cluster, f"{name}-6f7d-x{i}")).start()
+                    for i, (name, cluster) in enumerate(homes.items())}
+        servers += backends.values()
+        settings = Settings(
+            service="api-gateway", cluster="ctx1", pod="api-gateway-7d9f8c6b5-abcde", node="ctx1-worker",
+            peers={name: s.url for name, s in backends.items()},
+            local_kubeconfig=fk.write_kubeconfig(tmp_path / "ctx1.yaml", servers[0].url, one.token, "ctx1"),
+            remote_kubeconfig=fk.write_kubeconfig(tmp_path / "ctx2.yaml", servers[1].url, two.token, "ctx2"),
+        )
+        gateway = LiveServer(create_app(settings)).start()
+        servers.append(gateway)
+        ARTIFACTS.mkdir(exist_ok=True)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+            try:
+                page = browser.new_page(viewport={"width": 1600, "height": 1000}, locale="ko-KR")
+                page.goto(gateway.url + "/")
+                ctx1 = page.locator("[data-testid=cluster-card][data-cluster=ctx1]")
+                ctx2 = page.locator("[data-testid=cluster-card][data-cluster=ctx2]")
+                expect(ctx1).to_have_attribute("data-reachable", "true")
+                expect(ctx1.get_by_test_id("pods-table").locator("tbody tr")).to_have_count(3)
+                crashing = ctx1.get_by_test_id("pods-table").locator("tr", has_text="user-service-7d9f8c6b5-klmno")
+                expect(crashing).to_contain_text("CrashLoopBackOff")
+                expect(crashing).to_contain_text("1/2")
+                expect(ctx1.get_by_test_id("deployments-table").locator("tr", has_text="user-service")).to_contain_text("1 / 2")
+                expect(ctx1.get_by_test_id("nodes-table")).to_contain_text("ctx1-control-plane")
+                expect(ctx2.get_by_test_id("cluster-message")).to_contain_text("권한(RBAC)")
+                expect(ctx2.get_by_test_id("cluster-message")).to_contain_text("nodes")
+                expect(ctx2.get_by_test_id("pods-table")).to_contain_text("movie-service-5c6d7e8f9-pqrst")
+                movie_row = page.locator("[data-service=movie-service] [data-testid=whoami-row]")
+                expect(movie_row).to_contain_text("ctx2")
+                expect(movie_row).to_contain_text("6회")
+                assert set(catalog.CLUSTERS) == {"ctx1", "ctx2"}
+                page.screenshot(path=str(ARTIFACTS / "gateway-ui-clusters.png"), full_page=True)
+            finally:
+                browser.close()
+    finally:
+        for server in reversed(servers):
+            server.stop()

@@ -219,3 +219,21 @@ def test_whoami_counts_answers(client: httpx.Client) -> None:
     assert [s["service"] for s in all_three["services"]] == [s.name for s in catalog.ROUTED.values()]
     assert client.get("/api/whoami", params={"n": 0}).status_code == 422
     assert client.get("/api/whoami", params={"service": "redis"}).status_code == 422
+
+
+def test_whoami_does_not_hang_on_a_slow_service(backends: dict[str, LiveServer]) -> None:
+    slow = LiveServer(echo_backend("movie-service", info_delay=2.0)).start()
+    try:
+        peers = {name: s.url for name, s in backends.items()} | {"movie-service": slow.url}
+        settings = Settings(service="api-gateway", peers=peers, peer_timeout=0.3)
+        with LiveServer(create_app(settings)) as gw:
+            start = time.perf_counter()
+            r = httpx.get(gw.url + "/api/whoami", params={"n": 20}, timeout=10)
+            elapsed = time.perf_counter() - start
+    finally:
+        slow.stop()
+    assert r.status_code == 200
+    services = {s["service"]: s for s in r.json()["services"]}
+    assert services["movie-service"]["counts"] == {"error: timeout": 1}
+    assert services["user-service"]["counts"] == {"ctx9/user-service-standin": 20}
+    assert elapsed < 1.5

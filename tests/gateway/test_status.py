@@ -24,31 +24,6 @@ from tests.gateway.standins import echo_backend
 from tests.live import LiveServer
 
 
-def ctx1_cluster() -> fk.FakeKube:
-    return fk.FakeKube(
-        cluster="ctx1",
-        token="token-ctx1",
-        nodes=[fk.node("ctx1-control-plane", "ctx1", control_plane=True), fk.node("ctx1-worker", "ctx1")],
-        deployments=[fk.deployment("api-gateway", 1, 1), fk.deployment("user-service", 2, 1)],
-        pods=[
-            fk.pod("api-gateway-7d9f8c6b5-abcde", "api-gateway", "ctx1-worker", age=3725, restarts=2),
-            fk.pod("user-service-7d9f8c6b5-fghij", "user-service", "ctx1-worker", age=120),
-            fk.pod("user-service-7d9f8c6b5-klmno", "user-service", "ctx1-worker", age=30, ready=False,
-                   waiting="CrashLoopBackOff", restarts=4),
-        ],
-    )
-
-
-def ctx2_cluster() -> fk.FakeKube:
-    return fk.FakeKube(
-        cluster="ctx2",
-        token="token-ctx2",
-        nodes=[fk.node("ctx2-worker", "ctx2", ready=False)],
-        deployments=[fk.deployment("movie-service", 1, 1), fk.deployment("booking-service", 1, 0)],
-        pods=[fk.pod("movie-service-5c6d7e8f9-pqrst", "movie-service", "ctx2-worker", age=50)],
-    )
-
-
 @pytest.fixture(autouse=True)
 def not_in_a_pod(monkeypatch: pytest.MonkeyPatch) -> None:
     """CI may itself run in a pod: these tests describe a gateway outside one."""
@@ -57,7 +32,7 @@ def not_in_a_pod(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def fakes(tmp_path: Path) -> Iterator[dict]:
-    one, two = ctx1_cluster(), ctx2_cluster()
+    one, two = fk.ctx1_cluster(), fk.ctx2_cluster()
     with LiveServer(one.app()) as s1, LiveServer(two.app()) as s2:
         yield {"ctx1": (one, s1), "ctx2": (two, s2)}
 
