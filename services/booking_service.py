@@ -128,7 +128,10 @@ async def create_booking(request: Request) -> Response:
     ---
     summary: Book seats
     parameters:
-      - {name: Idempotency-Key, in: header, schema: {type: string}, description: "a retry with the same key and body returns the first result"}
+      - name: Idempotency-Key
+        in: header
+        schema: {type: string}
+        description: a retry with the same key and body returns the first result
     requestBody:
       content:
         application/json:

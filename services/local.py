@@ -142,7 +142,8 @@ class Launcher:
         try:
             self.redis.start()
         except Exception as exc:
-            raise LaunchError(f"redis-server did not start on port {self.redis_port}: {exc} (see {self.data_dir}/redis.log)")
+            log = self.data_dir / "redis.log"
+            raise LaunchError(f"redis-server did not start on port {self.redis_port}: {exc} (see {log})") from None
         redis_url = self.redis.url
         for spec in self.services:
             env = service_env(spec, redis_url, self.offset, self.args.log_level)
@@ -163,7 +164,7 @@ class Launcher:
                 if self.stopping:
                     raise LaunchError("stopped while starting")
                 if proc.poll() is not None:
-                    raise LaunchError(f"{spec.name} exited with code {proc.returncode} while starting (see its log above)")
+                    raise LaunchError(f"{spec.name} exited with code {proc.returncode} while starting (log above)")
                 try:
                     if client.get(url).status_code == 200:
                         return

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import redis
-from starlette.applications import Starlette
 
 from services import booking_service, movie_service, user_service
 from services.common.settings import Settings
@@ -115,7 +114,3 @@ def private_redis(tmp_path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
-
-
-def serve(app: Starlette) -> LiveServer:
-    return LiveServer(app).start()

@@ -196,7 +196,8 @@ def test_slow_peer_gives_504_and_leaves_nothing(stack: Stack, redis_url: str) ->
             # The reservation may have arrived late: booking-service released it.
             (reserve,) = [path for method, path in slow.calls if method == "POST"]
             assert reserve == "/movies/m1/reservations"
-            assert poll(lambda: any(m == "DELETE" and p.startswith("/movies/m1/reservations/b_") for m, p in slow.calls))
+            released = lambda: any(m == "DELETE" and p.startswith("/movies/m1/reservations/b_") for m, p in slow.calls)  # noqa: E731
+            assert poll(released)
         finally:
             for s in servers:
                 s.stop()
