@@ -1,8 +1,9 @@
 """Composition root of the theater-msa Pulumi program (one stack per cluster).
 
-Reads the stack configuration once (infra/config.py), then wires the
-components. `pulumi up --stack ctx1`, `pulumi up --stack ctx2`; the same
-program runs under mocks in tests/infra and in `theater render`.
+Reads the stack configuration once (infra/config.py), then wires the small
+components in this folder. `pulumi up --stack ctx1`, `pulumi up --stack ctx2`;
+the same program runs under mocks in tests/infra and in `theater render`
+(infra/mockrun.py runs this file with runpy, once per stack).
 """
 
 from __future__ import annotations
@@ -17,9 +18,173 @@ except ImportError:  # pragma: no cover - the project is not installed
 
 import pulumi
 
-from infra.program import build
+from infra import config as config_mod
+from infra.config import ConfigError, StackConfig
+from infra.dashboard_access import (
+    OUTPUT_NAME,
+    REMOTE_KEY,
+    REMOTE_SECRET,
+    DashboardAccess,
+    DashboardAccessArgs,
+    RemoteKubeconfig,
+    RemoteKubeconfigArgs,
+    remote_kubeconfig_path,
+)
+from infra.images import ImagesArgs, ServiceImages
+from infra.istio.security import MeshSecurity, SecurityArgs
+from infra.istio.traffic import EDGE_VIRTUAL_SERVICE, ISTIO_NAMESPACE, EdgeRouting, MeshTraffic, TrafficArgs
+from infra.k8sutil import service_account_of
+from infra.microservice import Microservice, MicroserviceArgs
+from infra.namespace import AppNamespace, NamespaceArgs
+from infra.provider import cluster_provider
+from infra.rbac import AppServiceAccount, ReadOnlyAccess, ReadOnlyAccessArgs, ServiceAccountArgs
+from infra.redis import Redis, RedisArgs
+from infra.ui_configmap import CHECKSUM_ANNOTATION, UiConfigMap, UiConfigMapArgs, read_ui_files
+from services import catalog
+
+UI_MOUNT = "/app/ui"
+
+
+def dashboard_api_server(cfg: StackConfig) -> str:
+    server = cfg.dashboard_api_server or config_mod.kubeconfig_server(cfg.kube_context, cfg.kubeconfig)
+    if not server:
+        raise ConfigError(
+            f"cannot find the API server of context {cfg.kube_context!r} in the kubeconfig; "
+            f"set {config_mod.qkey('dashboardApiServer')} with "
+            f"`pulumi config set {config_mod.qkey('dashboardApiServer')} https://<api-server>:6443` "
+            f"(or set {config_mod.qkey('exportDashboardAccess')} false)"
+        )
+    return server
+
+
+def demo_commands(cfg: StackConfig) -> list[str]:
+    ctx, ns = cfg.kube_context, catalog.NAMESPACE
+    cmds = [
+        f"curl -s {cfg.url}/",
+        f"kubectl --context {ctx} -n {ns} get deploy,svc,pods -o wide",
+        f"kubectl --context {ctx} -n {ns} get destinationrules,virtualservices,peerauthentications,authorizationpolicies",
+        f"istioctl --context {ctx} analyze -n {ns}",
+    ]
+    if cfg.here:
+        # Redis endpoints seen by a local app: only this cluster's Redis is in the `local` subset.
+        cmds.append(f"istioctl --context {ctx} proxy-config endpoints deploy/{cfg.here[0]}.{ns} | grep redis")
+    if cfg.is_ingress_cluster:
+        cmds += [
+            f"kubectl --context {ctx} -n {ISTIO_NAMESPACE} get virtualservice {EDGE_VIRTUAL_SERVICE} -o yaml",
+            f"curl -s {cfg.url}/movies",
+            f"for i in $(seq 20); do curl -s -o /dev/null -w '%{{http_code}} %{{time_total}}\\n' {cfg.url}/movies; done",
+        ]
+    cmds += [
+        f"pulumi config set theater-msa:faults '{{\"movie-service\": {{\"delay\": \"3s\", \"percent\": 50}}}}' --stack {cfg.stack} && pulumi up --stack {cfg.stack}",
+        f"pulumi config rm theater-msa:faults --stack {cfg.stack} && pulumi up --stack {cfg.stack}",
+    ]
+    return cmds
+
+
+def build() -> None:
+    cfg = config_mod.load()
+    here = cfg.here
+    gateway_here = catalog.GATEWAY.name in here
+    # Validate everything that can fail before declaring anything.
+    ui_files = read_ui_files() if gateway_here else None
+    api_server = dashboard_api_server(cfg) if cfg.export_dashboard_access else None
+
+    provider = cluster_provider(cfg)
+    k8s_opts = pulumi.ResourceOptions(provider=provider)
+
+    ns = AppNamespace("namespace", NamespaceArgs(cfg.istio_revision), k8s_opts)
+    in_ns = pulumi.ResourceOptions(provider=provider, depends_on=[ns])
+
+    images = ServiceImages("images", ImagesArgs(here, cfg))
+
+    # One ServiceAccount per workload running here (AuthorizationPolicies name them).
+    accounts = {
+        name: AppServiceAccount(
+            service_account_of(name),
+            ServiceAccountArgs(service_account_of(name), automount_token=(name == catalog.GATEWAY.name)),
+            in_ns,
+        )
+        for name in here
+    }
+    redis_sa = AppServiceAccount(catalog.REDIS.name, ServiceAccountArgs(catalog.REDIS.name), in_ns)
+
+    Redis(
+        "redis",
+        RedisArgs(cluster=cfg.cluster, service_account=catalog.REDIS.name, storage_class=cfg.redis_storage_class,
+                  storage_size=cfg.redis_storage_size, depends_on=(redis_sa,)),
+        in_ns,
+    )
+
+    gateway_env: list[dict] = []
+    gateway_volumes: list[dict] = []
+    gateway_mounts: list[dict] = []
+    gateway_annotations: dict[str, str] = {}
+    gateway_deps: list[pulumi.Resource] = []
+    if gateway_here:
+        sa = service_account_of(catalog.GATEWAY.name)
+        gateway_deps.append(ReadOnlyAccess(sa, ReadOnlyAccessArgs(sa), pulumi.ResourceOptions(provider=provider, depends_on=[accounts[catalog.GATEWAY.name]])))
+        ui = UiConfigMap("ui", UiConfigMapArgs(ui_files or {}), in_ns)
+        gateway_deps.append(ui)
+        gateway_annotations[CHECKSUM_ANNOTATION] = ui.checksum
+        remote = cfg.other_clusters[0] if cfg.other_clusters else ""
+        gateway_env = [
+            {"name": "UI_DIR", "value": UI_MOUNT},
+            {"name": "KUBE_NAMESPACE", "value": catalog.NAMESPACE},
+            {"name": "LOCAL_CLUSTER_NAME", "value": cfg.cluster},
+            {"name": "REMOTE_CLUSTER_NAME", "value": remote},
+            {"name": "REMOTE_KUBECONFIG", "value": remote_kubeconfig_path()},
+        ]
+        gateway_volumes = [
+            {"name": "ui", "config_map": {"name": ui.name}},
+            # Optional: absent until remoteStatusStack is set; the page then says "not connected".
+            {"name": "remote-kubeconfig", "secret": {"secret_name": REMOTE_SECRET, "optional": True,
+                                                     "items": [{"key": REMOTE_KEY, "path": REMOTE_KEY}]}},
+        ]
+        gateway_mounts = [
+            {"name": "ui", "mount_path": UI_MOUNT, "read_only": True},
+            {"name": "remote-kubeconfig", "mount_path": catalog.REMOTE_KUBECONFIG_DIR, "read_only": True},
+        ]
+        if cfg.remote_status_stack:
+            gateway_deps.append(RemoteKubeconfig("remote-status", RemoteKubeconfigArgs(cfg.remote_status_stack), in_ns))
+
+    for name, spec in catalog.SERVICES.items():
+        deploy = name in here
+        is_gateway = name == catalog.GATEWAY.name
+        Microservice(
+            name,
+            MicroserviceArgs(
+                spec=spec,
+                cluster=cfg.cluster,
+                deploy=deploy,
+                service_account=service_account_of(name),
+                image=images.refs.get(name),
+                replicas=cfg.replicas,
+                version=cfg.service_version,
+                extra_env=gateway_env if is_gateway else (),
+                extra_volumes=gateway_volumes if is_gateway else (),
+                extra_mounts=gateway_mounts if is_gateway else (),
+                pod_annotations=gateway_annotations if is_gateway else {},
+                depends_on=([accounts[name]] if deploy else []) + (gateway_deps if is_gateway and deploy else []),
+            ),
+            in_ns,
+        )
+
+    istio_args = TrafficArgs(cfg)
+    MeshTraffic("traffic", istio_args, in_ns)
+    MeshSecurity("security", SecurityArgs(cfg), in_ns)
+    if cfg.is_ingress_cluster:
+        EdgeRouting("edge", istio_args, k8s_opts)
+
+    if cfg.export_dashboard_access and api_server:
+        access = DashboardAccess("dashboard", DashboardAccessArgs(cfg.cluster, api_server), in_ns)
+        pulumi.export(OUTPUT_NAME, access.kubeconfig)
+
+    pulumi.export("url", cfg.url)
+    pulumi.export("cluster", cfg.cluster)
+    pulumi.export("placement", {"here": list(here), "homes": dict(cfg.placement)})
+    pulumi.export("images", images.refs)
+    pulumi.export("remoteStatus", cfg.remote_status_stack or "not connected (set theater-msa:remoteStatusStack)")
+    pulumi.export("demoCommands", demo_commands(cfg))
+
 
 build()
-
-__all__: list[str] = []
-_ = pulumi  # the runtime is configured by the CLI (or by infra/mockrun.py)
