@@ -17,7 +17,11 @@ Where each cluster's API comes from:
 * the other cluster (`role: "remote"`): the kubeconfig at REMOTE_KUBECONFIG (a
   file, or a directory such as a mounted Secret), else the Secret's default
   mount point `catalog.REMOTE_KUBECONFIG_DIR` if it holds one, else
-  `source: "none"`.
+  `source: "none"` with reason not_configured (also when REMOTE_KUBECONFIG
+  names a file that is not there: the Deployment always sets it, and the
+  Secret behind it is optional until the other cluster is connected). The
+  path is looked at on every fetch, so a Secret mounted later is picked up
+  without a restart.
 
 A kubeconfig with a context named after the cluster (ctx1/ctx2) uses that
 context, otherwise its current context: so one ~/.kube/config holding both
@@ -235,7 +239,16 @@ def cluster_sources(settings: Settings, environ: dict[str, str] | os._Environ[st
     remote_path = settings.remote_kubeconfig
     if remote_path is None and find_kubeconfig(Path(catalog.REMOTE_KUBECONFIG_DIR)) is not None:
         remote_path = Path(catalog.REMOTE_KUBECONFIG_DIR)
-    if remote_path is not None:
+    if remote_path is not None and find_kubeconfig(remote_path) is None:
+        # Kubernetes always sets REMOTE_KUBECONFIG; the Secret behind it is
+        # optional and absent until the other cluster is connected.
+        other = ClusterSource(
+            remote,
+            "remote",
+            "none",
+            why_none=f"no kubeconfig at {remote_path} (REMOTE_KUBECONFIG): the optional Secret is not mounted yet",
+        )
+    elif remote_path is not None:
         other = ClusterSource(remote, "remote", "kubeconfig", remote_path)
     else:
         other = ClusterSource(

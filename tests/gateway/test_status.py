@@ -162,11 +162,19 @@ def test_unreachable_and_unconfigured_clusters(tmp_path: Path) -> None:
     assert c["ctx2"]["source"] == "none" and c["ctx2"]["reason"] == "not_configured"
     assert "REMOTE_KUBECONFIG" in c["ctx2"]["error"]
 
-    # A kubeconfig path that does not exist / is not YAML for a kubeconfig.
+    # REMOTE_KUBECONFIG set (as the Deployment always does) but the optional
+    # Secret is not mounted: "not configured", naming the path.
+    for absent in (tmp_path / "missing.yaml", tmp_path / "empty-dir"):
+        if absent.suffix != ".yaml":
+            absent.mkdir()
+        c = by_name(get_status(gateway_settings(tmp_path, remote_kubeconfig=absent))[0])
+        assert c["ctx2"]["source"] == "none" and c["ctx2"]["reason"] == "not_configured", c["ctx2"]
+        assert str(absent) in c["ctx2"]["error"]
+
+    # A file that is not a kubeconfig.
     (tmp_path / "junk.yaml").write_text("clusters: [[[")
-    for bad in (tmp_path / "missing.yaml", tmp_path / "junk.yaml"):
-        c = by_name(get_status(gateway_settings(tmp_path, remote_kubeconfig=bad))[0])
-        assert c["ctx2"]["reason"] == "config_error" and c["ctx2"]["reachable"] is False, c["ctx2"]
+    c = by_name(get_status(gateway_settings(tmp_path, remote_kubeconfig=tmp_path / "junk.yaml"))[0])
+    assert c["ctx2"]["reason"] == "config_error" and c["ctx2"]["reachable"] is False, c["ctx2"]
 
 
 def test_slow_api_server_times_out(tmp_path: Path, fakes: dict) -> None:
