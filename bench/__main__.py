@@ -23,6 +23,7 @@ from bench import data, load, procs, program, report
 from services import catalog
 
 ROOT = Path(__file__).resolve().parent.parent
+STEPS = ("http", "redis", "contention", "scale", "pulumi")
 
 
 class Progress:
@@ -49,6 +50,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--pulumi-runs", type=int, help="runs of the Pulumi program under mocks (default 5, quick 2)")
     p.add_argument("--profile", default="", help="comma-separated services to run under pyinstrument (figures are then slower)")
     p.add_argument("--max-minutes", type=float, default=15.0, help="time budget; later steps are skipped past it (default 15)")
+    p.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of {','.join(STEPS)} (default: all)")
     p.add_argument("--no-docs", action="store_true", help="print the table only; do not rewrite docs/benchmarks.*")
     p.add_argument("--standins", action="store_true", help=argparse.SUPPRESS)  # harness self-check only
     args = p.parse_args(argv)
@@ -57,6 +59,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.sizes = [int(s) for s in (args.sizes or ("1000,10000" if args.quick else "1000,10000,100000")).split(",")]
     args.pulumi_runs = args.pulumi_runs or (2 if args.quick else 5)
     args.profile = [s for s in args.profile.split(",") if s]
+    args.steps = [s for s in args.steps.split(",") if s]
+    for step in args.steps:
+        if step not in STEPS:
+            p.error(f"--steps: unknown step {step!r}")
     for name in args.profile:
         if name not in catalog.SERVICES:
             p.error(f"--profile: unknown service {name!r}")
@@ -117,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                 baseline.stop()
             stack.stop()
 
-    if progress.left() > 0:
+    if "pulumi" not in args.steps:
+        results["pulumi"] = {"skipped": "not asked for (--steps)"}
+    elif progress.left() > 0:
         progress(f"Pulumi program under mocks, {args.pulumi_runs} runs")
         results["pulumi"] = program.time_program(args.pulumi_runs, progress)
     else:
@@ -153,6 +161,20 @@ def run_steps(args: argparse.Namespace, stack: procs.Stack, baseline: procs.Proc
     results["seed"] = {"users": len(users), "movies": len(movies), "capacity": capacity}
 
     # -- HTTP load: the four targets side by side at each concurrency ---------
+    if "http" in args.steps:
+        results["http"] = http_load(args, baseline, movie, gateway, movie_paths, booking_paths, booking_bodies, results, progress)
+    if "redis" in args.steps:
+        results["redis_benchmark"] = redis_load(args, stack, progress)
+    if "contention" in args.steps:
+        if progress.left() > args.duration:
+            results["contention"] = contention(args, stack, users, progress)
+        else:
+            results["notes"].append("skipped contention: time budget used up")
+    if "scale" in args.steps:
+        results["scale"] = scale(args, stack, progress)
+
+
+def http_load(args, baseline, movie, gateway, movie_paths, booking_paths, booking_bodies, results, progress) -> list[dict]:
     targets = [
         ("baseline GET (constant JSON)", baseline.url, movie_paths, "GET", None),
         ("movie-service GET /movies/{id}", movie, movie_paths, "GET", None),
@@ -174,25 +196,18 @@ def run_steps(args: argparse.Namespace, stack: procs.Stack, baseline: procs.Proc
             flag = "  (request cap reached: rps is a lower bound)" if r.requests >= budget else ""
             progress(f"{name:32s} c={c:<3d} {r.rps:9.0f} req/s  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms  {fmt_status(r)}{flag}")
             http.append(r.as_dict())
-    results["http"] = http
+    return http
 
-    # -- redis-benchmark on the same Redis -----------------------------------
+
+def redis_load(args: argparse.Namespace, stack: procs.Stack, progress: Progress) -> list[dict]:
+    """redis-benchmark GET/SET on the services' Redis, bounded by -n."""
     n = 20_000 if args.quick else 100_000
     rb = []
     for c in args.concurrency:
         for row in load.run_redis_benchmark(stack.redis.port, concurrency=c, requests=n):
             progress(f"redis-benchmark {row.test:3s} c={c:<3d} {row.rps:9.0f} req/s  p50 {row.p50_ms:7.3f} ms  p99 {row.p99_ms:7.3f} ms")
             rb.append(row.__dict__)
-    results["redis_benchmark"] = rb
-
-    # -- contention -----------------------------------------------------------
-    if progress.left() > args.duration:
-        results["contention"] = contention(args, stack, users, progress)
-    else:
-        results["notes"].append("skipped contention: time budget used up")
-
-    # -- scale ----------------------------------------------------------------
-    results["scale"] = scale(args, stack, progress)
+    return rb
 
 
 def fmt_status(r: load.LoadResult) -> str:
