@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import data, load, procs, program, report
+from bench import data, load, procs, program, report, runtime_env
 from services import catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--profile", default="", help="comma-separated services to run under pyinstrument (figures are then slower)")
     p.add_argument("--max-minutes", type=float, default=15.0, help="time budget; later steps are skipped past it (default 15)")
     p.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of {','.join(STEPS)} (default: all)")
+    p.add_argument(
+        "--dev-env",
+        action="store_true",
+        help="run the services in this (dev) environment instead of a runtime-only venv like the image's",
+    )
     p.add_argument("--no-docs", action="store_true", help="print the table only; do not rewrite docs/benchmarks.*")
     p.add_argument("--standins", action="store_true", help=argparse.SUPPRESS)  # harness self-check only
     args = p.parse_args(argv)
@@ -105,12 +110,23 @@ def main(argv: list[str] | None = None) -> int:
         results["notes"].append(f"profiled under pyinstrument (slower): {', '.join(args.profile)}")
     progress(f"bench: {results['command']}  (raw output in {out_dir.relative_to(ROOT)})")
 
+    python = None
+    if args.dev_env:
+        env_note = "the dev environment (all dependency groups)"
+    else:
+        python, env_note = runtime_env.ensure(progress)
+        if python is None:
+            results["notes"].append(f"runtime-only venv unavailable ({env_note}); services ran in the dev environment")
+            env_note = "the dev environment (all dependency groups)"
+    results["config"]["service_env"] = env_note
+    progress(f"services run in {env_note}")
+
     with tempfile.TemporaryDirectory(prefix="theater-bench-") as tmp:
         work = Path(tmp)
-        stack = procs.Stack(work / "stack", profile=args.profile, profile_dir=out_dir, standins=args.standins)
+        stack = procs.Stack(work / "stack", profile=args.profile, profile_dir=out_dir, standins=args.standins, python=python)
         baseline: procs.Proc | None = None
         try:
-            baseline = procs.start_baseline(work)
+            baseline = procs.start_baseline(work, python)
             progress(f"baseline (constant JSON, serve.py settings) on {baseline.url} (pid {baseline.pid})")
             stack.start(progress)
             results["rss_start"] = {**stack.rss(), "baseline": baseline.rss_mib()}

@@ -126,10 +126,11 @@ def _base_env(port: int) -> dict[str, str]:
     return env
 
 
-def serve_argv(name: str, profile_dir: Path | None = None, module: str = "services.serve") -> list[str]:
-    """How a service runs: as in the images, optionally under pyinstrument."""
+def serve_argv(name: str, profile_dir: Path | None = None, module: str = "services.serve", python: str | None = None) -> list[str]:
+    """How a service runs: as in the images, optionally under pyinstrument
+    (which only the dev environment has)."""
     if profile_dir is None:
-        return [sys.executable, "-m", module, name]
+        return [python or sys.executable, "-m", module, name]
     out = profile_dir / f"{name}.pyinstrument.txt"
     return [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out), "-m", module, name]
 
@@ -144,6 +145,7 @@ class Stack:
         profile: Sequence[str] = (),
         profile_dir: Path | None = None,
         standins: bool = False,
+        python: str | None = None,
     ) -> None:
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -153,6 +155,7 @@ class Stack:
         self.profile_dir = profile_dir
         # bench.standins: harness self-check only, not the real services.
         self.module = "bench.standins" if standins else "services.serve"
+        self.python = python  # interpreter for the services; default: this one
 
     @property
     def redis_url(self) -> str:
@@ -172,7 +175,7 @@ class Stack:
                     env["REDIS_URL"] = self.redis_url
                 for peer in spec.calls:
                     env[catalog.SERVICES[peer].url_env] = f"http://{HOST}:{ports[peer]}"
-                argv = serve_argv(name, self.profile_dir if name in self.profile else None, self.module)
+                argv = serve_argv(name, self.profile_dir if name in self.profile else None, self.module, self.python)
                 proc = Proc(name, argv, env, ports[name], self.work_dir)
                 proc.start("/readyz")
                 self.services[name] = proc
@@ -198,8 +201,8 @@ class Stack:
         self.stop()
 
 
-def start_baseline(work_dir: Path) -> Proc:
+def start_baseline(work_dir: Path, python: str | None = None) -> Proc:
     port = free_port(HOST)
-    proc = Proc("baseline", [sys.executable, "-m", "bench.baseline_app"], _base_env(port), port, Path(work_dir))
+    proc = Proc("baseline", [python or sys.executable, "-m", "bench.baseline_app"], _base_env(port), port, Path(work_dir))
     proc.start("/healthz")
     return proc
