@@ -40,6 +40,10 @@ class LaunchError(RuntimeError):
     """A problem the user can fix; printed as one line."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM arrived before everything was up: a normal stop."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where Redis keeps its data (default: ./.theater/data)"
@@ -162,7 +166,7 @@ class Launcher:
         with httpx.Client(timeout=1.0) as client:
             while time.monotonic() < deadline:
                 if self.stopping:
-                    raise LaunchError("stopped while starting")
+                    raise Interrupted
                 if proc.poll() is not None:
                     raise LaunchError(f"{spec.name} exited with code {proc.returncode} while starting (log above)")
                 try:
@@ -233,6 +237,8 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
         if not launcher.stopping:
             print(launcher.banner(), flush=True)
             code = launcher.watch()
+    except Interrupted:
+        pass
     except LaunchError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         code = 1

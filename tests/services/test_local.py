@@ -42,34 +42,38 @@ def url(name: str, offset: int) -> str:
     return catalog.SERVICES[name].local_url("127.0.0.1", offset)
 
 
-def launch(offset: int, data_dir: Path, *extra: str) -> subprocess.Popen:
-    args = [sys.executable, "-m", "services.cli", "local", "--port-offset", str(offset), "--data-dir", str(data_dir)]
-    return subprocess.Popen(
-        [*args, "--services", ",".join(APP), *extra],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+class Launched:
+    """A `theater local` subprocess whose output goes to files we can poll."""
 
+    def __init__(self, offset: int, data_dir: Path, logs: Path, *extra: str) -> None:
+        logs.mkdir(parents=True, exist_ok=True)
+        self.out_path, self.err_path = logs / "out.txt", logs / "err.txt"
+        args = [sys.executable, "-m", "services.cli", "local", "--port-offset", str(offset)]
+        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
+            self.proc = subprocess.Popen(
+                [*args, "--data-dir", str(data_dir), "--services", ",".join(APP), *extra],
+                cwd=ROOT, stdout=out, stderr=err, text=True,
+            )
 
-def wait_ready(proc: subprocess.Popen, offset: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        try:
-            if httpx.get(url("booking-service", offset) + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("theater local did not become ready")
+    @property
+    def out(self) -> str:
+        return self.out_path.read_text()
 
+    @property
+    def err(self) -> str:
+        return self.err_path.read_text()
 
-def stop(proc: subprocess.Popen) -> tuple[int, str, str]:
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    return proc.returncode, out, err
+    def wait_running(self, timeout: float = 30.0) -> None:
+        """Until the banner is printed: the launcher saw every service healthy."""
+        deadline = time.monotonic() + timeout
+        while "running" not in self.out:
+            assert self.proc.poll() is None, f"exited with {self.proc.returncode}: {self.err}"
+            assert time.monotonic() < deadline, "theater local did not become ready"
+            time.sleep(0.1)
+
+    def stop(self, sig: int = signal.SIGINT) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=30)
 
 
 @pytest.fixture
@@ -78,52 +82,61 @@ def offset() -> int:
 
 
 @pytest.fixture
-def launched(offset: int, tmp_path: Path) -> Iterator[list[subprocess.Popen]]:
-    procs: list[subprocess.Popen] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+def launched() -> Iterator[list[Launched]]:
+    runs: list[Launched] = []
+    yield runs
+    for run in runs:
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait()
 
 
 def test_theater_local_runs_the_app_and_keeps_data_across_restarts(
-    offset: int, tmp_path: Path, launched: list[subprocess.Popen]
+    offset: int, tmp_path: Path, launched: list[Launched]
 ) -> None:
     data = tmp_path / "data"
-    launched.append(proc := launch(offset, data))
-    wait_ready(proc, offset)
+    launched.append(run := Launched(offset, data, tmp_path / "run1"))
+    run.wait_running()
     with httpx.Client(timeout=10) as http:
         info = http.get(url("user-service", offset) + "/info").json()
         assert info["cluster"] == "local" and info["service"] == "user-service"
         user = http.post(url("user-service", offset) + "/users/", json={"name": "정우성", "email": "w@example.com"})
         assert user.status_code == 201
-        movie = http.post(url("movie-service", offset) + "/movies/", json={"title": "t", "genre": "g", "year": 2001,
-                                                                            "capacity": 4})
+        movie = http.post(
+            url("movie-service", offset) + "/movies/", json={"title": "t", "genre": "g", "year": 2001, "capacity": 4}
+        )
         booking = http.post(
             url("booking-service", offset) + "/bookings/",
             json={"userId": user.json()["id"], "movieId": movie.json()["id"], "seats": 3},
         )
         assert booking.status_code == 201, booking.text
 
-    code, out, err = stop(proc)
-    assert code == 0, err
-    assert "8081" not in out  # the offset applies
-    assert url("booking-service", offset) in out and "Redis" in out and "stopped" in out
+    assert run.stop(signal.SIGINT) == 0, run.err  # what Ctrl-C does
+    assert "8081" not in run.out  # the offset applies
+    assert url("booking-service", offset) in run.out and "Redis" in run.out and "stopped" in run.out
     ports = [catalog.REDIS.port + offset] + [catalog.SERVICES[n].port + offset for n in APP]
     busy = [p for p in ports if not port_is_free(p)]
     assert not busy, f"ports {busy} still in use after Ctrl-C"
 
-    launched.append(proc := launch(offset, data))
-    wait_ready(proc, offset)
+    launched.append(run := Launched(offset, data, tmp_path / "run2"))
+    run.wait_running()
     with httpx.Client(timeout=10) as http:
         assert http.get(url("user-service", offset) + f"/users/{user.json()['id']}").json() == user.json()
         assert http.get(url("movie-service", offset) + f"/movies/{movie.json()['id']}").json()["availableSeats"] == 1
         got = http.get(url("booking-service", offset) + f"/bookings/{booking.json()['id']}")
         assert got.json() == booking.json()
-    proc.send_signal(signal.SIGTERM)  # SIGTERM stops it cleanly too
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    assert run.stop(signal.SIGTERM) == 0, run.err  # SIGTERM stops it cleanly too
+
+
+def test_stop_while_starting_is_a_clean_stop(offset: int, tmp_path: Path, launched: list[Launched]) -> None:
+    launched.append(run := Launched(offset, tmp_path / "data", tmp_path / "logs"))
+    deadline = time.monotonic() + 30
+    while port_is_free(catalog.USER.port + offset):  # user-service is starting; the others are not up yet
+        assert run.proc.poll() is None and time.monotonic() < deadline, run.err
+        time.sleep(0.02)
+    assert run.stop(signal.SIGINT) == 0, run.err
+    ports = [catalog.REDIS.port + offset] + [catalog.SERVICES[n].port + offset for n in APP]
+    assert [p for p in ports if not port_is_free(p)] == []
 
 
 def test_busy_port_is_a_one_line_error(offset: int, tmp_path: Path) -> None:
@@ -131,11 +144,11 @@ def test_busy_port_is_a_one_line_error(offset: int, tmp_path: Path) -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", port))
         blocker.listen()
-        proc = launch(offset, tmp_path / "data")
-        out, err = proc.communicate(timeout=30)
-    assert proc.returncode != 0
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
+        run = Launched(offset, tmp_path / "data", tmp_path / "logs")
+        code = run.proc.wait(timeout=30)
+    assert code != 0
+    lines = run.err.strip().splitlines()
+    assert len(lines) == 1, run.err
     assert f"port {port}" in lines[0] and "--port-offset" in lines[0]
     assert port_is_free(catalog.REDIS.port + offset)  # nothing was left running
 
