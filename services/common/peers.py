@@ -6,6 +6,7 @@ in time gives 504. Nothing waits longer than the peer timeout.
 
 from __future__ import annotations
 
+import http.cookiejar
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,19 @@ from services.common.tracing import trace_headers
 from services.common.transport import KeepAliveTransport
 
 
+class _NoCookieJar(http.cookiejar.CookieJar):
+    """The client calls peers on behalf of every user: a cookie one answer
+    sets must never ride along on someone else's request. (httpx's default
+    jar would keep it and send it with every later request that has no
+    Cookie header of its own.) Set-Cookie headers still reach the caller."""
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        pass
+
+    def extract_cookies(self, response: object, request: object) -> None:  # type: ignore[override]
+        pass
+
+
 def http_client(settings: Settings) -> httpx.AsyncClient:
     """One pooled client per app, shared by all requests.
 
@@ -26,6 +40,7 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.peer_timeout, connect=min(settings.peer_timeout, 2.0)),
         transport=KeepAliveTransport(max_connections=200),
+        cookies=_NoCookieJar(),
         follow_redirects=False,
     )
 
