@@ -185,7 +185,9 @@ class Stack:
             raise
 
     def rss(self) -> dict[str, float | None]:
-        return {name: p.rss_mib() for name, p in self.services.items()}
+        out = {name: p.rss_mib() for name, p in self.services.items()}
+        out["redis"] = rss_mib(self.redis.proc.pid) if self.redis.proc is not None else None
+        return out
 
     def stop(self) -> None:
         for proc in reversed(list(self.services.values())):
