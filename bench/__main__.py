@@ -56,6 +56,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="run the services in this (dev) environment instead of a runtime-only venv like the image's",
     )
+    p.add_argument("--from-results", metavar="JSON", help="only rewrite the table and docs from a saved bench/out/*/results.json")
     p.add_argument("--no-docs", action="store_true", help="print the table only; do not rewrite docs/benchmarks.*")
     p.add_argument("--standins", action="store_true", help=argparse.SUPPRESS)  # harness self-check only
     args = p.parse_args(argv)
@@ -80,6 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     progress = Progress(args.max_minutes * 60)
+    if args.from_results:
+        results = json.loads(Path(args.from_results).read_text())
+        print(report.table(results))
+        if not args.no_docs:
+            md, png = report.write_docs(results, ROOT / "docs")
+            progress(f"rewrote {md.relative_to(ROOT)} and {png.relative_to(ROOT)} from {args.from_results}")
+        return 0
     try:
         load.require_wrk()
         load.require_redis_benchmark()

@@ -219,8 +219,12 @@ def plot(results: dict, path: Path) -> None:
         ax_rps.plot(levels, [pts[(name, c)]["rps"] for c in levels], marker="o", label=name)
         line = ax_lat.plot(levels, [pts[(name, c)]["p50_ms"] for c in levels], marker="o", label=f"{name} p50")
         ax_lat.plot(levels, [pts[(name, c)]["p99_ms"] for c in levels], marker="x", linestyle="--", color=line[0].get_color(), alpha=0.6)
+    all_levels = sorted({c for _, c in pts})
     for ax, title, ylabel in ((ax_rps, "Throughput", "requests/s"), (ax_lat, "Latency (solid p50, dashed p99)", "ms")):
         ax.set_xscale("log", base=2)
+        if all_levels:
+            ax.set_xticks(all_levels, [str(c) for c in all_levels])
+            ax.minorticks_off()
         ax.set_xlabel("concurrent connections (wrk)")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
@@ -369,8 +373,16 @@ def markdown(results: dict, png_name: str) -> str:
             out += [f"Note: {note}.", ""]
     else:
         out += [f"Skipped: {(results.get('pulumi') or {}).get('skipped', 'not run')}", ""]
-    if results.get("analysis"):
-        out += ["## Findings", "", results["analysis"].strip(), ""]
+    findings = Path(__file__).with_name("findings.md")
+    if findings.exists():
+        out += [
+            "## Findings: profiles, fixes, what is left",
+            "",
+            "(Written by hand from profiles and paired runs; kept in bench/findings.md and copied here on each run.)",
+            "",
+            findings.read_text().strip(),
+            "",
+        ]
     return "\n".join(out)
 
 
