@@ -49,7 +49,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--contention-clients", type=int, default=64, help="connections booking it at once (default 64)")
     p.add_argument("--pulumi-runs", type=int, help="runs of the Pulumi program under mocks (default 5, quick 2)")
     p.add_argument("--profile", default="", help="comma-separated services to run under pyinstrument (figures are then slower)")
-    p.add_argument("--max-minutes", type=float, default=15.0, help="time budget; later steps are skipped past it (default 15)")
+    p.add_argument("--max-minutes", type=float, default=10.0, help="time budget; later steps are skipped past it (default 10)")
     p.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of {','.join(STEPS)} (default: all)")
     p.add_argument(
         "--dev-env",
@@ -58,7 +58,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--from-results", metavar="JSON", help="only rewrite the table and docs from a saved bench/out/*/results.json")
     p.add_argument("--no-docs", action="store_true", help="print the table only; do not rewrite docs/benchmarks.*")
-    p.add_argument("--standins", action="store_true", help=argparse.SUPPRESS)  # harness self-check only
     args = p.parse_args(argv)
     args.duration = args.duration or (2.0 if args.quick else 10.0)
     args.concurrency = [int(c) for c in (args.concurrency or "1,16,64").split(",")]
@@ -107,13 +106,10 @@ def main(argv: list[str] | None = None) -> int:
             "concurrency": args.concurrency,
             "sizes": args.sizes,
             "wrk_threads": 1,
-            "standins": args.standins,
             "profiled": args.profile,
         },
         "notes": [],
     }
-    if args.standins:
-        results["notes"].append("STAND-IN services (bench/standins.py), not the real ones: harness check only")
     if args.profile:
         results["notes"].append(f"profiled under pyinstrument (slower): {', '.join(args.profile)}")
     progress(f"bench: {results['command']}  (raw output in {out_dir.relative_to(ROOT)})")
@@ -131,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="theater-bench-") as tmp:
         work = Path(tmp)
-        stack = procs.Stack(work / "stack", profile=args.profile, profile_dir=out_dir, standins=args.standins, python=python)
+        stack = procs.Stack(work / "stack", profile=args.profile, profile_dir=out_dir, python=python)
         baseline: procs.Proc | None = None
         try:
             baseline = procs.start_baseline(work, python)
@@ -337,7 +333,7 @@ def scale(args: argparse.Namespace, stack: procs.Stack, progress: Progress) -> d
         if size > have:
             progress(f"scale: adding {size - have} movies (now {have})")
             t = time.monotonic()
-            how = add_movies(stack, have, size - have, progress, max(30.0, progress.left() - 60), args.standins)
+            how = add_movies(stack, have, size - have, progress, max(30.0, progress.left() - 60))
             loader = how
             have = count_records(stack)
             progress(f"scale: {have} movies, loaded {how} in {time.monotonic() - t:.0f} s")
@@ -361,23 +357,12 @@ def count_records(stack: procs.Stack) -> int:
         client.close()
 
 
-def add_movies(stack: procs.Stack, start: int, count: int, progress: Progress, deadline: float, standins: bool) -> str:
-    """Add `count` movies. Real services: with movie-service's own storage
-    code straight into Redis (bench.data.bulk_movies), 64 writes in flight;
-    stand-ins: through POST /movies/."""
-    if not standins:
-        data.bulk_movies(stack.redis_url, start, count, timeout=deadline, progress=progress)
-        return "written by movie-service's own code (MovieIn, Movies, Store.create) straight into Redis, 64 at a time"
-    data.post_many(
-        stack.url("movie-service"),
-        "/movies/",
-        data.movie_bodies(start, count, 100),
-        concurrency=32,
-        timeout=deadline,
-        progress=progress,
-        label="movies",
-    )
-    return "via POST /movies/ (32 at a time)"
+def add_movies(stack: procs.Stack, start: int, count: int, progress: Progress, deadline: float) -> str:
+    """Add `count` movies with movie-service's own storage code straight into
+    Redis (bench.data.bulk_movies), 64 writes in flight: the same records,
+    seat keys and index entries POST /movies/ makes, without HTTP."""
+    data.bulk_movies(stack.redis_url, start, count, timeout=deadline, progress=progress)
+    return "written by movie-service's own code (MovieIn, Movies, Store.create) straight into Redis, 64 at a time"
 
 
 if __name__ == "__main__":

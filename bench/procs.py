@@ -144,7 +144,6 @@ class Stack:
         *,
         profile: Sequence[str] = (),
         profile_dir: Path | None = None,
-        standins: bool = False,
         python: str | None = None,
     ) -> None:
         self.work_dir = Path(work_dir)
@@ -153,8 +152,7 @@ class Stack:
         self.services: dict[str, Proc] = {}
         self.profile = set(profile)
         self.profile_dir = profile_dir
-        # bench.standins: harness self-check only, not the real services.
-        self.module = "bench.standins" if standins else "services.serve"
+        self.module = "services.serve"
         self.python = python  # interpreter for the services; default: this one
 
     @property
