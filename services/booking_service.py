@@ -6,7 +6,7 @@ secondary indexes for the list filters: `bookings:by-user:<userId>`,
 Booking a seat (POST /bookings/):
 
 1. check the user: GET user-service /users/{userId} (404 -> "user ... not found");
-2. hold the seats: POST movie-service /movies/{movieId}/reservations with
+2. hold the seats: POST movie-service /internal/movies/{movieId}/reservations with
    the new booking's id; movie-service checks the movie (404) and the seats
    (409) atomically, so concurrent bookings never oversell;
 3. write the booking record. If that fails, the reservation is released
@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.common import idempotency
+from services import catalog
 from services.common.app import build_app, collection
 from services.common.body import StrictModel, read_body
 from services.common.errors import ApiError
@@ -87,7 +88,7 @@ async def _check_user(request: Request, user_id: str) -> None:
 
 
 async def _reserve(request: Request, body: BookingIn, booking_id: str) -> None:
-    path = f"/movies/{body.movieId}/reservations"
+    path = f"{catalog.INTERNAL_PREFIX}/movies/{body.movieId}/reservations"
     payload = {"bookingId": booking_id, "seats": body.seats}
     try:
         reply = await request.app.state.peers.request(MOVIES, "POST", path, request.headers, json=payload)
@@ -107,7 +108,7 @@ async def _reserve(request: Request, body: BookingIn, booking_id: str) -> None:
 async def _release(request: Request, movie_id: str, booking_id: str) -> int:
     """Give the booking's seats back; returns movie-service's status, or 0
     when it could not be reached (the error is logged, not raised)."""
-    path = f"/movies/{movie_id}/reservations/{booking_id}"
+    path = f"{catalog.INTERNAL_PREFIX}/movies/{movie_id}/reservations/{booking_id}"
     try:
         reply = await request.app.state.peers.request(MOVIES, "DELETE", path, request.headers)
     except ApiError as exc:
@@ -268,7 +269,7 @@ async def cancel_booking(request: Request) -> Response:
         raise ApiError(404, f"booking {booking_id} not found", "booking_not_found")
     if record["status"] == "cancelled":
         return Response(status_code=204)
-    path = f"/movies/{record['movieId']}/reservations/{booking_id}"
+    path = f"{catalog.INTERNAL_PREFIX}/movies/{record['movieId']}/reservations/{booking_id}"
     reply = await request.app.state.peers.request(MOVIES, "DELETE", path, request.headers)
     # 404: the movie was deleted, together with its seats: nothing to give back.
     if reply.status_code not in (204, 404):

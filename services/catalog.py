@@ -73,6 +73,11 @@ GATEWAY = ServiceSpec(
     uses_redis=False,
 )
 
+# Service-to-service endpoints live under this prefix. Neither the api-gateway
+# nor the edge VirtualService routes it, and the AuthorizationPolicies let
+# only in-mesh callers (not the ingress gateway or api-gateway) reach it.
+INTERNAL_PREFIX = "/internal"
+
 # Start order matters for the local launcher: callees before callers.
 SERVICES: dict[str, ServiceSpec] = {s.name: s for s in (USER, MOVIE, BOOKING, GATEWAY)}
 # The services the gateway proxies, keyed by URL prefix ("users" -> user-service).

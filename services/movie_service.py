@@ -6,14 +6,15 @@ service's Redis (layout in services/common/store.py), plus per movie:
                               tombstone of a released reservation (-seats, or
                               0 when it was released before it was ever held)
 
-Seats change only through two internal endpoints that booking-service calls,
+Seats change only through two internal endpoints that booking-service calls
+(under catalog.INTERNAL_PREFIX, which the gateway and the ingress never route),
 each one Lua script, so availability never goes below zero and every
 booking holds or frees its seats at most once:
 
-    POST   /movies/{id}/reservations {"bookingId","seats"}
+    POST   /internal/movies/{id}/reservations {"bookingId","seats"}
            201 reserved, 200 already held by this booking (a retry),
            404 no such movie, 409 not enough seats or already released
-    DELETE /movies/{id}/reservations/{bookingId}
+    DELETE /internal/movies/{id}/reservations/{bookingId}
            204 released now, earlier, or never held (a tombstone then stops
            a late reservation for that booking); 404 no such movie
 
@@ -32,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from services import catalog
 from services.common.app import build_app, collection
 from services.common.body import StrictModel, read_body
 from services.common.errors import ApiError
@@ -100,7 +102,7 @@ class Movie(pydantic.BaseModel):
 
 
 class ReservationIn(StrictModel):
-    """Body of POST /movies/{id}/reservations (called by booking-service)."""
+    """Body of POST /internal/movies/{id}/reservations (called by booking-service)."""
 
     bookingId: Annotated[str, pydantic.Field(pattern=REF_PATTERN)]
     seats: Annotated[int, pydantic.Field(ge=1, le=10)]
@@ -291,8 +293,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *collection("/movies", create_movie, ["POST"]),
         Route("/movies/{id}", get_movie, methods=["GET"]),
         Route("/movies/{id}", delete_movie, methods=["DELETE"]),
-        *collection("/movies/{id}/reservations", reserve_seats, ["POST"]),
-        Route("/movies/{id}/reservations/{bookingId}", release_seats, methods=["DELETE"]),
+        *collection(f"{catalog.INTERNAL_PREFIX}/movies/{{id}}/reservations", reserve_seats, ["POST"]),
+        Route(f"{catalog.INTERNAL_PREFIX}/movies/{{id}}/reservations/{{bookingId}}", release_seats, methods=["DELETE"]),
     ]
     app = build_app(settings, routes, models=[MovieIn, Movie, ReservationIn, Reservation])
     app.state.movies = Movies(Store(app.state.redis, "movies", "m"))

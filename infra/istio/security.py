@@ -5,6 +5,9 @@ default for anything else in the namespace.
 
 Callers come from the catalog (`ServiceSpec.calls`) and from the edge
 VirtualService (the ingress gateway reaches every service it routes to).
+Edge callers (the ingress gateway and api-gateway, which forward what
+browsers send) may not reach the service-to-service endpoints under
+`catalog.INTERNAL_PREFIX`; only callers inside the app (booking-service) may.
 Kubelet probes are rewritten by the sidecar (port 15020) and are not
 subject to these policies.
 """
@@ -17,26 +20,44 @@ import pulumi
 
 from infra.config import StackConfig
 from infra.istio.traffic import edge_services, labels
-from infra.istio.typed import AuthorizationPolicy, PeerAuthentication, rule_from
+from infra.istio.typed import AuthorizationPolicy, Operation, PeerAuthentication, Rule, rule_from
 from infra.k8sutil import child, principal, service_account_of
 from services import catalog
 
 
-def allowed_callers(cfg: StackConfig) -> dict[str, list[str]]:
+@dataclass(frozen=True)
+class Callers:
+    edge: list[str]  # principals limited to the public API (no INTERNAL_PREFIX)
+    mesh: list[str]  # principals allowed every path
+
+
+def allowed_callers(cfg: StackConfig) -> dict[str, Callers]:
     """Service -> principals allowed to call it."""
     ingress_ns, ingress_sa = cfg.ingress_service_account.split("/", 1)
     ingress = principal(cfg.trust_domain, ingress_ns, ingress_sa)
     routed = set(edge_services())
-    callers: dict[str, list[str]] = {}
+    callers: dict[str, Callers] = {}
     for name in catalog.SERVICES:
-        allowed = [ingress] if name in routed else []
-        allowed += [
-            principal(cfg.trust_domain, catalog.NAMESPACE, service_account_of(caller.name))
-            for caller in catalog.SERVICES.values()
-            if name in caller.calls
-        ]
-        callers[name] = allowed
+        edge = [ingress] if name in routed else []
+        mesh = []
+        for caller in catalog.SERVICES.values():
+            if name in caller.calls:
+                sa = principal(cfg.trust_domain, catalog.NAMESPACE, service_account_of(caller.name))
+                (edge if caller.name == catalog.GATEWAY.name else mesh).append(sa)
+        callers[name] = Callers(edge, mesh)
     return callers
+
+
+def allow_rules(callers: Callers) -> list[Rule]:
+    """No rule at all (not an empty principal list, which would match anyone)
+    when nobody may call the service."""
+    rules = []
+    if callers.edge:
+        public = Operation(notPaths=[catalog.INTERNAL_PREFIX, catalog.INTERNAL_PREFIX + "/*"])
+        rules.append(rule_from({"principals": callers.edge}, to=public))
+    if callers.mesh:
+        rules.append(rule_from({"principals": callers.mesh}))
+    return rules
 
 
 @dataclass(frozen=True)
@@ -63,16 +84,14 @@ class MeshSecurity(pulumi.ComponentResource):
             spec={},
             opts=child(self, depends_on=deps),
         )
-        for service, principals in allowed_callers(args.cfg).items():
+        for service, callers in allowed_callers(args.cfg).items():
             self.policies[service] = AuthorizationPolicy(
                 f"{service}-allow",
                 metadata={"name": f"{service}-allow", "namespace": ns, "labels": labels()},
                 spec={
                     "selector": {"matchLabels": catalog.selector(service)},
                     "action": "ALLOW",
-                    # No rule at all (not an empty principal list, which would match anyone)
-                    # when nobody may call the service.
-                    "rules": [rule_from({"principals": principals})] if principals else [],
+                    "rules": allow_rules(callers),
                 },
                 opts=child(self, depends_on=deps),
             )

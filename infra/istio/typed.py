@@ -177,8 +177,18 @@ class From(TypedDict):
     source: Source
 
 
+class Operation(TypedDict, total=False):
+    paths: list[str]
+    notPaths: list[str]
+    methods: list[str]
+
+
+class To(TypedDict):
+    operation: Operation
+
+
 # `from` is a Python keyword, hence the functional TypedDict syntax.
-Rule = TypedDict("Rule", {"from": list[From]}, total=False)
+Rule = TypedDict("Rule", {"from": list[From], "to": list[To]}, total=False)
 
 
 class AuthorizationPolicySpec(TypedDict, total=False):
@@ -187,9 +197,13 @@ class AuthorizationPolicySpec(TypedDict, total=False):
     rules: list[Rule]
 
 
-def rule_from(*sources: Source) -> Rule:
-    """An AuthorizationPolicy rule whose `from` lists the given sources."""
-    return Rule({"from": [From(source=s) for s in sources]})
+def rule_from(*sources: Source, to: Operation | None = None) -> Rule:
+    """An AuthorizationPolicy rule whose `from` lists the given sources,
+    limited to the operation `to` when given."""
+    rule = Rule({"from": [From(source=s) for s in sources]})
+    if to is not None:
+        rule["to"] = [To(operation=to)]
+    return rule
 
 
 class Metadata(TypedDict, total=False):

@@ -64,3 +64,18 @@ def test_status_and_whoami_in_the_local_run(gw: httpx.Client) -> None:
     who = gw.get("/api/whoami", params={"n": 3}).json()
     for svc in who["services"]:
         assert svc["counts"] == {f"local/{svc['service']}-local": 3}, svc
+
+
+def test_gateway_does_not_expose_internal_endpoints(gw: httpx.Client) -> None:
+    """Seat reservations are booking-service's to make: a browser going
+    through the gateway cannot hold or free seats."""
+    movie = gw.post("/movies/", json={"title": "내부", "genre": "드라마", "year": 2020, "capacity": 4}).json()
+    for method, path in [
+        ("POST", f"/internal/movies/{movie['id']}/reservations"),
+        ("DELETE", f"/internal/movies/{movie['id']}/reservations/b_aaaaaaaaaa"),
+        ("POST", f"/movies/{movie['id']}/reservations"),
+    ]:
+        r = gw.request(method, path, json={"bookingId": "b_aaaaaaaaaa", "seats": 4})
+        assert r.status_code in (404, 405), (method, path, r.status_code, r.text)
+        assert "error" in r.json()
+    assert gw.get(f"/movies/{movie['id']}").json()["availableSeats"] == 4

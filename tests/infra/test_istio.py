@@ -98,6 +98,15 @@ def test_authorization_policies(each_stack):
     assert principals(each_stack, "movie-service") == {ingress, sa("api-gateway"), sa("booking-service")}
     assert principals(each_stack, "booking-service") == {ingress, sa("api-gateway")}
     assert principals(each_stack, "api-gateway") == {ingress}
+    # Edge callers (ingress, api-gateway) never reach the service-to-service endpoints.
+    for service in catalog.SERVICES:
+        for rule in each_stack.one("AuthorizationPolicy", f"{service}-allow", NS).manifest["spec"]["rules"]:
+            names = {p for f in rule["from"] for p in f["source"]["principals"]}
+            if names & {ingress, sa("api-gateway")}:
+                assert rule["to"] == [{"operation": {"notPaths": [catalog.INTERNAL_PREFIX, catalog.INTERNAL_PREFIX + "/*"]}}]
+                assert not names & {sa("booking-service")}
+            else:
+                assert "to" not in rule
     redis = each_stack.one("AuthorizationPolicy", "redis-allow", NS).manifest["spec"]
     assert redis["rules"] == [{"from": [{"source": {"namespaces": [NS]}}]}]
     # deny by default for anything else in the namespace

@@ -132,7 +132,7 @@ def test_cancel_frees_seats_exactly_once_even_when_repeated(stack: Stack) -> Non
 def test_seats_cannot_be_released_twice_at_movie_service(stack: Stack) -> None:
     """The internal reservation endpoints are idempotent per booking id."""
     movie = stack.movie(capacity=5)["id"]
-    url = f"{stack.movies}/movies/{movie}/reservations"
+    url = f"{stack.movies}/internal/movies/{movie}/reservations"
     assert stack.http.post(url, json={"bookingId": "b_x", "seats": 2}).status_code == 201
     assert stack.http.post(url, json={"bookingId": "b_x", "seats": 2}).status_code == 200  # retry: held once
     assert stack.available(movie) == 3

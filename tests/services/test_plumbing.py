@@ -76,7 +76,7 @@ def test_metrics_count_requests_by_route_and_status(stack: Stack) -> None:
     "base, paths, schemas",
     [
         ("users", {"/users", "/users/", "/users/{id}"}, {"UserIn", "User"}),
-        ("movies", {"/movies/", "/movies/{id}", "/movies/{id}/reservations"}, {"MovieIn", "Movie", "ReservationIn"}),
+        ("movies", {"/movies/", "/movies/{id}", "/internal/movies/{id}/reservations"}, {"MovieIn", "Movie", "ReservationIn"}),
         ("bookings", {"/bookings/", "/bookings/{id}"}, {"BookingIn", "Booking"}),
     ],
 )
