@@ -80,6 +80,18 @@ async def _redis_error(request: Request, exc: Exception) -> Response:
     return error_response(503, "the data store (Redis) is unreachable; try again shortly", "redis_unavailable")
 
 
+# Redis error replies that mean "cannot serve now", also when they come back
+# wrapped in a script error (redis-py raises a plain ResponseError then).
+_UNAVAILABLE_REPLIES = ("OOM ", "READONLY ", "MISCONF ", "LOADING ", "MASTERDOWN ", "BUSY ")
+
+
+async def _redis_reply_error(request: Request, exc: Exception) -> Response:
+    text = str(exc)
+    if any(reply in text for reply in _UNAVAILABLE_REPLIES):
+        return await _redis_error(request, exc)
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal error; see the service log")
@@ -90,5 +102,8 @@ EXCEPTION_HANDLERS = {
     HTTPException: _http_error,
     redis.exceptions.ConnectionError: _redis_error,
     redis.exceptions.TimeoutError: _redis_error,
+    # A Redis that answers but cannot write (replica, out of memory, busy
+    # loading) is as unavailable to the service as one that is down.
+    redis.exceptions.ResponseError: _redis_reply_error,
     Exception: _unexpected,
 }

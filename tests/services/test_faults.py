@@ -150,8 +150,8 @@ class StandIn:
         return Starlette(
             routes=[
                 Route("/users/{id}", user, methods=["GET"]),
-                Route("/movies/{id}/reservations", reserve, methods=["POST"]),
-                Route("/movies/{id}/reservations/{booking}", release, methods=["DELETE"]),
+                Route("/internal/movies/{id}/reservations", reserve, methods=["POST"]),
+                Route("/internal/movies/{id}/reservations/{booking}", release, methods=["DELETE"]),
             ]
         )
 
@@ -195,8 +195,8 @@ def test_slow_peer_gives_504_and_leaves_nothing(stack: Stack, redis_url: str) ->
             assert stack.all_bookings() == []
             # The reservation may have arrived late: booking-service released it.
             (reserve,) = [path for method, path in slow.calls if method == "POST"]
-            assert reserve == "/movies/m1/reservations"
-            released = lambda: any(m == "DELETE" and p.startswith("/movies/m1/reservations/b_") for m, p in slow.calls)  # noqa: E731
+            assert reserve == "/internal/movies/m1/reservations"
+            released = lambda: any(m == "DELETE" and p.startswith("/internal/movies/m1/reservations/b_") for m, p in slow.calls)  # noqa: E731
             assert poll(released)
         finally:
             for s in servers:
@@ -218,3 +218,28 @@ def test_peer_5xx_becomes_503_naming_it(stack: Stack, redis_url: str) -> None:
         finally:
             for s in servers:
                 s.stop()
+
+
+def test_redis_out_of_memory_gives_503_and_loses_nothing(private_redis: RedisServer) -> None:
+    """A Redis that answers but refuses writes (maxmemory reached) is an
+    outage to the service: 503 JSON, not a 500, and reads keep working."""
+    import redis as redis_lib
+
+    url = private_redis.url + "/0"
+    admin = redis_lib.Redis.from_url(url)
+    with LiveServer(user_service.create_app(settings("user-service", url))) as users:
+        http = httpx.Client(timeout=10)
+        user = http.post(users.url + "/users", json={"name": "박지훈", "email": "park@example.com"}).json()
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", 1)
+        try:
+            r = http.post(users.url + "/users", json={"name": "y", "email": "y@example.com"})
+            assert r.status_code == 503, r.text
+            assert r.json()["error"]["code"] == "redis_unavailable"
+            assert http.get(users.url + f"/users/{user['id']}").json() == user
+        finally:
+            admin.config_set("maxmemory", 0)
+        r = http.post(users.url + "/users", json={"name": "y", "email": "y@example.com"})
+        assert r.status_code == 201, r.text
+        assert len(http.get(users.url + "/users").json()["items"]) == 2
+    admin.close()
