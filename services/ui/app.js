@@ -26,8 +26,16 @@ function h(tag, attrs, ...children) {
 const $ = (id) => document.getElementById(id);
 
 // One call to the gateway. Never throws: network failures come back as status 0.
-async function api(method, path, body) {
-  const init = { method, headers: { Accept: "application/json" } };
+// One key per booking click: when the mesh retries the request (Envoy
+// retries on gateway errors), booking-service books it once.
+// crypto.randomUUID needs a secure context; http://theater.<domain> is not.
+function idempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function api(method, path, body, headers = {}) {
+  const init = { method, headers: { Accept: "application/json", ...headers } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -277,7 +285,8 @@ function wireForm(formId, errorId, kind, buildBody, after) {
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
-      const res = await api("POST", `/${kind}/`, buildBody());
+      const headers = kind === "bookings" ? { "Idempotency-Key": idempotencyKey() } : {};
+      const res = await api("POST", `/${kind}/`, buildBody(), headers);
       showServedBy(`${kind.slice(0, -1)}-served-by`, res);
       if (res.ok) {
         clearFormError(form, box);

@@ -85,7 +85,11 @@ def test_demo_in_the_browser(local_app: str) -> None:
             page.get_by_test_id("booking-user").select_option(label=f"{name} ({email})")
             page.get_by_test_id("booking-movie").select_option(label=f"{title} (잔여 10석)")
             page.get_by_test_id("booking-seats").fill("3")
-            page.get_by_test_id("booking-submit").click()
+            with page.expect_request(lambda r: r.method == "POST" and "/bookings" in r.url) as sent:
+                page.get_by_test_id("booking-submit").click()
+            # Each booking click carries its own Idempotency-Key (mesh retries book once).
+            key = sent.value.headers.get("idempotency-key", "")
+            assert re.fullmatch(r"[0-9a-f]{32}", key), sent.value.headers
             booking = page.get_by_test_id("booking-item").filter(has_text=f"{name} → {title}")
             expect(booking).to_have_count(1)
             expect(booking.get_by_test_id("booking-status")).to_have_text("확정")
