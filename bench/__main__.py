@@ -182,7 +182,8 @@ def run_steps(args: argparse.Namespace, stack: procs.Stack, baseline: procs.Proc
 
     # -- HTTP load: the four targets side by side at each concurrency ---------
     if "http" in args.steps:
-        results["http"] = http_load(args, baseline, movie, gateway, movie_paths, booking_paths, booking_bodies, results, progress)
+        pids = [p.pid for p in stack.services.values()] + [baseline.pid, stack.redis.proc.pid]
+        results["http"] = http_load(args, baseline, movie, gateway, movie_paths, booking_paths, booking_bodies, results, progress, pids)
     if "redis" in args.steps:
         results["redis_benchmark"] = redis_load(args, stack, progress)
     if "contention" in args.steps:
@@ -194,7 +195,7 @@ def run_steps(args: argparse.Namespace, stack: procs.Stack, baseline: procs.Proc
         results["scale"] = scale(args, stack, progress)
 
 
-def http_load(args, baseline, movie, gateway, movie_paths, booking_paths, booking_bodies, results, progress) -> list[dict]:
+def http_load(args, baseline, movie, gateway, movie_paths, booking_paths, booking_bodies, results, progress, pids) -> list[dict]:
     targets = [
         ("baseline GET (constant JSON)", baseline.url, movie_paths, "GET", None),
         ("movie-service GET /movies/{id}", movie, movie_paths, "GET", None),
@@ -212,10 +213,14 @@ def http_load(args, baseline, movie, gateway, movie_paths, booking_paths, bookin
             if progress.left() < args.duration:
                 results["notes"].append(f"skipped {name} at c={c}: time budget used up")
                 continue
-            r = load.run_wrk(name, url, paths, concurrency=c, duration=args.duration, method=method, bodies=bodies, max_requests=budget)
+            with procs.CpuWatch(pids) as cpu:
+                r = load.run_wrk(name, url, paths, concurrency=c, duration=args.duration, method=method, bodies=bodies, max_requests=budget)
             flag = "  (request cap reached: rps is a lower bound)" if r.requests >= budget else ""
-            progress(f"{name:32s} c={c:<3d} {r.rps:9.0f} req/s  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms  {fmt_status(r)}{flag}")
-            http.append(r.as_dict())
+            progress(
+                f"{name:32s} c={c:<3d} {r.rps:9.0f} req/s  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms  {fmt_status(r)}"
+                f"  [other load {cpu.other_pct:.0f}%]{flag}"
+            )
+            http.append({**r.as_dict(), "other_cpu_pct": cpu.other_pct, "bench_cpu_pct": cpu.bench_pct})
     return http
 
 

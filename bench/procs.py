@@ -35,6 +35,56 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` so far (all its threads)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all cores have spent busy since boot (/proc/stat)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuWatch:
+    """How much CPU went to processes that are not part of the benchmark
+    while one load point ran: other users of a shared machine make the
+    figures noisy, and this says by how much."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+
+    def __enter__(self) -> CpuWatch:
+        import resource
+
+        self.t0 = time.monotonic()
+        self.busy0 = machine_busy_seconds()
+        self.ours0 = sum(cpu_seconds(p) for p in self.pids)
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.children0 = ru.ru_utime + ru.ru_stime
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import resource
+
+        elapsed = max(time.monotonic() - self.t0, 1e-6)
+        busy = machine_busy_seconds() - self.busy0
+        ours = sum(cpu_seconds(p) for p in self.pids) - self.ours0
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        load_tool = ru.ru_utime + ru.ru_stime - self.children0  # wrk / redis-benchmark, waited for
+        cores = os.cpu_count() or 1
+        self.bench_pct = round(100 * (ours + load_tool) / (elapsed * cores), 1)
+        self.other_pct = round(max(0.0, 100 * (busy - ours - load_tool) / (elapsed * cores)), 1)
+
+
 def http_get_json(url: str, timeout: float = 2.0) -> tuple[int, object]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (127.0.0.1 only)

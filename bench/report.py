@@ -147,13 +147,17 @@ def _status_text(r: dict) -> str:
 def http_rows(results: dict) -> list[list[Any]]:
     rows = []
     for r in sorted(results.get("http", []), key=lambda r: (r["name"] != BASELINE, r["name"], r["concurrency"])):
-        rows.append([r["name"], r["concurrency"], f"{r['rps']:,.0f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", r["requests"], _status_text(r)])
+        other = r.get("other_cpu_pct")
+        rows.append([
+            r["name"], r["concurrency"], f"{r['rps']:,.0f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", r["requests"],
+            _status_text(r), "" if other is None else f"{other:.0f}%",
+        ])
     for r in results.get("redis_benchmark", []):
-        rows.append([f"redis-benchmark {r['test']}", r["concurrency"], f"{r['rps']:,.0f}", f"{r['p50_ms']:.3f}", f"{r['p99_ms']:.3f}", r["requests"], ""])
+        rows.append([f"redis-benchmark {r['test']}", r["concurrency"], f"{r['rps']:,.0f}", f"{r['p50_ms']:.3f}", f"{r['p99_ms']:.3f}", r["requests"], "", ""])
     return rows
 
 
-HTTP_HEADER = ["target", "conns", "req/s", "p50 ms", "p99 ms", "requests", "statuses"]
+HTTP_HEADER = ["target", "conns", "req/s", "p50 ms", "p99 ms", "requests", "statuses", "other load"]
 
 
 def table(results: dict) -> str:
@@ -300,7 +304,8 @@ def markdown(results: dict, png_name: str) -> str:
         "uvicorn settings (bench/baseline_app.py reuses services/serve.py). The gateway path is",
         "wrk -> api-gateway -> movie-service -> Redis; the booking path is wrk -> api-gateway -> booking-service ->",
         "user-service + movie-service -> Redis (movies with capacity large enough never to sell out, many users).",
-        "`redis-benchmark` runs GET and SET against the same Redis.",
+        "`redis-benchmark` runs GET and SET against the same Redis. `other load`: CPU used by processes outside the",
+        "benchmark during that point, as a share of all cores (a shared machine: the higher, the noisier the point).",
         "",
         _md_table(HTTP_HEADER, http_rows(results)),
         "",
