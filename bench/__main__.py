@@ -128,19 +128,27 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="theater-bench-") as tmp:
         work = Path(tmp)
         stack = procs.Stack(work / "stack", profile=args.profile, profile_dir=out_dir, python=python)
-        baseline: procs.Proc | None = None
+        baselines: list[procs.Proc] = []
         try:
-            baseline = procs.start_baseline(work, python)
-            progress(f"baseline (constant JSON, serve.py settings) on {baseline.url} (pid {baseline.pid})")
             stack.start(progress)
-            results["rss_start"] = {**stack.rss(), "baseline": baseline.rss_mib()}
-            run_steps(args, stack, baseline, results, progress)
-            results["rss_after"] = {**stack.rss(), "baseline": baseline.rss_mib()}
+            baseline = procs.start_baseline(work, python)
+            baselines.append(baseline)
+            progress(f"baseline (constant JSON, serve.py settings) on {baseline.url} (pid {baseline.pid})")
+            redis_baseline = procs.start_baseline(work, python, stack.redis_url)
+            baselines.append(redis_baseline)
+            progress(f"baseline (one Redis MGET, no plumbing) on {redis_baseline.url} (pid {redis_baseline.pid})")
+
+            def rss() -> dict:
+                return {**stack.rss(), **{b.name: b.rss_mib() for b in baselines}}
+
+            results["rss_start"] = rss()
+            run_steps(args, stack, baseline, redis_baseline, results, progress)
+            results["rss_after"] = rss()
             progress("RSS after load: " + ", ".join(f"{k} {v:.1f} MiB" for k, v in results["rss_after"].items() if v))
         finally:
             progress("stopping services and redis")
-            if baseline is not None:
-                baseline.stop()
+            for b in baselines:
+                b.stop()
             stack.stop()
 
     if "pulumi" not in args.steps:
@@ -162,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_steps(args: argparse.Namespace, stack: procs.Stack, baseline: procs.Proc, results: dict, progress: Progress) -> None:
+def run_steps(
+    args: argparse.Namespace, stack: procs.Stack, baseline: procs.Proc, redis_baseline: procs.Proc, results: dict, progress: Progress
+) -> None:
     gateway = stack.url("api-gateway")
     movie = stack.url("movie-service")
     n_users = 50 if args.quick else 200
@@ -182,8 +192,10 @@ def run_steps(args: argparse.Namespace, stack: procs.Stack, baseline: procs.Proc
 
     # -- HTTP load: the four targets side by side at each concurrency ---------
     if "http" in args.steps:
-        pids = [p.pid for p in stack.services.values()] + [baseline.pid, stack.redis.proc.pid]
-        results["http"] = http_load(args, baseline, movie, gateway, movie_paths, booking_paths, booking_bodies, results, progress, pids)
+        pids = [p.pid for p in stack.services.values()] + [baseline.pid, redis_baseline.pid, stack.redis.proc.pid]
+        results["http"] = http_load(
+            args, baseline, redis_baseline, movie, gateway, movie_paths, booking_paths, booking_bodies, results, progress, pids
+        )
     if "redis" in args.steps:
         results["redis_benchmark"] = redis_load(args, stack, progress)
     if "contention" in args.steps:
@@ -195,9 +207,10 @@ def run_steps(args: argparse.Namespace, stack: procs.Stack, baseline: procs.Proc
         results["scale"] = scale(args, stack, progress)
 
 
-def http_load(args, baseline, movie, gateway, movie_paths, booking_paths, booking_bodies, results, progress, pids) -> list[dict]:
+def http_load(args, baseline, redis_baseline, movie, gateway, movie_paths, booking_paths, booking_bodies, results, progress, pids) -> list[dict]:
     targets = [
         ("baseline GET (constant JSON)", baseline.url, movie_paths, "GET", None),
+        (report.REDIS_BASELINE, redis_baseline.url, movie_paths, "GET", None),
         ("movie-service GET /movies/{id}", movie, movie_paths, "GET", None),
         ("gateway GET /movies/{id}", gateway, movie_paths, "GET", None),
         ("gateway POST /bookings/", gateway, booking_paths, "POST", booking_bodies),

@@ -1,7 +1,14 @@
-"""The constant-JSON baseline: a minimal Starlette app, served exactly the way
+"""The baselines: minimal Starlette apps, served exactly the way
 services/serve.py serves a real service.
 
-`python -m bench.baseline_app` runs it. The uvicorn settings are not copied
+- constant JSON (the issue's baseline): no I/O at all;
+- with BASELINE_REDIS_URL set, GET /movies/{id} does what movie-service's
+  GET does at its core, one MGET of the record and its seats (key names from
+  services.movie_service), and nothing else: no shared plumbing, no
+  middleware. Comparing movie-service with it isolates the plumbing's cost
+  from the cost of a Redis round trip.
+
+`python -m bench.baseline_app` runs one. The uvicorn settings are not copied
 here: `serve_as()` calls `services.serve.main()` and swaps only the app
 import string it hands to `uvicorn.run`, so any change to serve.py's settings
 (loop, http parser, logging, proxy headers...) applies to the baseline too.
@@ -33,10 +40,32 @@ async def constant(request: Request) -> Response:
     return JSONResponse(BODY)
 
 
+def _redis_movie_route(redis_url: str) -> Route:
+    import json
+
+    import redis.asyncio as aioredis
+
+    from services.movie_service import Movies
+    from services.common.store import Store
+
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True, max_connections=200)
+    movies = Movies(Store(client, "movies", "m"))
+
+    async def movie(request: Request) -> Response:
+        movie_id = request.path_params["id"]
+        raw, seats = await client.mget([movies.store.record_key(movie_id), movies.seats_key(movie_id)])
+        if raw is None:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        return JSONResponse({**json.loads(raw), "availableSeats": int(seats or 0)})
+
+    return Route("/movies/{id}", movie, methods=["GET"])
+
+
 def create_app() -> Starlette:
+    redis_url = os.environ.get("BASELINE_REDIS_URL")
     routes = [
         Route("/healthz", constant, methods=["GET"]),
-        Route("/movies/{id}", constant, methods=["GET"]),
+        _redis_movie_route(redis_url) if redis_url else Route("/movies/{id}", constant, methods=["GET"]),
         Route("/{path:path}", constant, methods=["GET"]),
     ]
     return Starlette(routes=routes)

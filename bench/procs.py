@@ -251,8 +251,14 @@ class Stack:
         self.stop()
 
 
-def start_baseline(work_dir: Path, python: str | None = None) -> Proc:
+def start_baseline(work_dir: Path, python: str | None = None, redis_url: str | None = None) -> Proc:
+    """The constant-JSON baseline, or with `redis_url` the one-MGET baseline."""
     port = free_port(HOST)
-    proc = Proc("baseline", [python or sys.executable, "-m", "bench.baseline_app"], _base_env(port), port, Path(work_dir))
+    env = _base_env(port)
+    name = "baseline"
+    if redis_url:
+        env["BASELINE_REDIS_URL"] = redis_url
+        name = "baseline+redis"
+    proc = Proc(name, [python or sys.executable, "-m", "bench.baseline_app"], env, port, Path(work_dir))
     proc.start("/healthz")
     return proc

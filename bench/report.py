@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 BASELINE = "baseline GET (constant JSON)"
+REDIS_BASELINE = "baseline GET + 1 Redis MGET"
 DIRECT = "movie-service GET /movies/{id}"
 GATEWAY = "gateway GET /movies/{id}"
 BOOKING = "gateway POST /bookings/"
@@ -18,7 +19,7 @@ TARGET_GATEWAY_P50 = 1.5
 TARGET_SERVICE_RPS = 0.5
 TARGET_SCALE = 1.2
 TARGET_RSS_MIB = 80.0
-NOT_SERVICES = ("baseline", "redis")
+NOT_SERVICES = ("baseline", "baseline+redis", "redis")
 
 
 # -- machine -----------------------------------------------------------------
@@ -83,14 +84,16 @@ def http_points(results: dict) -> dict[tuple[str, int], dict]:
 def ratios(results: dict) -> dict[str, Any]:
     pts = http_points(results)
     levels = sorted({c for _, c in pts})
-    gw, svc = [], []
+    gw, svc, svc_redis = [], [], []
     for c in levels:
-        d, g, b = pts.get((DIRECT, c)), pts.get((GATEWAY, c)), pts.get((BASELINE, c))
+        d, g, b, rb = pts.get((DIRECT, c)), pts.get((GATEWAY, c)), pts.get((BASELINE, c)), pts.get((REDIS_BASELINE, c))
         if d and g and d["p50_ms"]:
             gw.append({"concurrency": c, "ratio": round(g["p50_ms"] / d["p50_ms"], 2)})
         if d and b and b["rps"]:
             svc.append({"concurrency": c, "ratio": round(d["rps"] / b["rps"], 2)})
-    out: dict[str, Any] = {"gateway_p50": gw, "service_rps": svc}
+        if d and rb and rb["rps"]:
+            svc_redis.append({"concurrency": c, "ratio": round(d["rps"] / rb["rps"], 2)})
+    out: dict[str, Any] = {"gateway_p50": gw, "service_rps": svc, "service_vs_redis_baseline": svc_redis}
     scale = [p for p in (results.get("scale") or {}).get("points", []) if "c1" in p]
     if len(scale) >= 2:
         first, last = scale[0], scale[-1]
@@ -146,7 +149,8 @@ def _status_text(r: dict) -> str:
 
 def http_rows(results: dict) -> list[list[Any]]:
     rows = []
-    for r in sorted(results.get("http", []), key=lambda r: (r["name"] != BASELINE, r["name"], r["concurrency"])):
+    order = {n: i for i, n in enumerate((BASELINE, REDIS_BASELINE, DIRECT, GATEWAY, BOOKING))}
+    for r in sorted(results.get("http", []), key=lambda r: (order.get(r["name"], 9), r["name"], r["concurrency"])):
         other = r.get("other_cpu_pct")
         rows.append([
             r["name"], r["concurrency"], f"{r['rps']:,.0f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", r["requests"],
@@ -214,7 +218,7 @@ def plot(results: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
     pts = http_points(results)
-    names = [BASELINE, DIRECT, GATEWAY, BOOKING]
+    names = [BASELINE, REDIS_BASELINE, DIRECT, GATEWAY, BOOKING]
     ax_rps, ax_lat, ax_scale, ax_rss = axes[0][0], axes[0][1], axes[1][0], axes[1][1]
     for name in names:
         levels = sorted(c for n, c in pts if n == name)
@@ -301,7 +305,8 @@ def markdown(results: dict, png_name: str) -> str:
         "## 1. Throughput and latency",
         "",
         "`baseline` is a minimal Starlette app returning a constant JSON body of the same size under the same",
-        "uvicorn settings (bench/baseline_app.py reuses services/serve.py). The gateway path is",
+        "uvicorn settings (bench/baseline_app.py reuses services/serve.py); `baseline + 1 Redis MGET` is the same app",
+        "reading the movie's record and seats with one MGET, as movie-service does, without the shared plumbing. The gateway path is",
         "wrk -> api-gateway -> movie-service -> Redis; the booking path is wrk -> api-gateway -> booking-service ->",
         "user-service + movie-service -> Redis (movies with capacity large enough never to sell out, many users).",
         "`redis-benchmark` runs GET and SET against the same Redis. `other load`: CPU used by processes outside the",
@@ -318,9 +323,12 @@ def markdown(results: dict, png_name: str) -> str:
             by_c.setdefault(x["concurrency"], {})["gw"] = x["ratio"]
         for x in r["service_rps"]:
             by_c.setdefault(x["concurrency"], {})["svc"] = x["ratio"]
+        for x in r["service_vs_redis_baseline"]:
+            by_c.setdefault(x["concurrency"], {})["svcr"] = x["ratio"]
         for c, v in sorted(by_c.items()):
-            rows.append([c, v.get("gw", ""), v.get("svc", "")])
-        out += ["Ratios:", "", _md_table(["conns", "gateway p50 / direct p50", "movie-service req/s / baseline req/s"], rows), ""]
+            rows.append([c, v.get("gw", ""), v.get("svc", ""), v.get("svcr", "")])
+        header = ["conns", "gateway p50 / direct p50", "movie-service req/s / constant baseline", "movie-service req/s / 1-MGET baseline"]
+        out += ["Ratios:", "", _md_table(header, rows), ""]
     c = results.get("contention")
     if c:
         res = c["result"]
