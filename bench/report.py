@@ -71,7 +71,6 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "packages": {p: v(p) for p in ("starlette", "uvicorn", "uvloop", "httptools", "httpx", "redis", "pydantic")},
         "wrk": _tool_version(["wrk", "--version"]).split(" Copyright")[0],
-        "redis": _tool_version(["redis-server", "--version"]).split(" sha=")[0],
         "loadavg_start": loadavg(),
     }
 
@@ -290,7 +289,7 @@ def markdown(results: dict, png_name: str) -> str:
         "",
         f"Run on {results['date']}. Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']},",
         f"Python {m['python']} (starlette {pk.get('starlette')}, uvicorn {pk.get('uvicorn')}, uvloop {pk.get('uvloop')}, "
-        f"httpx {pk.get('httpx')}, redis-py {pk.get('redis')}); {m['wrk']}; {m['redis']}.",
+        f"httpx {pk.get('httpx')}, redis-py {pk.get('redis')}); {m['wrk']}; {m.get('redis', '?')}.",
         f"Load average {m.get('loadavg_start')} at the start and {m.get('loadavg_end')} at the end (other work on the machine makes figures noisier).",
         f"Each load point: wrk, 1 thread, keep-alive connections, {cfg['duration_s']:.0f} s after a warm-up, request count capped.",
         "Load generator, services and Redis share the same cores.",
