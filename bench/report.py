@@ -258,7 +258,7 @@ def plot(results: dict, path: Path) -> None:
         x = range(len(procs))
         ax_rss.bar([i - 0.2 for i in x], [start.get(p) or 0 for p in procs], width=0.4, label="after start")
         ax_rss.bar([i + 0.2 for i in x], [after.get(p) or 0 for p in procs], width=0.4, label="after load")
-        ax_rss.axhline(TARGET_RSS_MIB, color="red", linestyle=":", label=f"target {TARGET_RSS_MIB:.0f} MiB")
+        ax_rss.axhline(TARGET_RSS_MIB, color="red", linestyle=":", label=f"service target {TARGET_RSS_MIB:.0f} MiB")
         ax_rss.set_xticks(list(x), [p.replace("-service", "") for p in procs], fontsize=8)
         ax_rss.legend(fontsize=7)
     ax_rss.set_title("Resident memory per process")
