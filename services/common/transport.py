@@ -75,6 +75,11 @@ class _Answer:
         self.done = True
 
 
+def _delimited(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the answer says where its body ends (else: at connection close)."""
+    return any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in headers)
+
+
 class _Connection:
     __slots__ = ("reader", "writer", "idle_since")
 
@@ -214,6 +219,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 if not chunk:
                     if not received:
                         raise _Closed
+                    if answer.headers_done and not _delimited(answer.headers):
+                        answer.done = True  # a body that ends when the connection closes
+                        return answer, False
                     raise httpx.ReadError("server closed the connection in the middle of the answer", request=request)
                 received = True
                 parser.feed_data(chunk)
