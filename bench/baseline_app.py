@@ -45,8 +45,8 @@ def _redis_movie_route(redis_url: str) -> Route:
 
     import redis.asyncio as aioredis
 
-    from services.movie_service import Movies
     from services.common.store import Store
+    from services.movie_service import Movies
 
     client = aioredis.Redis.from_url(redis_url, decode_responses=True, max_connections=200)
     movies = Movies(Store(client, "movies", "m"))

@@ -12,6 +12,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,9 +55,7 @@ def time_program(runs: int, progress: Callable[[str], None] = print, stacks: tup
     out: dict = {"runs": runs, "stacks": {}}
     for stack in stacks:
         samples = []
-        for i in range(runs):
-            import time
-
+        for _ in range(runs):
             t = time.perf_counter()
             proc = subprocess.run([sys.executable, "-c", _CHILD, stack], capture_output=True, text=True, cwd=ROOT, timeout=120)
             wall = time.perf_counter() - t

@@ -137,7 +137,7 @@ def _md_table(header: list[str], rows: list[list[Any]]) -> str:
 def _plain_table(header: list[str], rows: list[list[Any]]) -> str:
     cols = [header, *[[str(c) for c in r] for r in rows]]
     widths = [max(len(str(row[i])) for row in cols) for i in range(len(header))]
-    fmt = lambda row: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
+    fmt = lambda row: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))  # noqa: E731
     return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)])
 
 
@@ -286,6 +286,12 @@ def markdown(results: dict, png_name: str) -> str:
         "```sh",
         results["command"],
         "```",
+        "",
+        "It needs `wrk` and `redis-benchmark` (Debian: `apt-get install wrk redis-tools`; it stops with that hint",
+        "when they are missing) and takes 4-5 minutes; `--quick` checks everything in about one. The services run in",
+        "a venv with only the runtime dependencies, like the image (made once by uv in bench/out/runtime-venv;",
+        "`--dev-env` skips it). Not part of the test suite. Raw figures of every run: bench/out/<time>/results.json;",
+        "`--from-results` re-renders this page from one.",
         "",
         f"Run on {results['date']}. Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']},",
         f"Python {m['python']} (starlette {pk.get('starlette')}, uvicorn {pk.get('uvicorn')}, uvloop {pk.get('uvloop')}, "
