@@ -8,18 +8,16 @@ services/serve.py serves a real service.
   middleware. Comparing movie-service with it isolates the plumbing's cost
   from the cost of a Redis round trip.
 
-`python -m bench.baseline_app` runs one. The uvicorn settings are not copied
-here: `serve_as()` calls `services.serve.main()` and swaps only the app
-import string it hands to `uvicorn.run`, so any change to serve.py's settings
-(loop, http parser, logging, proxy headers...) applies to the baseline too.
+`python -m bench.baseline_app [SERVICE]` runs one. The uvicorn settings are
+not copied here: it takes them from `services.serve.uvicorn_options()`, as
+serve.main() does for a real service, so any change there (logging, proxy
+headers, shutdown...) applies to the baseline too.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any
-
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -71,30 +69,16 @@ def create_app() -> Starlette:
     return Starlette(routes=routes)
 
 
-def serve_as(target: str, service: str) -> None:
-    """Run `target` ("module:factory") through services.serve.main(service),
-    keeping every uvicorn option serve.py passes except the app itself."""
+def main() -> None:
     import uvicorn
 
-    from services import serve
+    from services import catalog, serve
 
-    real_run = uvicorn.run
-
-    def run(app: Any, **options: Any) -> None:
-        real_run(target, **options)
-
-    serve.uvicorn.run = run  # type: ignore[attr-defined]
-    try:
-        serve.main([service])
-    finally:
-        serve.uvicorn.run = real_run  # type: ignore[attr-defined]
-
-
-def main() -> None:
-    # serve.main() wants a catalog name (for its default port and SERVICE_NAME);
-    # the baseline stands in for movie-service, the service it is compared with.
+    # The baseline stands in for movie-service, the service it is compared
+    # with: its catalog entry gives the default port, overridden by $PORT.
     os.environ.setdefault("PORT", "8099")
-    serve_as("bench.baseline_app:create_app", sys.argv[1] if len(sys.argv) > 1 else "movie-service")
+    spec = catalog.SERVICES[sys.argv[1] if len(sys.argv) > 1 else "movie-service"]
+    uvicorn.run("bench.baseline_app:create_app", factory=True, **serve.uvicorn_options(spec))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from services import catalog
-from services.redis_server import RedisServer, find_redis_server, free_port, wait_for_port
+from services.redis_server import RedisServer, find_redis_server, free_port, stop_process, wait_for_port
 
 HOST = "127.0.0.1"
 
@@ -163,15 +163,9 @@ class Proc:
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            # SIGINT: uvicorn shuts down gracefully, and pyinstrument (when
-            # profiling) writes its report on the way out.
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        # SIGINT: uvicorn shuts down gracefully, and pyinstrument (when
+        # profiling) writes its report on the way out.
+        stop_process(self.proc, signal.SIGINT, timeout)
         self.proc = None
 
 

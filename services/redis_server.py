@@ -6,6 +6,7 @@ package ships, so a fresh machine needs nothing else.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -62,6 +63,17 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0, pro
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
 
 
+def stop_process(proc: subprocess.Popen, sig: int, timeout: float) -> None:
+    """Send `sig` to a running child, wait up to `timeout` s, then kill it."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class RedisServer:
     """A redis-server process with append-only persistence in `data_dir`."""
 
@@ -100,13 +112,7 @@ class RedisServer:
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: redis flushes the AOF and exits
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, signal.SIGTERM, timeout)  # SIGTERM: redis flushes the AOF and exits
         self.proc = None
 
     def __enter__(self) -> RedisServer:
