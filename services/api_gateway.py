@@ -42,28 +42,31 @@ from starlette.routing import Route
 from services import catalog
 from services.common.app import build_app
 from services.common.errors import ApiError, error_response
+from services.common.peers import peer_timeouts
+from services.common.transport import KeepAliveTransport
 from services.common.settings import Settings
 from services.common.tracing import trace_headers
 from services.k8s_status import StatusReader
 
 PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # RFC 9110 7.6.1 hop-by-hop headers, plus the ones a proxy always recomputes.
+# Header names in the ASGI scope are lower-case bytes; compared as such.
 HOP_BY_HOP = frozenset(
     {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
     }
 )
-DROP_REQUEST = HOP_BY_HOP | {"host", "content-length"}
+DROP_REQUEST = HOP_BY_HOP | {b"host", b"content-length"}
 # uvicorn adds its own Date and Server; Starlette sets Content-Length from the body.
-DROP_RESPONSE = HOP_BY_HOP | {"content-length", "date", "server"}
+DROP_RESPONSE = HOP_BY_HOP | {b"content-length", b"date", b"server"}
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -75,56 +78,52 @@ CONTENT_TYPES = {
 WHOAMI_MAX = 20
 
 
-def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[str]:
+def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
     """Header names listed in Connection: are hop-by-hop for this message too."""
-    out: set[str] = set()
+    out: set[bytes] = set()
     for name, value in headers:
         if name.lower() == b"connection":
-            out |= {t.strip().lower() for t in value.decode("latin-1").split(",") if t.strip()}
+            out |= {t.strip().lower() for t in value.split(b",") if t.strip()}
     return out
 
 
 def forward_request_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    drop = DROP_REQUEST | _connection_tokens(raw)
-    return [(k, v) for k, v in raw if k.decode("latin-1").lower() not in drop]
+    """The client's headers to send on. A client that sent no Accept-Encoding
+    gets `identity` from the backend, not an encoding it never offered."""
+    drop = DROP_REQUEST | _connection_tokens(raw) if any(k == b"connection" for k, _ in raw) else DROP_REQUEST
+    out = [(k, v) for k, v in raw if k not in drop]
+    if not any(k == b"accept-encoding" for k, _ in raw):
+        out.append((b"accept-encoding", b"identity"))
+    return out
 
 
 def forward_response_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     drop = DROP_RESPONSE | _connection_tokens(raw)
-    return [(k, v) for k, v in raw if k.decode("latin-1").lower() not in drop]
+    return [(k, v) for k, v in raw if k.lower() not in drop]
 
 
 async def proxy(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
-    prefix = request.url.path.lstrip("/").split("/", 1)[0]
-    spec = catalog.ROUTED[prefix]
+    """Raw bytes in, raw bytes out, through the peers' pool
+    (KeepAliveTransport.forward): no httpx request/response models."""
+    scope = request.scope
+    app_state = request.app.state
+    settings: Settings = app_state.settings
+    path: str = scope["path"]
+    spec = catalog.ROUTED[path[1:].split("/", 1)[0]]
     base = settings.peers[spec.name]
     # raw_path keeps the client's percent-encoding exactly as sent.
-    raw_path = request.scope.get("raw_path") or request.url.path.encode()
-    url = base + raw_path.decode("latin-1")
-    query = request.scope.get("query_string", b"")
+    target = scope.get("raw_path") or path.encode()
+    query = scope.get("query_string", b"")
     if query:
-        url += "?" + query.decode("latin-1")
+        target += b"?" + query
     body = await request.body()
-    client: httpx.AsyncClient = request.app.state.http
-    upstream = client.build_request(
-        request.method,
-        url,
-        headers=forward_request_headers(request.scope["headers"]),
-        content=body,
-    )
-    # httpx adds Accept-Encoding when the client sent none; a backend must
-    # not be asked for an encoding the client never offered.
-    if b"accept-encoding" not in {k.lower() for k, _ in request.scope["headers"]}:
-        upstream.headers["accept-encoding"] = "identity"
+    transport: KeepAliveTransport = app_state.transport
     try:
         # One deadline for the whole exchange, including a slowly trickling body.
         async with asyncio.timeout(settings.peer_timeout):
-            response = await client.send(upstream, stream=True)
-            try:
-                content = b"".join([chunk async for chunk in response.aiter_raw()])
-            finally:
-                await response.aclose()
+            status, headers, content = await transport.forward(
+                request.method, base, target, forward_request_headers(scope["headers"]), body, app_state.proxy_timeouts
+            )
     except (TimeoutError, httpx.TimeoutException):
         return error_response(
             504,
@@ -139,11 +138,11 @@ async def proxy(request: Request) -> Response:
             "backend_unavailable",
             backend=spec.name,
         )
-    out = Response(content=content, status_code=response.status_code)
+    out = Response(content=content, status_code=status)
     # Replace Starlette's defaults with the backend's headers, then let
-    # Response's own content-length stand (it matches `content`).
+    # Response's own content-length stand (it matches the body; none on 204/304).
     length = [(k, v) for k, v in out.raw_headers if k == b"content-length"]
-    out.raw_headers = forward_response_headers(response.headers.raw) + length
+    out.raw_headers = forward_response_headers(headers) + length
     return out
 
 
@@ -280,16 +279,20 @@ async def api_whoami(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    out: list[Route] = [
-        Route("/", index, methods=["GET", "HEAD"], include_in_schema=False),
-        Route("/api/status", api_status, methods=["GET"]),
-        Route("/api/whoami", api_whoami, methods=["GET"]),
-    ]
+    # The proxy first: it is the hot path, and its three prefixes cannot
+    # shadow /, /api/*, the UI files or the shared routes (build_app puts a
+    # service's routes before /healthz, /readyz, /info, /metrics, /openapi.json).
+    out: list[Route] = []
     for prefix in catalog.ROUTED:
         out += [
             Route(f"/{prefix}", proxy, methods=PROXY_METHODS, include_in_schema=False),
             Route(f"/{prefix}/{{rest:path}}", proxy, methods=PROXY_METHODS, include_in_schema=False),
         ]
+    out += [
+        Route("/", index, methods=["GET", "HEAD"], include_in_schema=False),
+        Route("/api/status", api_status, methods=["GET"]),
+        Route("/api/whoami", api_whoami, methods=["GET"]),
+    ]
     # One route per UI file (no catch-all: it would shadow /openapi.json).
     for name in catalog.UI_FILES:
         out.append(Route(f"/{name}", ui_file, methods=["GET", "HEAD"], include_in_schema=False, name=f"ui:{name}"))
@@ -300,5 +303,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env(catalog.GATEWAY.name)
     app = build_app(settings, routes())
     app.state.ui = UiFiles(Path(settings.ui_dir))
+    app.state.proxy_timeouts = peer_timeouts(settings).as_dict()
     app.state.status = StatusReader(settings, app.state.http, lambda: _self_info(settings))
     return app

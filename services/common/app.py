@@ -25,6 +25,7 @@ from services.common import redis as redis_mod
 from services.common.errors import EXCEPTION_HANDLERS, ApiError, error_response
 from services.common.metrics import Metrics, MetricsMiddleware
 from services.common.settings import Settings
+from services.common.transport import KeepAliveTransport
 
 ReadinessCheck = Callable[[Request], Awaitable[dict[str, str]]]
 
@@ -150,11 +151,13 @@ def build_app(
     """Wire a service: `routes` are its domain; everything else is shared.
 
     State available to endpoints: `request.app.state.settings`, `.redis`
-    (when the service uses Redis), `.peers` (calls to the services it calls)
-    and `.metrics`.
+    (when the service uses Redis), `.peers` (calls to the services it calls),
+    `.http` (the httpx client under `.peers`), `.transport` (its pool) and
+    `.metrics`.
     """
     metrics = Metrics(settings.service)
-    http = peers_mod.http_client(settings)
+    transport = KeepAliveTransport(max_connections=200)
+    http = peers_mod.http_client(settings, transport)
     redis = redis_mod.connect(settings) if settings.spec.uses_redis else None
 
     @contextlib.asynccontextmanager
@@ -175,7 +178,9 @@ def build_app(
         Route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False),
     ]
     app = Starlette(
-        routes=[*shared, *routes],
+        # The service's own routes first: they carry the traffic (none of
+        # them shadows a shared path).
+        routes=[*routes, *shared],
         middleware=[
             Middleware(ServedByMiddleware, value=settings.served_by),
             Middleware(MetricsMiddleware, metrics=metrics),
@@ -189,6 +194,7 @@ def build_app(
     app.state.metrics = metrics
     app.state.redis = redis
     app.state.http = http
+    app.state.transport = transport  # the same pool, without httpx's models (the gateway's proxy)
     app.state.peers = peers_mod.Peers(settings, http)
     app.state.readiness = readiness or (_redis_ready if redis is not None else _no_dependencies)
 

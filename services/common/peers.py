@@ -31,15 +31,20 @@ class _NoCookieJar(http.cookiejar.CookieJar):
         pass
 
 
-def http_client(settings: Settings) -> httpx.AsyncClient:
+def peer_timeouts(settings: Settings) -> httpx.Timeout:
+    return httpx.Timeout(settings.peer_timeout, connect=min(settings.peer_timeout, 2.0))
+
+
+def http_client(settings: Settings, transport: KeepAliveTransport | None = None) -> httpx.AsyncClient:
     """One pooled client per app, shared by all requests.
 
     Its transport is services.common.transport.KeepAliveTransport: httpx's
     default one costs CPU per request that grows with the pool size, which
-    made the gateway path slower under load (docs/benchmarks.md)."""
+    made the gateway path slower under load (docs/benchmarks.md). The
+    gateway's proxy uses the same transport directly (`forward`)."""
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.peer_timeout, connect=min(settings.peer_timeout, 2.0)),
-        transport=KeepAliveTransport(max_connections=200),
+        timeout=peer_timeouts(settings),
+        transport=transport or KeepAliveTransport(max_connections=200),
         cookies=_NoCookieJar(),
         follow_redirects=False,
     )

@@ -29,7 +29,9 @@ not (it fails as RemoteProtocolError, as with httpx's own transport).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from collections.abc import Mapping
 
 import httptools
 import httpx
@@ -80,6 +82,15 @@ def _delimited(headers: list[tuple[bytes, bytes]]) -> bool:
     return any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in headers)
 
 
+@functools.lru_cache(maxsize=64)
+def _origin(base: str) -> tuple[str, int] | None:
+    """(host, port) of a plain "http://host[:port]" base URL, else None."""
+    url = httpx.URL(base)
+    if url.scheme != "http" or url.raw_path not in (b"", b"/"):
+        return None
+    return url.host, url.port or 80
+
+
 class _Connection:
     __slots__ = ("reader", "writer", "idle_since")
 
@@ -115,6 +126,75 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         timeouts = request.extensions.get("timeout") or {}
         origin = (request.url.host, request.url.port or 80)
         data = await self._serialize(request)
+        answer = await self._send(origin, data, request.method, timeouts, request)
+        return httpx.Response(
+            answer.status,
+            headers=answer.headers,
+            stream=httpx.ByteStream(b"".join(answer.body)),
+            extensions={"http_version": b"HTTP/1.1"},
+        )
+
+    async def forward(
+        self,
+        method: str,
+        base: str,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        timeouts: Mapping[str, float | None],
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Send a request given as raw parts, for a proxy that has raw bytes
+        in and wants raw bytes out (services/api_gateway.py): `base` is
+        "http://host[:port]", `target` the path and query as sent, `headers`
+        the ones to send as they are (Host, Content-Length and
+        Transfer-Encoding are set here). Returns status, raw headers and
+        body. Same pool, timeouts, retry and httpx exceptions as
+        handle_async_request, without building httpx's request and response
+        models."""
+        origin = _origin(base)
+        if origin is None:  # not plain http: httpx's own transport
+            return await self._forward_fallback(method, base, target, headers, body, timeouts)
+        host, port = origin
+        parts = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\nhost: ", host.encode("idna")]
+        if port != 80:
+            parts.append(b":%d" % port)
+        parts.append(b"\r\n")
+        for name, value in headers:
+            if name.lower() not in _SKIP_REQUEST_HEADERS and name.lower() != b"host":
+                parts += [name, b": ", value, b"\r\n"]
+        if body or method in ("POST", "PUT", "PATCH"):
+            parts.append(b"content-length: %d\r\n" % len(body))
+        parts += [b"\r\n", body]
+        answer = await self._send(origin, b"".join(parts), method, timeouts, None)
+        return answer.status, answer.headers, b"".join(answer.body)
+
+    async def _forward_fallback(
+        self,
+        method: str,
+        base: str,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        timeouts: Mapping[str, float | None],
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        request = httpx.Request(method, base + target.decode("latin-1"), headers=headers, content=body)
+        request.extensions["timeout"] = dict(timeouts)
+        response = await self._fallback.handle_async_request(request)
+        try:
+            content = b"".join([chunk async for chunk in response.aiter_raw()])
+        finally:
+            await response.aclose()
+        return response.status_code, list(response.headers.raw), content
+
+    async def _send(
+        self,
+        origin: tuple[str, int],
+        data: bytes,
+        method: str,
+        timeouts: Mapping[str, float | None],
+        request: httpx.Request | None,
+    ) -> _Answer:
+        """One exchange on a pooled connection; `request` only labels errors."""
         try:
             async with asyncio.timeout(timeouts.get("pool")):
                 await self._slots.acquire()
@@ -126,14 +206,14 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             if conn is None:
                 conn = await self._connect(request, origin, timeouts.get("connect"))
             try:
-                answer, keep_alive = await self._exchange(conn, data, request, timeouts)
+                answer, keep_alive = await self._exchange(conn, data, method, request, timeouts)
             except _Closed:
                 conn.close()
-                if not reused or request.method not in IDEMPOTENT:
+                if not reused or method not in IDEMPOTENT:
                     raise httpx.RemoteProtocolError("server disconnected without sending a response", request=request) from None
                 conn = await self._connect(request, origin, timeouts.get("connect"))
                 try:
-                    answer, keep_alive = await self._exchange(conn, data, request, timeouts)
+                    answer, keep_alive = await self._exchange(conn, data, method, request, timeouts)
                 except _Closed:
                     conn.close()
                     raise httpx.RemoteProtocolError("server disconnected without sending a response", request=request) from None
@@ -143,7 +223,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             except BaseException:  # errors, timeouts and cancellation: never reuse
                 conn.close()
                 raise
-            if keep_alive and request.method != "HEAD":
+            if keep_alive and method != "HEAD":
                 conn.idle_since = time.monotonic()
                 idle = self._idle.setdefault(origin, [])
                 if len(idle) < self._max_connections:
@@ -154,12 +234,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 conn.close()
         finally:
             self._slots.release()
-        return httpx.Response(
-            answer.status,
-            headers=answer.headers,
-            stream=httpx.ByteStream(b"".join(answer.body)),
-            extensions={"http_version": b"HTTP/1.1"},
-        )
+        return answer
 
     @staticmethod
     async def _serialize(request: httpx.Request) -> bytes:
@@ -185,7 +260,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         return None
 
     @staticmethod
-    async def _connect(request: httpx.Request, origin: tuple[str, int], timeout: float | None) -> _Connection:
+    async def _connect(request: httpx.Request | None, origin: tuple[str, int], timeout: float | None) -> _Connection:
         host, port = origin
         try:
             async with asyncio.timeout(timeout):
@@ -198,7 +273,11 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
 
     @staticmethod
     async def _exchange(
-        conn: _Connection, data: bytes, request: httpx.Request, timeouts: dict[str, float | None]
+        conn: _Connection,
+        data: bytes,
+        method: str,
+        request: httpx.Request | None,
+        timeouts: Mapping[str, float | None],
     ) -> tuple[_Answer, bool]:
         answer = _Answer()
         parser = httptools.HttpResponseParser(answer)
@@ -225,7 +304,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                     raise httpx.ReadError("server closed the connection in the middle of the answer", request=request)
                 received = True
                 parser.feed_data(chunk)
-                if request.method == "HEAD" and answer.headers_done:
+                if method == "HEAD" and answer.headers_done:
                     answer.done = True  # no body follows, whatever content-length says
         except TimeoutError:
             raise httpx.ReadTimeout("timed out waiting for the answer", request=request) from None

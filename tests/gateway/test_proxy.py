@@ -117,6 +117,14 @@ def test_response_passes_through_with_both_served_by(client: httpx.Client) -> No
     assert len(r.headers.get_list("date")) == 1 and len(r.headers.get_list("server")) == 1
 
 
+def test_no_cookie_is_kept_between_users(gateway: LiveServer) -> None:
+    # User A's answer sets a cookie; user B (a fresh client, no cookie jar of
+    # its own to blame) must not have it sent on their behalf.
+    assert httpx.get(gateway.url + "/movies/", timeout=10).headers["set-cookie"] == "a=1"
+    seen = httpx.get(gateway.url + "/movies/", timeout=10).json()
+    assert "cookie" not in {k for k, _ in seen["headers"]}
+
+
 @pytest.mark.parametrize("status", [400, 404, 409, 422, 503])
 def test_error_answers_pass_through_unchanged(client: httpx.Client, status: int) -> None:
     r = client.post("/users/?status=%d" % status, json={})
