@@ -105,12 +105,16 @@ async def _reserve(request: Request, body: BookingIn, booking_id: str) -> None:
     raise _unavailable(MOVIES, reply.status_code)
 
 
+def _reservation(movie_id: str, booking_id: str) -> str:
+    """movie-service's path for one booking's seats (see movie_service.py)."""
+    return f"{catalog.INTERNAL_PREFIX}/movies/{movie_id}/reservations/{booking_id}"
+
+
 async def _release(request: Request, movie_id: str, booking_id: str) -> int:
     """Give the booking's seats back; returns movie-service's status, or 0
     when it could not be reached (the error is logged, not raised)."""
-    path = f"{catalog.INTERNAL_PREFIX}/movies/{movie_id}/reservations/{booking_id}"
     try:
-        reply = await request.app.state.peers.request(MOVIES, "DELETE", path, request.headers)
+        reply = await request.app.state.peers.request(MOVIES, "DELETE", _reservation(movie_id, booking_id), request.headers)
     except ApiError as exc:
         log.warning("could not release seats of booking %s on movie %s: %s", booking_id, movie_id, exc.message)
         return 0
@@ -269,8 +273,7 @@ async def cancel_booking(request: Request) -> Response:
         raise ApiError(404, f"booking {booking_id} not found", "booking_not_found")
     if record["status"] == "cancelled":
         return Response(status_code=204)
-    path = f"{catalog.INTERNAL_PREFIX}/movies/{record['movieId']}/reservations/{booking_id}"
-    reply = await request.app.state.peers.request(MOVIES, "DELETE", path, request.headers)
+    reply = await request.app.state.peers.request(MOVIES, "DELETE", _reservation(record["movieId"], booking_id), request.headers)
     # 404: the movie was deleted, together with its seats: nothing to give back.
     if reply.status_code not in (204, 404):
         raise _unavailable(MOVIES, reply.status_code)
