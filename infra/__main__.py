@@ -111,7 +111,7 @@ def build() -> None:
     Redis(
         "redis",
         RedisArgs(cluster=cfg.cluster, service_account=catalog.REDIS.name, storage_class=cfg.redis_storage_class,
-                  storage_size=cfg.redis_storage_size, depends_on=(redis_sa,)),
+                  storage_size=cfg.redis_storage_size, image=cfg.redis_image, depends_on=(redis_sa,)),
         in_ns,
     )
 

@@ -65,6 +65,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("placement", "string", 'JSON object overriding the home cluster per service, e.g. {"movie-service": "ctx1"}; empty means the default placement.', ""),
     Setting("redisStorageClass", "string", "StorageClass for a Redis PersistentVolumeClaim; empty means an emptyDir (data lost on pod restart).", ""),
     Setting("redisStorageSize", "string", "Size of the Redis PersistentVolumeClaim.", "1Gi"),
+    Setting("redisImage", "string", "Redis image; set a Harbor copy (e.g. harbor.<domain>/library/redis:7.4-alpine) when the cluster cannot pull from Docker Hub.", catalog.REDIS.image),
     Setting("remoteStatusStack", "string", "Stack (org/project/stack) that exports dashboardKubeconfig, e.g. organization/theater-msa/ctx2. Set it after that stack exists; empty means the status page shows the other cluster as not connected.", ""),
     Setting("exportDashboardAccess", "string", "Create the read-only dashboard ServiceAccount and export dashboardKubeconfig (secret): true, false, or auto (when api-gateway does not run in this cluster).", "auto"),
     Setting("dashboardApiServer", "string", "API server URL written into the exported dashboard kubeconfig (must be reachable from the other cluster's pods); empty means the server of kubeContext in the kubeconfig file.", ""),
@@ -137,6 +138,7 @@ class StackConfig:
     placement: Mapping[str, str]
     redis_storage_class: str | None
     redis_storage_size: str
+    redis_image: str
     remote_status_stack: str | None
     export_dashboard_access: bool
     dashboard_api_server: str | None
@@ -368,6 +370,7 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
         placement=placement,
         redis_storage_class=text("redisStorageClass") or None,
         redis_storage_size=text("redisStorageSize"),
+        redis_image=text("redisImage") or catalog.REDIS.image,
         remote_status_stack=text("remoteStatusStack") or None,
         export_dashboard_access=export,
         dashboard_api_server=text("dashboardApiServer") or None,

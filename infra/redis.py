@@ -27,6 +27,7 @@ class RedisArgs:
     service_account: str
     storage_class: str | None = None
     storage_size: str = "1Gi"
+    image: str = catalog.REDIS.image
     depends_on: Sequence[pulumi.Resource] = ()
 
 
@@ -45,7 +46,7 @@ class Redis(pulumi.ComponentResource):
     def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("theater-msa:index:Redis", name, None, opts)
         r = catalog.REDIS
-        labels = catalog.labels(r.name, r.image.rsplit(":", 1)[-1])
+        labels = catalog.labels(r.name, args.image.rsplit(":", 1)[-1])
         deps = list(args.depends_on)
         self.pvc = None
         if args.storage_class:
@@ -94,7 +95,7 @@ class Redis(pulumi.ComponentResource):
                         },
                         "containers": [{
                             "name": r.name,
-                            "image": r.image,
+                            "image": args.image,
                             "image_pull_policy": "IfNotPresent",
                             "args": ["redis-server", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", "/data",
                                      "--port", str(r.port)],

@@ -160,6 +160,14 @@ def test_redis_pvc_setting(run_stack):
     assert {"name": "data", "persistentVolumeClaim": {"claimName": "redis-data"}} in pod["volumes"]
 
 
+def test_redis_image_setting(run_stack):
+    image = "harbor.example.test/library/redis:7.4-alpine"
+    run = run_stack("ctx1", redisImage=image)
+    dep = run.one("Deployment", "redis", NS).manifest
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == image
+    assert dep["spec"]["template"]["metadata"]["labels"]["version"] == "7.4-alpine"
+
+
 def test_gateway_rbac_is_read_only(ctx1):
     sa = ctx1.one("ServiceAccount", catalog.GATEWAY_SERVICE_ACCOUNT, NS).manifest
     assert sa.get("automountServiceAccountToken") is True
