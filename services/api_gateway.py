@@ -196,16 +196,6 @@ async def ui_file(request: Request) -> Response:
 # ------------------------------------------------------------------ /api
 
 
-def _self_info(settings: Settings) -> dict[str, Any]:
-    return {
-        "service": settings.service,
-        "version": settings.version,
-        "cluster": settings.cluster,
-        "pod": settings.pod,
-        "node": settings.node,
-    }
-
-
 async def api_status(request: Request) -> Response:
     reader: StatusReader = request.app.state.status
     return JSONResponse(await reader.status(), headers={"cache-control": "no-store"})
@@ -213,10 +203,14 @@ async def api_status(request: Request) -> Response:
 
 async def _one_info(client: httpx.AsyncClient, url: str, timeout: float, headers: dict[str, str]) -> dict[str, Any]:
     start = time.perf_counter()
+
+    def elapsed_ms() -> float:
+        return round((time.perf_counter() - start) * 1000, 1)
+
     try:
         async with asyncio.timeout(timeout):
             response = await client.get(url, headers=headers)
-        ms = round((time.perf_counter() - start) * 1000, 1)
+        ms = elapsed_ms()
         if response.status_code != 200:
             return {"error": f"HTTP {response.status_code}", "ms": ms}
         data = response.json()
@@ -230,11 +224,11 @@ async def _one_info(client: httpx.AsyncClient, url: str, timeout: float, headers
             "ms": ms,
         }
     except (TimeoutError, httpx.TimeoutException):
-        return {"error": "timeout", "ms": round((time.perf_counter() - start) * 1000, 1)}
+        return {"error": "timeout", "ms": elapsed_ms()}
     except httpx.TransportError as exc:
-        return {"error": f"unreachable ({type(exc).__name__})", "ms": round((time.perf_counter() - start) * 1000, 1)}
+        return {"error": f"unreachable ({type(exc).__name__})", "ms": elapsed_ms()}
     except ValueError:
-        return {"error": "answer was not JSON", "ms": round((time.perf_counter() - start) * 1000, 1)}
+        return {"error": "answer was not JSON", "ms": elapsed_ms()}
 
 
 async def api_whoami(request: Request) -> Response:
@@ -272,7 +266,7 @@ async def api_whoami(request: Request) -> Response:
         return {"service": name, "url": url, "answers": answers, "counts": dict(counts.most_common())}
 
     services = await asyncio.gather(*(ask(name) for name in names))
-    return JSONResponse({"gateway": _self_info(settings), "n": n, "services": list(services)})
+    return JSONResponse({"gateway": settings.info(), "n": n, "services": list(services)})
 
 
 # ------------------------------------------------------------------ app
@@ -304,5 +298,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = build_app(settings, routes())
     app.state.ui = UiFiles(Path(settings.ui_dir))
     app.state.proxy_timeouts = peer_timeouts(settings).as_dict()
-    app.state.status = StatusReader(settings, app.state.http, lambda: _self_info(settings))
+    app.state.status = StatusReader(settings, app.state.http)
     return app

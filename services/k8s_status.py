@@ -390,12 +390,10 @@ class StatusReader:
         self,
         settings: Settings,
         http: httpx.AsyncClient,
-        self_info: Callable[[], dict[str, Any]],
         environ: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.http = http
-        self.self_info = self_info
         self.environ = environ
         self._cached: dict[str, Any] | None = None
         self._cached_at = 0.0
@@ -427,7 +425,7 @@ class StatusReader:
             probes = await asyncio.gather(
                 *(probe_service(self.http, name, url, timeout) for name, url in self.settings.peers.items())
             )
-            me = {"service": self.settings.service, "url": None, "healthy": True, "ready": True, "info": self.self_info(), "error": None}
+            me = {"service": self.settings.service, "url": None, "healthy": True, "ready": True, "info": self.settings.info(), "error": None}
             local = [me, *probes]
         return {
             "namespace": self.settings.namespace,

@@ -126,8 +126,7 @@ async def readyz(request: Request) -> Response:
 
 async def info(request: Request) -> Response:
     """Which service, version, cluster, pod and node answered."""
-    s: Settings = request.app.state.settings
-    return JSONResponse({"service": s.service, "version": s.version, "cluster": s.cluster, "pod": s.pod, "node": s.node})
+    return JSONResponse(request.app.state.settings.info())
 
 
 def _openapi(app: Starlette, title: str, models: Sequence[type[pydantic.BaseModel]]) -> dict[str, Any]:

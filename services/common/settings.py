@@ -43,6 +43,10 @@ class Settings:
     def spec(self) -> catalog.ServiceSpec:
         return catalog.SERVICES[self.service]
 
+    def info(self) -> dict[str, str]:
+        """What GET /info answers: which service, version, cluster, pod and node."""
+        return {"service": self.service, "version": self.version, "cluster": self.cluster, "pod": self.pod, "node": self.node}
+
     @property
     def served_by(self) -> str:
         return f"{self.service}@{self.cluster}/{self.pod}"
