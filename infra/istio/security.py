@@ -84,26 +84,18 @@ class MeshSecurity(pulumi.ComponentResource):
             spec={},
             opts=child(self, depends_on=deps),
         )
-        for service, callers in allowed_callers(args.cfg).items():
-            self.policies[service] = AuthorizationPolicy(
-                f"{service}-allow",
-                metadata={"name": f"{service}-allow", "namespace": ns, "labels": labels()},
-                spec={
-                    "selector": {"matchLabels": catalog.selector(service)},
-                    "action": "ALLOW",
-                    "rules": allow_rules(callers),
-                },
+
+        def allow(workload: str, rules: list[Rule]) -> AuthorizationPolicy:
+            """`<workload>-allow`: ALLOW exactly `rules` for the workload's pods."""
+            return AuthorizationPolicy(
+                f"{workload}-allow",
+                metadata={"name": f"{workload}-allow", "namespace": ns, "labels": labels()},
+                spec={"selector": {"matchLabels": catalog.selector(workload)}, "action": "ALLOW", "rules": rules},
                 opts=child(self, depends_on=deps),
             )
-        redis = catalog.REDIS.name
-        self.policies[redis] = AuthorizationPolicy(
-            f"{redis}-allow",
-            metadata={"name": f"{redis}-allow", "namespace": ns, "labels": labels()},
-            spec={
-                "selector": {"matchLabels": catalog.selector(redis)},
-                "action": "ALLOW",
-                "rules": [rule_from({"namespaces": [ns]})],
-            },
-            opts=child(self, depends_on=deps),
-        )
+
+        for service, callers in allowed_callers(args.cfg).items():
+            self.policies[service] = allow(service, allow_rules(callers))
+        # Every workload of the namespace may use its cluster's Redis.
+        self.policies[catalog.REDIS.name] = allow(catalog.REDIS.name, [rule_from({"namespaces": [ns]})])
         self.register_outputs({})
