@@ -30,9 +30,23 @@ KIND_ORDER = [
 ]
 
 
+def _sorted(value: Any) -> Any:
+    """Mapping keys in sorted order at every depth (list order kept): the
+    program's inputs arrive in no stable order, and a rerun of render must
+    write the same files byte for byte."""
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
 def manifest(obj: mockrun.Declared) -> dict[str, Any]:
-    m = obj.manifest
+    """apiVersion, kind and metadata first, as kubectl writes them; the rest sorted."""
+    m = _sorted(obj.manifest)
     out = {"apiVersion": m.get("apiVersion"), "kind": m.get("kind")}
+    if "metadata" in m:
+        out["metadata"] = m["metadata"]
     out.update({k: v for k, v in m.items() if k not in out})
     return out
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import yaml
 
 from infra import render
@@ -21,6 +25,21 @@ def test_render_writes_one_file_per_object(tmp_path, ui_dir, run_stack, capsys):
     # the namespace sorts first so `kubectl apply -f DIR` creates it before the rest
     assert sorted(p.name for p in paths)[0].startswith("00-namespace")
     assert "objects for stack ctx1" in capsys.readouterr().out
+
+
+def test_render_is_repeatable_byte_for_byte(tmp_path):
+    """Two separate `theater render` runs (different hash seeds, as two
+    shells would have) write the same files, so a user can diff renders."""
+    outs = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-m", "services.cli", "render", "--stack", "ctx2", "--out", str(out), "--quiet"],
+                       check=True, env=env, capture_output=True, timeout=120)
+        outs.append({p.name: p.read_bytes() for p in sorted(out.glob("*.yaml"))})
+    assert outs[0] and outs[0] == outs[1]
+    doc = next(iter(outs[0].values())).decode()
+    assert doc.startswith("apiVersion:") and doc.splitlines()[2].startswith("metadata:")
 
 
 def test_render_main_config_override_and_errors(tmp_path, ui_dir, monkeypatch, capsys):
