@@ -201,15 +201,22 @@ def run(stack: str, overrides: Mapping[str, Any] | None = None, *,
     def body() -> RunResult:
         # Pulumi's sync helpers use the thread's current event loop; code that
         # ran before (asyncio.run in a test, say) may have closed or unset it.
-        asyncio.set_event_loop(asyncio.new_event_loop())
-        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
-        pulumi.runtime.set_all_config(config, secret_keys)
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
-        root = pulumi.runtime.get_root_resource()
-        outputs: dict[str, Any] = {}
-        for key, value in (getattr(root, "outputs", None) or {}).items():
-            outputs[key] = _sync_await(pulumi.Output.from_input(value).future())
-        return RunResult(stack, config, mocks.resources, outputs)
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+            pulumi.runtime.set_all_config(config, secret_keys)
+            _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+            root = pulumi.runtime.get_root_resource()
+            outputs: dict[str, Any] = {}
+            for key, value in (getattr(root, "outputs", None) or {}).items():
+                outputs[key] = _sync_await(pulumi.Output.from_input(value).future())
+            return RunResult(stack, config, mocks.resources, outputs)
+        finally:
+            # Closed here, not left to the garbage collector (which complained
+            # at interpreter exit after `theater render`).
+            asyncio.set_event_loop(None)
+            loop.close()
 
     # A fresh context per run: the Pulumi runtime keeps its settings, root
     # stack and config in context variables.
