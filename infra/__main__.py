@@ -36,6 +36,7 @@ from infra.istio.traffic import EDGE_VIRTUAL_SERVICE, ISTIO_NAMESPACE, EdgeRouti
 from infra.k8sutil import service_account_of
 from infra.microservice import Microservice, MicroserviceArgs
 from infra.namespace import AppNamespace, NamespaceArgs
+from infra import preflight
 from infra.provider import cluster_provider
 from infra.rbac import AppServiceAccount, ReadOnlyAccess, ReadOnlyAccessArgs, ServiceAccountArgs
 from infra.redis import Redis, RedisArgs
@@ -88,6 +89,7 @@ def build() -> None:
     # Validate everything that can fail before declaring anything.
     ui_files = read_ui_files() if gateway_here else None
     api_server = dashboard_api_server(cfg) if cfg.export_dashboard_access else None
+    preflight.check(cfg)
 
     provider = cluster_provider(cfg)
     k8s_opts = pulumi.ResourceOptions(provider=provider)

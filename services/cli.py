@@ -2,6 +2,8 @@
 
     theater local    run the whole app on this machine (services/local.py)
     theater render   render the Kubernetes manifests (infra/render.py)
+    theater tools    build the deploy and simulation tools from Go modules (sim/tools.py)
+    theater sim      two simulated clusters to rehearse a deployment (sim/simulation.py)
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
         "local", help="run Redis and every service on this machine", description=local.__doc__.splitlines()[0]
     )
     local.add_arguments(run_local)
+    from sim import simulation, tools  # noqa: PLC0415 (keeps `theater local` free of sim imports)
+
+    tools.add_arguments(commands.add_parser("tools", help="build the deploy and simulation tools (Go)",
+                                            description=tools.__doc__.splitlines()[0]))
+    simulation.add_arguments(commands.add_parser("sim", help="two simulated clusters ctx1, ctx2",
+                                                 description=simulation.__doc__.splitlines()[0]))
     commands.add_parser(
         "render",
         help="render the Kubernetes manifests (options: theater render --help)",
@@ -48,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "local":
         return local.main(args)
+    if args.command in ("tools", "sim"):
+        from sim import simulation, tools  # noqa: PLC0415
+
+        return (tools if args.command == "tools" else simulation).main(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

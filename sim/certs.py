@@ -1,0 +1,78 @@
+"""Certificates and keys for one simulated control plane, made with openssl.
+
+A CA per cluster signs the API server's serving certificate (for 127.0.0.1
+and the in-cluster names) and an admin client certificate in group
+system:masters. The ServiceAccount token keys are a separate RSA pair. The CA
+is also what kube-controller-manager puts in every namespace's
+kube-root-ca.crt and every service-account-token Secret, so a kubeconfig built
+from a token Secret (the dashboard access the stacks create) verifies the
+server like a real cluster's would.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class CertError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ClusterPki:
+    ca_crt: Path
+    ca_key: Path
+    server_crt: Path
+    server_key: Path
+    admin_crt: Path
+    admin_key: Path
+    sa_key: Path
+    sa_pub: Path
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    if shutil.which("openssl") is None:
+        raise CertError("openssl is not on PATH (apt-get install openssl)")
+    result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise CertError(f"openssl {args[0]} failed: {result.stderr.strip()}")
+
+
+def _sign(directory: Path, name: str, subject: str, extensions: str) -> None:
+    (directory / f"{name}.ext").write_text(extensions)
+    _openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
+             "-subj", subject, "-out", f"{name}.csr", cwd=directory)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+             "-days", "30", "-sha256", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=directory)
+
+
+def make_pki(directory: Path, cluster: str) -> ClusterPki:
+    directory.mkdir(parents=True, exist_ok=True)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+             "-days", "30", "-subj", f"/CN={cluster}-sim-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature", cwd=directory)
+    sans = ",".join([
+        "IP:127.0.0.1", "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
+        "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local",
+    ])
+    _sign(directory, "server", f"/CN={cluster}-apiserver",
+          f"subjectAltName={sans}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n")
+    _sign(directory, "admin", "/O=system:masters/CN=sim-admin",
+          "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n")
+    _openssl("genrsa", "-out", "sa.key", "2048", cwd=directory)
+    _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=directory)
+    for leftover in ["server.csr", "admin.csr", "server.ext", "admin.ext", "ca.srl"]:
+        (directory / leftover).unlink(missing_ok=True)
+    return load_pki(directory)
+
+
+def load_pki(directory: Path) -> ClusterPki:
+    return ClusterPki(
+        ca_crt=directory / "ca.crt", ca_key=directory / "ca.key",
+        server_crt=directory / "server.crt", server_key=directory / "server.key",
+        admin_crt=directory / "admin.crt", admin_key=directory / "admin.key",
+        sa_key=directory / "sa.key", sa_pub=directory / "sa.pub",
+    )

@@ -1,0 +1,215 @@
+"""What a simulated cluster holds before the app is deployed: the fake nodes,
+Istio's CRDs, and the istio-system objects a mesh install leaves behind
+(cp-gateway, the gateways' Services and ServiceAccount, istiod, the shared
+root CA ConfigMap and the remote secrets).
+
+Objects are created through the API server's REST API with httpx, so they go
+through the same validation and admission as anything kubectl would send.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import httpx
+import yaml
+
+from services import catalog
+from sim.controlplane import ControlPlane, SimError
+
+ISTIO_DIR = Path(__file__).with_name("istio")
+ISTIO_RELEASES = {"1.20.0": "crds-1.20.0.yaml", "current": "crds-current.yaml"}
+ISTIO_NAMESPACE = "istio-system"
+INGRESS_SERVICE_ACCOUNT = "istio-ingressgateway-service-account"
+FAKE_NODE_ANNOTATION = {"kwok.x-k8s.io/node": "fake"}
+
+# kind -> (API path prefix, plural, namespaced)
+_KINDS = {
+    "Namespace": ("/api/v1", "namespaces", False),
+    "Node": ("/api/v1", "nodes", False),
+    "ServiceAccount": ("/api/v1", "serviceaccounts", True),
+    "Service": ("/api/v1", "services", True),
+    "ConfigMap": ("/api/v1", "configmaps", True),
+    "Secret": ("/api/v1", "secrets", True),
+    "Deployment": ("/apis/apps/v1", "deployments", True),
+    "CustomResourceDefinition": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
+    "Gateway": ("/apis/networking.istio.io/v1beta1", "gateways", True),
+}
+
+
+def collection_path(obj: dict) -> str:
+    prefix, plural, namespaced = _KINDS[obj["kind"]]
+    if namespaced:
+        return f"{prefix}/namespaces/{obj['metadata'].get('namespace', 'default')}/{plural}"
+    return f"{prefix}/{plural}"
+
+
+def create(client: httpx.Client, obj: dict) -> None:
+    """Create obj; an object that already exists is left as it is."""
+    r = client.post(collection_path(obj), json=obj)
+    if r.status_code == 409:
+        return
+    if r.status_code >= 300:
+        raise SimError(f"creating {obj['kind']} {obj['metadata']['name']} failed: {r.status_code} {r.text[:400]}")
+
+
+def istio_crds(release: str) -> list[dict]:
+    if release not in ISTIO_RELEASES:
+        raise SimError(f"unknown Istio release {release!r}: choose one of {', '.join(ISTIO_RELEASES)}")
+    docs = yaml.safe_load_all((ISTIO_DIR / ISTIO_RELEASES[release]).read_text())
+    return [d for d in docs if d and d.get("kind") == "CustomResourceDefinition"]
+
+
+def install_crds(client: httpx.Client, crds: Iterable[dict], timeout: float = 60) -> None:
+    crds = list(crds)
+    for crd in crds:
+        create(client, crd)
+    deadline = time.monotonic() + timeout
+    for crd in crds:
+        name = crd["metadata"]["name"]
+        while True:
+            r = client.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+            conditions = (r.json().get("status") or {}).get("conditions") or [] if r.status_code == 200 else []
+            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+                break
+            if time.monotonic() > deadline:
+                raise SimError(f"CRD {name} was not Established within {timeout:.0f}s")
+            time.sleep(0.2)
+
+
+def fake_nodes(cluster: str, count: int, *, labelled: bool = True) -> list[dict]:
+    nodes = []
+    for i in range(1, count + 1):
+        name = f"{cluster}-node-{i}"
+        labels = {
+            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+            "node.kubernetes.io/instance-type": "kwok", "type": "kwok",
+            "topology.kubernetes.io/region": f"kr-{cluster}", "topology.kubernetes.io/zone": f"kr-{cluster}-{i}",
+        }
+        if labelled:
+            labels[catalog.CLUSTER_LABEL] = cluster
+        nodes.append({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": labels, "annotations": dict(FAKE_NODE_ANNOTATION)},
+            "spec": {},
+            "status": {
+                "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+                "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+                "nodeInfo": {"kubeletVersion": "fake", "kubeProxyVersion": "fake", "operatingSystem": "linux",
+                             "architecture": "amd64", "containerRuntimeVersion": "kwok"},
+            },
+        })
+    return nodes
+
+
+def _deployment(name: str, labels: dict, image: str, service_account: str | None = None) -> dict:
+    pod_spec: dict = {"containers": [{"name": name, "image": image}]}
+    if service_account:
+        pod_spec["serviceAccountName"] = service_account
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ISTIO_NAMESPACE, "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}, "spec": pod_spec}},
+    }
+
+
+def _lb_service(name: str, labels: dict, ports: list[tuple[str, int]]) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": ISTIO_NAMESPACE, "labels": labels},
+        "spec": {"type": "LoadBalancer", "selector": labels,
+                 "ports": [{"name": n, "port": p, "targetPort": p} for n, p in ports]},
+    }
+
+
+def istio_system(cluster: str, release: str, *, ingress: bool, root_cert: str, peers: list[str],
+                 lb_ip: str) -> list[dict]:
+    """The istio-system objects an Istio multi-primary install leaves in one cluster."""
+    tag = "1.20.0" if release == "1.20.0" else "1.28.0"
+    objs: list[dict] = [
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": ISTIO_NAMESPACE, "labels": {"topology.istio.io/network": f"network-{cluster}"}}},
+        _deployment("istiod", {"app": "istiod", "istio": "pilot", "istio.io/rev": "default"},
+                    f"docker.io/istio/pilot:{tag}"),
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": "istio-ca-root-cert", "namespace": ISTIO_NAMESPACE},
+         "data": {"root-cert.pem": root_cert}},
+        _lb_service("istio-eastwestgateway", {"app": "istio-eastwestgateway", "istio": "eastwestgateway"},
+                    [("status-port", 15021), ("tls", 15443), ("tls-istiod", 15012), ("tls-webhook", 15017)]),
+    ]
+    for peer in peers:
+        objs.append({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": f"istio-remote-secret-{peer}", "namespace": ISTIO_NAMESPACE,
+                         "labels": {"istio/multiCluster": "true"},
+                         "annotations": {"networking.istio.io/cluster": peer}},
+            "stringData": {peer: f"# kubeconfig of {peer} (simulated)\n"},
+        })
+    if ingress:
+        labels = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
+        objs += [
+            {"apiVersion": "v1", "kind": "ServiceAccount",
+             "metadata": {"name": INGRESS_SERVICE_ACCOUNT, "namespace": ISTIO_NAMESPACE}},
+            _deployment("istio-ingressgateway", labels, f"docker.io/istio/proxyv2:{tag}", INGRESS_SERVICE_ACCOUNT),
+            _lb_service("istio-ingressgateway", labels, [("http2", 80), ("https", 443)]),
+            {"apiVersion": "networking.istio.io/v1beta1", "kind": "Gateway",
+             "metadata": {"name": "cp-gateway", "namespace": ISTIO_NAMESPACE},
+             "spec": {"selector": {"istio": "ingressgateway"},
+                      "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"},
+                                   "hosts": ["*"]}]}},
+        ]
+    return objs
+
+
+def set_load_balancer_ip(client: httpx.Client, name: str, ip: str) -> None:
+    """What a cloud's LB controller would do: give the Service an external address."""
+    r = client.patch(
+        f"/api/v1/namespaces/{ISTIO_NAMESPACE}/services/{name}/status",
+        json={"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}},
+        headers={"content-type": "application/merge-patch+json"},
+    )
+    if r.status_code >= 300:
+        raise SimError(f"setting the address of {name} failed: {r.status_code} {r.text[:300]}")
+
+
+def seed(plane: ControlPlane, *, release: str, nodes: int, labelled: bool, ingress: bool, root_cert: str,
+         peers: list[str], lb_ip: str) -> None:
+    with plane.client() as client:
+        for node in fake_nodes(plane.name, nodes, labelled=labelled):
+            create(client, node)
+        install_crds(client, istio_crds(release))
+        for obj in istio_system(plane.name, release, ingress=ingress, root_cert=root_cert, peers=peers,
+                                lb_ip=lb_ip):
+            create(client, obj)
+        set_load_balancer_ip(client, "istio-eastwestgateway", lb_ip)
+        if ingress:
+            set_load_balancer_ip(client, "istio-ingressgateway", lb_ip)
+
+
+def wait_settled(plane: ControlPlane, timeout: float = 90) -> None:
+    """Nodes Ready (kwok), the default ServiceAccount made (controller manager),
+    istio-system's pods Running (scheduler + kwok)."""
+    deadline = time.monotonic() + timeout
+    waiting = "nodes"
+    with plane.client() as client:
+        while time.monotonic() < deadline:
+            plane.check_processes()
+            nodes = client.get("/api/v1/nodes").json().get("items", [])
+            ready = [n for n in nodes if any(c["type"] == "Ready" and c["status"] == "True"
+                                             for c in (n.get("status") or {}).get("conditions") or [])]
+            if not nodes or len(ready) < len(nodes):
+                waiting = f"nodes Ready ({len(ready)}/{len(nodes)})"
+            elif client.get("/api/v1/namespaces/default/serviceaccounts/default").status_code != 200:
+                waiting = "the default ServiceAccount (kube-controller-manager)"
+            else:
+                pods = client.get(f"/api/v1/namespaces/{ISTIO_NAMESPACE}/pods").json().get("items", [])
+                running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"]
+                if pods and len(running) == len(pods):
+                    return
+                waiting = f"istio-system pods Running ({len(running)}/{len(pods)})"
+            time.sleep(0.5)
+    raise SimError(f"{plane.name}: still waiting for {waiting} after {timeout:.0f}s "
+                   f"(logs in {plane.directory / 'logs'})")

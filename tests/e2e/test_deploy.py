@@ -1,0 +1,202 @@
+"""The README's deployment, for real: `pulumi up --stack ctx1`, `pulumi up
+--stack ctx2` and the remoteStatusStack step, with the real CLI and
+Kubernetes provider, against two real API servers with a real scheduler and
+controller manager (kwok plays the nodes). Then destroy.
+
+The tests of this module run in order on one deployment.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from services import catalog
+from services.api_gateway import create_app
+from services.common.settings import Settings
+from tests.e2e.clusters import NS, Cluster, running_sim, wait_for
+from tests.e2e.stack import Workspace, record_timing
+from tests.live import LiveServer
+
+ISTIO_NS = "istio-system"
+APPS = catalog.SERVICES
+DOMAIN = "sim.example"
+
+
+def stack_settings(sim, cluster: str) -> dict[str, str]:
+    settings = {"domain": DOMAIN, "kubeContext": cluster, "buildImages": "false"}
+    if cluster == "ctx2":
+        settings["dashboardApiServer"] = sim.planes["ctx2"].server
+    return settings
+
+
+class Deployment:
+    def __init__(self, sim, ws: Workspace) -> None:
+        self.sim = sim
+        self.ws = ws
+        self.clusters = {name: Cluster(plane) for name, plane in sim.planes.items()}
+        self.timings: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory, artifacts: Path, pulumi_version: str) -> Iterator[Deployment]:
+    suite_started = time.monotonic()
+    with running_sim(tmp_path_factory.mktemp("sim"), istio="current") as sim:
+        ws = Workspace.create(tmp_path_factory.mktemp("pulumi"), sim.kubeconfig, artifacts / "deploy")
+        for cluster in catalog.CLUSTERS:
+            ws.init_stack(cluster, stack_settings(sim, cluster), {"harborPassword": "not-used"})
+        d = Deployment(sim, ws)
+        ws.run("preview", "--stack", "ctx1", label="preview-ctx1-first")
+        for step, stack in (("up-ctx1", "ctx1"), ("up-ctx2", "ctx2")):
+            started = time.monotonic()
+            ws.up(stack)
+            d.timings[step] = time.monotonic() - started
+            record_timing(step, d.timings[step], note="first pulumi up, Istio current")
+        ws.run("config", "set", "theater-msa:remoteStatusStack", "organization/theater-msa/ctx2", "--stack", "ctx1")
+        started = time.monotonic()
+        ws.up("ctx1")
+        record_timing("up-ctx1-remote-status", time.monotonic() - started)
+        yield d
+        for c in d.clusters.values():
+            c.close()
+    record_timing("deploy-module", time.monotonic() - suite_started, note="sim up + 3 ups + checks + destroy")
+
+
+def test_every_object_is_where_the_seed_looks_for_it(deployment: Deployment) -> None:
+    c1, c2 = deployment.clusters["ctx1"], deployment.clusters["ctx2"]
+    # `kubectl get vs -n istio-system theater-msa` (ctx1 only: the ingress cluster)
+    assert ("VirtualService", "theater-msa") in c1.istio_objects(ISTIO_NS)
+    assert ("VirtualService", "theater-msa") not in c2.istio_objects(ISTIO_NS)
+    for c in (c1, c2):
+        assert c.exists(f"/api/v1/namespaces/{NS}"), c.name
+        istio = c.istio_objects(NS)
+        # `kubectl get destinationrule user-service-dr` and friends, in both clusters
+        for svc in catalog.SERVICES.values():
+            assert ("DestinationRule", f"{svc.name}-dr") in istio, (c.name, istio)
+            assert c.exists(f"/api/v1/namespaces/{NS}/services/{svc.name}"), (c.name, svc.name)
+        assert any(kind == "PeerAuthentication" for kind, _ in istio)
+        assert any(kind == "AuthorizationPolicy" for kind, _ in istio)
+        assert c.exists(f"/api/v1/namespaces/{NS}/services/redis")
+        deployments = {d["metadata"]["name"] for d in c.items(f"/apis/apps/v1/namespaces/{NS}/deployments")}
+        homes = {s.name for s in catalog.SERVICES.values() if s.home == c.name}
+        assert deployments == homes | {"redis"}, (c.name, deployments)
+
+
+def _cluster_of_node(cluster: Cluster, node_name: str) -> str | None:
+    return cluster.nodes()[node_name]["metadata"]["labels"].get(catalog.CLUSTER_LABEL)
+
+
+def test_the_scheduler_put_every_pod_in_its_home_cluster(deployment: Deployment) -> None:
+    seen: dict[str, set[str]] = {}
+    for name, c in deployment.clusters.items():
+        pods = c.pods()
+        assert pods, f"no pods in {name}"
+        for pod in pods:
+            app = pod["metadata"]["labels"].get(catalog.APP_LABEL)
+            node = pod["spec"].get("nodeName")
+            assert node, f"{name}: pod {pod['metadata']['name']} was not scheduled"
+            assert pod["status"]["phase"] == "Running", (name, pod["metadata"]["name"], pod["status"])
+            seen.setdefault(app, set()).add(name)
+            if app in APPS:
+                assert _cluster_of_node(c, node) == APPS[app].home, (name, pod["metadata"]["name"], node)
+    for svc in catalog.SERVICES.values():
+        assert seen.get(svc.name) == {svc.home}, (svc.name, seen.get(svc.name))
+    assert seen.get("redis") == {"ctx1", "ctx2"}, "Redis must run in both clusters"
+
+
+def test_a_second_up_changes_nothing(deployment: Deployment) -> None:
+    for stack in catalog.CLUSTERS:
+        deployment.ws.run("preview", "--stack", stack, "--expect-no-changes", label=f"preview-{stack}-no-changes")
+
+
+def test_a_lesson_toggle_changes_istio_objects_only(deployment: Deployment) -> None:
+    ws = deployment.ws
+    ws.run("config", "set", "theater-msa:faults", '{"movie-service":{"delay":"3s","percent":50}}', "--stack", "ctx2")
+    try:
+        preview = ws.preview_json("ctx2")
+    finally:
+        ws.run("config", "rm", "theater-msa:faults", "--stack", "ctx2")
+    changed = [s for s in preview["steps"] if s["op"] not in ("same", "read")]
+    assert changed, "turning on a fault changed nothing"
+    types = {s["urn"].split("::")[2] for s in changed}
+    assert all(t.startswith(("kubernetes:networking.istio.io", "kubernetes:security.istio.io")) for t in types), types
+
+
+def _service_account_kubeconfig(cluster: Cluster, namespace: str, account: str, path: Path) -> Path:
+    """A kubeconfig with a token of the ServiceAccount: what the pod's own mount would hold."""
+    r = cluster.http.post(f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+                          json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                "spec": {"expirationSeconds": 3600}})
+    r.raise_for_status()
+    ca = base64.b64encode(cluster.plane.pki.ca_crt.read_bytes()).decode()
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": cluster.name,
+        "clusters": [{"name": cluster.name, "cluster": {"server": cluster.plane.server,
+                                                       "certificate-authority-data": ca}}],
+        "users": [{"name": account, "user": {"token": r.json()["status"]["token"]}}],
+        "contexts": [{"name": cluster.name, "context": {"cluster": cluster.name, "user": account}}],
+    }))
+    return path
+
+
+def test_status_panel_shows_both_clusters_through_the_access_the_stacks_made(
+        deployment: Deployment, tmp_path: Path, artifacts: Path) -> None:
+    c1, c2 = deployment.clusters["ctx1"], deployment.clusters["ctx2"]
+    gateway_sa = catalog.GATEWAY.name
+    local = _service_account_kubeconfig(c1, NS, gateway_sa, tmp_path / "ctx1-gateway.kubeconfig")
+    remote = tmp_path / "ctx2-dashboard.kubeconfig"
+    remote.write_text(deployment.ws.output("ctx2", "dashboardKubeconfig"))
+    settings = replace(Settings.from_env(catalog.GATEWAY.name), cluster="ctx1", local_kubeconfig=local,
+                       remote_kubeconfig=remote, status_cache_seconds=0.0, k8s_timeout=5.0)
+    with LiveServer(create_app(settings)) as gw:
+        status = httpx.get(gw.url + "/api/status", timeout=20).json()
+        by_name = {c["name"]: c for c in status["clusters"]}
+        for name, cluster in (("ctx1", c1), ("ctx2", c2)):
+            got = by_name[name]
+            assert got["reachable"], (name, got["error"], got["forbidden"])
+            assert not got["forbidden"], got["forbidden"]
+            assert {n["name"] for n in got["nodes"]} == set(cluster.nodes()), name
+            assert {p["name"] for p in got["pods"]} == {p["metadata"]["name"] for p in cluster.pods()}, name
+            assert all(p["phase"] == "Running" for p in got["pods"])
+        _screenshot_status(gw.url, artifacts / "status-panel-two-clusters.png")
+
+
+def _screenshot_status(url: str, path: Path) -> None:
+    from tests.gateway.test_browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        panel = page.get_by_test_id("status-clusters")
+        panel.get_by_text("ctx2-node-1").first.wait_for(timeout=15000)
+        page.get_by_test_id("status-panel").screenshot(path=str(path))
+        browser.close()
+    assert path.stat().st_size > 1000
+
+
+def test_destroy_leaves_nothing_of_ours(deployment: Deployment) -> None:
+    ws = deployment.ws
+    for stack in ("ctx1", "ctx2"):
+        started = time.monotonic()
+        ws.run("destroy", "--stack", stack, "--yes", label=f"destroy-{stack}")
+        record_timing(f"destroy-{stack}", time.monotonic() - started)
+    for name, c in deployment.clusters.items():
+        wait_for(lambda c=c: not c.exists(f"/api/v1/namespaces/{NS}"), 120, f"{name}: namespace {NS} deleted")
+        ours = [o for o in c.istio_objects(ISTIO_NS) if o[0] == "VirtualService"]
+        assert ours == [], (name, ours)
+        for kind in ("clusterroles", "clusterrolebindings"):
+            leftovers = [i["metadata"]["name"] for i in c.items(f"/apis/rbac.authorization.k8s.io/v1/{kind}")
+                         if "theater" in i["metadata"]["name"]
+                         or (i["metadata"].get("labels") or {}).get("app.kubernetes.io/part-of") == "theater-msa"]
+            assert leftovers == [], (name, kind, leftovers)

@@ -1,0 +1,122 @@
+"""The deployment where a first real `pulumi up` goes wrong in class:
+an Istio older than 1.22, a namespace made by hand before the first up, a
+slow token controller, and nodes without the cluster-name label."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from services import catalog
+from tests.e2e.clusters import NS, Cluster, running_sim, wait_for
+from tests.e2e.stack import PulumiFailed, Workspace, record_timing
+from tests.e2e.test_deploy import ISTIO_NS, stack_settings
+
+
+def test_old_istio_with_a_namespace_made_by_hand_and_a_slow_token_controller(
+        tmp_path_factory: pytest.TempPathFactory, artifacts: Path, pulumi_version: str) -> None:
+    """Istio 1.20 serves VirtualService, DestinationRule and PeerAuthentication
+    only as v1beta1 (v1alpha3); a namespace theater-msa exists before the first
+    up (kubectl create namespace, as the seed guide did); ctx2's
+    kube-controller-manager, which fills the dashboard token Secret, is stopped
+    for the first 12 s of `pulumi up --stack ctx2`."""
+    with running_sim(tmp_path_factory.mktemp("sim"), istio="1.20.0") as sim:
+        clusters = {name: Cluster(plane) for name, plane in sim.planes.items()}
+        for c in clusters.values():
+            r = c.http.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
+                                                        "metadata": {"name": NS}})
+            assert r.status_code == 201, r.text
+        ws = Workspace.create(tmp_path_factory.mktemp("pulumi"), sim.kubeconfig, artifacts / "istio-1.20")
+        for cluster in catalog.CLUSTERS:
+            ws.init_stack(cluster, stack_settings(sim, cluster), {"harborPassword": "not-used"})
+        started = time.monotonic()
+        ws.up("ctx1")
+        record_timing("up-ctx1-istio-1.20", time.monotonic() - started)
+
+        kcm = sim.planes["ctx2"].pids["kube-controller-manager"]
+        os.kill(kcm, signal.SIGSTOP)
+        resume = threading.Timer(12.0, os.kill, (kcm, signal.SIGCONT))
+        resume.start()
+        try:
+            started = time.monotonic()
+            ws.up("ctx2")
+            record_timing("up-ctx2-istio-1.20-slow-token-controller", time.monotonic() - started)
+        finally:
+            resume.cancel()
+            os.kill(kcm, signal.SIGCONT)
+
+        for name, c in clusters.items():
+            kinds = {kind for kind, _ in c.istio_objects(NS)}
+            assert {"DestinationRule", "PeerAuthentication", "AuthorizationPolicy"} <= kinds, (name, kinds)
+            ns = c.get(f"/api/v1/namespaces/{NS}").json()
+            assert ns["metadata"]["labels"].get("istio-injection") == "enabled" or \
+                "istio.io/rev" in ns["metadata"]["labels"], ns["metadata"]["labels"]
+        assert ("VirtualService", "theater-msa") in clusters["ctx1"].istio_objects(ISTIO_NS)
+
+        # The dashboard kubeconfig ctx2 exports carries a token that really reads ctx2.
+        kubeconfig = yaml.safe_load(ws.output("ctx2", "dashboardKubeconfig"))
+        user = kubeconfig["users"][0]["user"]
+        cluster = kubeconfig["clusters"][0]["cluster"]
+        ca = tmp_path_factory.mktemp("ca") / "ca.crt"
+        ca.write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+        r = httpx.get(cluster["server"] + "/api/v1/nodes", verify=str(ca),
+                      headers={"authorization": f"Bearer {user['token']}"}, timeout=10)
+        assert r.status_code == 200, r.text
+        assert {n["metadata"]["name"] for n in r.json()["items"]} == set(clusters["ctx2"].nodes())
+
+        for stack in ("ctx1", "ctx2"):
+            ws.run("destroy", "--stack", stack, "--yes", label=f"destroy-{stack}")
+        for c in clusters.values():
+            c.close()
+
+
+def test_nodes_without_the_cluster_label(tmp_path_factory: pytest.TempPathFactory, artifacts: Path,
+                                         pulumi_version: str) -> None:
+    """ctx2's nodes lack cluster-name: `pulumi up` stops before declaring
+    anything and says how to label them. And the rule it guards is real: once
+    deployed, pods that lose their labelled nodes stay Pending."""
+    with running_sim(tmp_path_factory.mktemp("sim"), unlabelled=("ctx2",)) as sim:
+        c2 = Cluster(sim.planes["ctx2"])
+        ws = Workspace.create(tmp_path_factory.mktemp("pulumi"), sim.kubeconfig, artifacts / "unlabelled")
+        for cluster in catalog.CLUSTERS:
+            ws.init_stack(cluster, stack_settings(sim, cluster), {"harborPassword": "not-used"})
+        with pytest.raises(PulumiFailed) as failed:
+            ws.up("ctx2", timeout=600)
+        output = failed.value.result.stdout + failed.value.result.stderr
+        assert "kubectl --context ctx2 label nodes --all cluster-name=ctx2" in output, output[-3000:]
+        assert not c2.exists(f"/apis/apps/v1/namespaces/{NS}/deployments/movie-service")
+
+        # Label the nodes as told: the same up now succeeds.
+        for node in c2.nodes():
+            r = c2.http.patch(f"/api/v1/nodes/{node}", json={"metadata": {"labels": {"cluster-name": "ctx2"}}},
+                              headers={"content-type": "application/merge-patch+json"})
+            assert r.status_code == 200, r.text
+        ws.up("ctx2")
+
+        # The scheduler enforces the placement: take the label away and replace the pods.
+        for node in c2.nodes():
+            c2.http.patch(f"/api/v1/nodes/{node}", json={"metadata": {"labels": {"cluster-name": None}}},
+                          headers={"content-type": "application/merge-patch+json"})
+        r = c2.http.delete(f"/api/v1/namespaces/{NS}/pods", params={"labelSelector": "app=movie-service"})
+        assert r.status_code == 200, r.text
+
+        def pending_unschedulable() -> list[dict]:
+            pods = [p for p in c2.pods() if p["metadata"]["labels"].get("app") == "movie-service"
+                    and not p["metadata"].get("deletionTimestamp")]
+            stuck = [p for p in pods if p["status"].get("phase") == "Pending" and any(
+                c.get("reason") == "Unschedulable" for c in p["status"].get("conditions") or [])]
+            return stuck if pods and len(stuck) == len(pods) else []
+
+        stuck = wait_for(pending_unschedulable, 60, "new movie-service pods Pending as Unschedulable")
+        assert all(not p["spec"].get("nodeName") for p in stuck)
+        time.sleep(3)
+        assert pending_unschedulable(), "a pod was scheduled on a node without the cluster-name label"
+        c2.close()
