@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -149,7 +150,6 @@ class ControlPlane:
             binaries["kwok"], f"--kubeconfig={kubeconfig}",
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom",
             "--cidr=10.244.0.0/16", "--node-ip=127.0.0.1",
             f"--server-address=127.0.0.1:{p.kwok}",
         ], env)
@@ -158,8 +158,9 @@ class ControlPlane:
 
     def client(self, timeout: float = 10.0) -> httpx.Client:
         pki = self.pki
-        return httpx.Client(base_url=self.server, verify=str(pki.ca_crt),
-                            cert=(str(pki.admin_crt), str(pki.admin_key)), timeout=timeout)
+        tls = ssl.create_default_context(cafile=str(pki.ca_crt))
+        tls.load_cert_chain(str(pki.admin_crt), str(pki.admin_key))
+        return httpx.Client(base_url=self.server, verify=tls, timeout=timeout, trust_env=False)
 
     def _alive(self, process: str) -> bool:
         pid = self.pids.get(process)

@@ -9,12 +9,11 @@ through the same validation and admission as anything kubectl would send.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
-import yaml
 
 from services import catalog
 from sim.controlplane import ControlPlane, SimError
@@ -55,28 +54,34 @@ def create(client: httpx.Client, obj: dict) -> None:
         raise SimError(f"creating {obj['kind']} {obj['metadata']['name']} failed: {r.status_code} {r.text[:400]}")
 
 
-def istio_crds(release: str) -> list[dict]:
+def istio_crds(release: str) -> list[str]:
+    """The release's CRDs as published, one YAML document each (the API server parses them)."""
     if release not in ISTIO_RELEASES:
         raise SimError(f"unknown Istio release {release!r}: choose one of {', '.join(ISTIO_RELEASES)}")
-    docs = yaml.safe_load_all((ISTIO_DIR / ISTIO_RELEASES[release]).read_text())
-    return [d for d in docs if d and d.get("kind") == "CustomResourceDefinition"]
+    text = (ISTIO_DIR / ISTIO_RELEASES[release]).read_text()
+    docs = [d for d in re.split(r"^---\s*$", text, flags=re.M) if "kind: CustomResourceDefinition" in d]
+    if not docs:
+        raise SimError(f"no CustomResourceDefinition in {ISTIO_RELEASES[release]}")
+    return docs
 
 
-def install_crds(client: httpx.Client, crds: Iterable[dict], timeout: float = 60) -> None:
-    crds = list(crds)
-    for crd in crds:
-        create(client, crd)
+def install_crds(client: httpx.Client, crds: list[str], timeout: float = 120) -> None:
+    for doc in crds:
+        r = client.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", content=doc.encode(),
+                        headers={"content-type": "application/yaml"})
+        if r.status_code not in (201, 409):
+            raise SimError(f"creating an Istio CRD failed: {r.status_code} {r.text[:400]}")
     deadline = time.monotonic() + timeout
-    for crd in crds:
-        name = crd["metadata"]["name"]
-        while True:
-            r = client.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-            conditions = (r.json().get("status") or {}).get("conditions") or [] if r.status_code == 200 else []
-            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
-                break
-            if time.monotonic() > deadline:
-                raise SimError(f"CRD {name} was not Established within {timeout:.0f}s")
-            time.sleep(0.2)
+    while True:
+        items = client.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions").json()["items"]
+        istio = [i for i in items if i["spec"]["group"].endswith("istio.io")]
+        pending = [i["metadata"]["name"] for i in istio if not any(
+            c["type"] == "Established" and c["status"] == "True" for c in (i.get("status") or {}).get("conditions") or [])]
+        if len(istio) >= len(crds) and not pending:
+            return
+        if time.monotonic() > deadline:
+            raise SimError(f"Istio CRDs not Established within {timeout:.0f}s: {', '.join(pending)}")
+        time.sleep(0.3)
 
 
 def fake_nodes(cluster: str, count: int, *, labelled: bool = True) -> list[dict]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ def up(directory: Path, *, istio: str = "current", nodes: int = 2, unlabelled: t
     directory.mkdir(parents=True, exist_ok=True)
     sim = Simulation(directory, {}, istio)
     env = tools.tool_env()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # a killed `up` still cleans up
     try:
         mesh_root = make_pki(directory / "mesh-root", "mesh-root")
         root_cert = mesh_root.ca_crt.read_text()
@@ -106,8 +108,14 @@ def up(directory: Path, *, istio: str = "current", nodes: int = 2, unlabelled: t
     except BaseException:
         _teardown(sim)
         raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     say(f"ready: export KUBECONFIG={sim.kubeconfig}")
     return sim
+
+
+def _raise_interrupt(signum, frame):  # noqa: ANN001
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _teardown(sim: Simulation) -> list[str]:

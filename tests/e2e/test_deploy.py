@@ -31,10 +31,8 @@ DOMAIN = "sim.example"
 
 
 def stack_settings(sim, cluster: str) -> dict[str, str]:
-    settings = {"domain": DOMAIN, "kubeContext": cluster, "buildImages": "false"}
-    if cluster == "ctx2":
-        settings["dashboardApiServer"] = sim.planes["ctx2"].server
-    return settings
+    # dashboardApiServer stays unset: the program takes the context's server from the kubeconfig.
+    return {"domain": DOMAIN, "kubeContext": cluster, "buildImages": "false"}
 
 
 class Deployment:
