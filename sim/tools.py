@@ -285,12 +285,13 @@ def _build_provider(tool: Tool, work: Path, out: Path, log: Path, env: dict[str,
 
 def write_language_host(directory: Path) -> Path:
     """`pulumi-language-python`: the Python SDK's in-process language runtime,
-    started by the interpreter that runs this code (the project's venv)."""
+    run by the first python3 on PATH (the project's venv under `uv run`), or
+    by $THEATER_PYTHON."""
     path = directory / LANGUAGE_HOST
     path.write_text(
         "#!/bin/sh\n"
-        "# Launcher for the Python SDK's language runtime (sim/language_host.py).\n"
-        f'exec "{sys.executable}" -m sim.language_host "$@"\n'
+        "# Launcher for the Python SDK's language runtime (sim/language_host.py, theater-msa).\n"
+        'exec "${THEATER_PYTHON:-python3}" -m sim.language_host "$@"\n'
     )
     path.chmod(0o755)
     return path
@@ -312,6 +313,9 @@ def build(tools: dict[str, Tool] | None = None, *, only: list[str] | None = None
     env = _go_env() if todo else {}
     for tool in todo:
         progress.step += 1
+        if _complete(tool):  # built meanwhile by another `theater tools build`
+            progress(f"{tool.key}: ready ({tool_dir(tool)})")
+            continue
         out = tool_dir(tool)
         work = tools_root() / "build" / tool.key
         work.mkdir(parents=True, exist_ok=True)

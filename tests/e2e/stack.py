@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,7 @@ class Workspace:
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
             "NO_COLOR": "1",
+            "THEATER_PYTHON": sys.executable,  # the language host runs the program in this venv
         })
         env.pop("PULUMI_BACKEND_URL", None)
         env.pop("PULUMI_ACCESS_TOKEN", None)
