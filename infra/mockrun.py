@@ -25,7 +25,7 @@ from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import PROJECT, SETTINGS_BY_KEY
+from infra.config import PROJECT, SETTINGS_BY_KEY, ConfigError
 from services import catalog
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -150,9 +150,18 @@ class TheaterMocks(Mocks):
         return {}, None
 
 
+def stack_names(root: Path = REPO_ROOT) -> list[str]:
+    """The stacks that have a Pulumi.<stack>.yaml file."""
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+
+
 def stack_config(stack: str, overrides: Mapping[str, Any] | None = None, root: Path = REPO_ROOT) -> tuple[dict[str, str], list[str]]:
     """The config the CLI would hand the program: Pulumi.yaml defaults,
-    then Pulumi.<stack>.yaml, then overrides (keys with or without `theater-msa:`)."""
+    then Pulumi.<stack>.yaml, then overrides (keys with or without `theater-msa:`).
+    A stack without its file is an error, as it is for the CLI."""
+    stack_file = root / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        raise ConfigError(f"{stack_file.name} does not exist in {root}; stacks: {', '.join(stack_names(root)) or 'none'}")
     project = yaml.safe_load((root / "Pulumi.yaml").read_text())
     merged: dict[str, Any] = {}
     for key, decl in (project.get("config") or {}).items():
@@ -160,10 +169,8 @@ def stack_config(stack: str, overrides: Mapping[str, Any] | None = None, root: P
             continue
         if isinstance(decl, dict) and "default" in decl:
             merged[f"{PROJECT}:{key}"] = decl["default"]
-    stack_file = root / f"Pulumi.{stack}.yaml"
-    if stack_file.exists():
-        for key, value in ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).items():
-            merged[key] = value
+    for key, value in ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).items():
+        merged[key] = value
     for key, value in (overrides or {}).items():
         merged[key if ":" in key else f"{PROJECT}:{key}"] = value
     secret_keys = []
