@@ -73,6 +73,10 @@ GATEWAY = ServiceSpec(
     uses_redis=False,
 )
 
+# Every service serves its Prometheus metrics here (services/common/app.py);
+# the pod annotations in infra/microservice.py point Istio's metrics merge at it.
+METRICS_PATH = "/metrics"
+
 # Service-to-service endpoints live under this prefix. Neither the api-gateway
 # nor the edge VirtualService routes it, and the AuthorizationPolicies let
 # only in-mesh callers (not the ingress gateway or api-gateway) reach it.

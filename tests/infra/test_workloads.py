@@ -284,3 +284,13 @@ def test_outputs(each_stack):
     assert out["cluster"] == each_stack.stack
     assert any(cmd.startswith("kubectl --context " + each_stack.stack) for cmd in out["demoCommands"])
     assert any(cmd.startswith("istioctl ") for cmd in out["demoCommands"])
+
+
+def test_app_pods_ask_istio_to_merge_their_metrics(each_stack):
+    """Under STRICT mTLS Prometheus cannot scrape 808x; with these annotations
+    the sidecar merges the app's /metrics into its own 15020 endpoint."""
+    for name in each_stack.outputs["placement"]["here"]:
+        annotations = each_stack.one("Deployment", name, NS).manifest["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == str(catalog.SERVICES[name].port)
+        assert annotations["prometheus.io/path"] == catalog.METRICS_PATH == "/metrics"
