@@ -3,8 +3,9 @@
 Shared by `theater render` (infra/render.py) and tests/infra. The config
 comes from Pulumi.yaml's defaults and Pulumi.<stack>.yaml, as the CLI would
 merge them, plus overrides. Images get fake digests, secrets a dummy value,
-StackReferences the outputs given in `remote_outputs`, and service-account
-token Secrets a fake token.
+StackReferences the outputs given in `remote_outputs`, and created
+service-account-token Secrets a fake token and CA (as the provider waits
+for the token controller to fill them).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = REPO_ROOT / "infra" / "__main__.py"
 DUMMY_SECRET = "dummy-secret-for-mocks"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
+# What the mocked token controller writes into a service-account-token Secret.
+MOCK_SA_TOKEN = "mock-token"
+MOCK_SA_CA = b"mock-ca"
 
 
 @dataclass
@@ -135,15 +139,15 @@ class TheaterMocks(Mocks):
             state["outputs"] = dict(self.remote_outputs[name])
             state["secretOutputNames"] = list(self.remote_outputs[name])
         elif args.typ == "kubernetes:core/v1:Secret":
-            if args.resource_id:  # Secret.get of the token Secret
+            meta = inputs.get("metadata") or {}
+            rid = f"{meta.get('namespace', '')}/{meta.get('name', args.name)}".lstrip("/")
+            if inputs.get("type") == "kubernetes.io/service-account-token":
+                # The provider reports this Secret as created only once the
+                # token controller has filled in its data (untilCoreV1SecretInitialized).
                 state["data"] = {
-                    "token": base64.b64encode(b"mock-token").decode(),
-                    "ca.crt": base64.b64encode(b"mock-ca").decode(),
+                    "token": base64.b64encode(MOCK_SA_TOKEN.encode()).decode(),
+                    "ca.crt": base64.b64encode(MOCK_SA_CA).decode(),
                 }
-                state.setdefault("metadata", {"name": args.resource_id.split("/")[-1]})
-            else:
-                meta = inputs.get("metadata") or {}
-                rid = f"{meta.get('namespace', '')}/{meta.get('name', args.name)}".lstrip("/")
         return rid, state
 
     def call(self, args: MockCallArgs):

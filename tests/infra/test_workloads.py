@@ -294,3 +294,17 @@ def test_app_pods_ask_istio_to_merge_their_metrics(each_stack):
         assert annotations["prometheus.io/scrape"] == "true"
         assert annotations["prometheus.io/port"] == str(catalog.SERVICES[name].port)
         assert annotations["prometheus.io/path"] == catalog.METRICS_PATH == "/metrics"
+
+
+def test_dashboard_token_comes_from_the_created_secret(ctx2):
+    """pulumi-kubernetes reports a service-account-token Secret as created only
+    once the token controller has filled its data, so the program reads the
+    token from that resource: no second read (Secret.get) of the same object."""
+    import base64
+
+    import yaml
+
+    assert [f"{r.type} {r.name}" for r in ctx2.resources if r.is_kubernetes and r.is_read] == []
+    kc = yaml.safe_load(ctx2.outputs["dashboardKubeconfig"])
+    assert kc["users"][0]["user"]["token"] == mockrun.MOCK_SA_TOKEN
+    assert base64.b64decode(kc["clusters"][0]["cluster"]["certificate-authority-data"]) == mockrun.MOCK_SA_CA
