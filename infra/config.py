@@ -47,7 +47,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("kubeContext", "string", "kubectl context of this stack's cluster (ctx1 or ctx2). Required."),
     Setting("kubeconfig", "string", "Path to the kubeconfig file; empty means $KUBECONFIG or ~/.kube/config.", ""),
     Setting("clusterName", "string", "This cluster's name as in the node label cluster-name and in placement; empty means the stack name.", ""),
-    Setting("istioClusterId", "string", "Istio cluster ID of this cluster (istiod's CLUSTER_ID, used to keep Redis traffic local); empty means clusterName.", ""),
     Setting("istioRevision", "string", "Istio revision for sidecar injection (namespace label istio.io/rev); empty means istio-injection=enabled.", ""),
     Setting("ingressCluster", "string", "Cluster whose stack declares the edge VirtualService (where the ingress gateway runs).", catalog.CLUSTERS[0]),
     Setting("ingressGateway", "string", "Istio Gateway (namespace/name) the edge VirtualService binds to.", "istio-system/cp-gateway"),
@@ -120,7 +119,6 @@ class StackConfig:
     kube_context: str
     kubeconfig: str | None
     cluster: str
-    istio_cluster_id: str
     istio_revision: str | None
     ingress_cluster: str
     ingress_gateway: str
@@ -352,7 +350,6 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
         kube_context=kube_context,
         kubeconfig=kubeconfig,
         cluster=cluster,
-        istio_cluster_id=text("istioClusterId") or cluster,
         istio_revision=text("istioRevision") or None,
         ingress_cluster=ingress_cluster,
         ingress_gateway=text("ingressGateway"),

@@ -27,8 +27,6 @@ from services import catalog
 
 ISTIO_NAMESPACE = "istio-system"
 EDGE_VIRTUAL_SERVICE = "theater-msa"
-# Endpoint label istiod sets to the Istio cluster ID of the endpoint's cluster.
-CLUSTER_TOPOLOGY_LABEL = "topology.istio.io/cluster"
 REDIS_LOCAL_SUBSET = "local"
 
 NORMAL_POOL: ConnectionPoolSettings = {
@@ -153,8 +151,10 @@ class MeshTraffic(pulumi.ComponentResource):
             )
         redis = catalog.REDIS
         # The same Service exists in both clusters, so Istio would balance across
-        # both Redis instances and split the data. A subset on the endpoint's
-        # Istio cluster ID plus a TCP route to it keeps clients on the local one.
+        # both Redis instances and split the data. A subset on a pod label the
+        # program sets on its own Redis pods (theater-msa/cluster=<cluster>; pod
+        # labels reach local and remote endpoints alike, and no Istio cluster ID
+        # has to be guessed) plus a TCP route to it keeps clients on the local one.
         self.redis_rule = DestinationRule(
             f"{redis.name}-dr",
             metadata={"name": f"{redis.name}-dr", "namespace": ns, "labels": labels()},
@@ -164,7 +164,7 @@ class MeshTraffic(pulumi.ComponentResource):
                     "connectionPool": {"tcp": {"maxConnections": 200, "connectTimeout": "2s"}},
                     "outlierDetection": {"consecutiveGatewayErrors": 5, "interval": "10s", "baseEjectionTime": "30s"},
                 },
-                "subsets": [{"name": REDIS_LOCAL_SUBSET, "labels": {CLUSTER_TOPOLOGY_LABEL: cfg.istio_cluster_id}}],
+                "subsets": [{"name": REDIS_LOCAL_SUBSET, "labels": {catalog.CLUSTER_POD_LABEL: cfg.cluster}}],
                 # Only this namespace's clients (and this cluster's istiod) use it.
                 "exportTo": ["."],
             },

@@ -63,19 +63,32 @@ def test_destination_rules(each_stack):
 
 
 def test_redis_stays_in_its_cluster(run_stack):
+    """The `local` subset selects a pod label the program sets on its own Redis
+    pods (pod labels reach local and remote endpoints alike), not Istio's
+    cluster ID, which the program could only guess."""
     for stack in catalog.CLUSTERS:
         run = run_stack(stack)
         dr = run.one("DestinationRule", "redis-dr", NS).manifest["spec"]
         assert dr["host"] == fqdn("redis")
         (subset,) = dr["subsets"]
-        assert subset["labels"] == {"topology.istio.io/cluster": stack}
+        assert subset["labels"] == {catalog.CLUSTER_POD_LABEL: stack} == {"theater-msa/cluster": stack}
+        pod_labels = run.one("Deployment", "redis", NS).manifest["spec"]["template"]["metadata"]["labels"]
+        assert subset["labels"].items() <= pod_labels.items()
         assert dr["trafficPolicy"]["outlierDetection"]
         vs = run.one("VirtualService", "redis", NS).manifest["spec"]
         assert vs["hosts"] == [fqdn("redis")]
         (route,) = vs["tcp"]
         assert route["route"] == [{"destination": {"host": fqdn("redis"), "subset": subset["name"], "port": {"number": 6379}}}]
-    run = run_stack("ctx2", istioClusterId="cluster2")
-    assert run.one("DestinationRule", "redis-dr", NS).manifest["spec"]["subsets"][0]["labels"] == {"topology.istio.io/cluster": "cluster2"}
+        assert "topology.istio.io/cluster" not in json.dumps([o.manifest for o in run.objects])
+    # The other cluster's Redis pods carry the other value, so they are not in this cluster's subset.
+    other = run_stack("ctx2").one("Deployment", "redis", NS).manifest["spec"]["template"]["metadata"]["labels"]
+    assert other[catalog.CLUSTER_POD_LABEL] == "ctx2" != run_stack("ctx1").one("DestinationRule", "redis-dr", NS).manifest["spec"]["subsets"][0]["labels"][catalog.CLUSTER_POD_LABEL]
+
+
+def test_no_istio_cluster_id_setting():
+    from infra.config import SETTINGS_BY_KEY
+
+    assert "istioClusterId" not in SETTINGS_BY_KEY
 
 
 def test_peer_authentication_strict(each_stack):
