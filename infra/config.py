@@ -59,7 +59,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("buildImages", "boolean", "Build and push the images of the services this stack deploys (false: use already-pushed <registry>/<project>/<service>:<imageTag>).", True),
     Setting("imageTag", "string", "Tag given to built images, or the tag (or sha256:... digest) of pre-pushed images when buildImages is false. Never latest.", catalog.DEFAULT_VERSION),
     Setting("platform", "string", "Target platform of the image build.", "linux/amd64"),
-    Setting("serviceVersion", "string", "The version label and SERVICE_VERSION of the app pods.", catalog.DEFAULT_VERSION),
+    Setting("serviceVersion", "string", "SERVICE_VERSION of the app pods, and their version label (characters a label value cannot hold become -).", catalog.DEFAULT_VERSION),
     Setting("replicas", "integer", "Replicas per app Deployment.", 2),
     Setting("placement", "string", 'JSON object overriding the home cluster per service, e.g. {"movie-service": "ctx1"}; empty means the default placement.', ""),
     Setting("redisStorageClass", "string", "StorageClass for a Redis PersistentVolumeClaim; empty means an emptyDir (data lost on pod restart).", ""),
@@ -319,6 +319,14 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
         if not re.fullmatch(r"[a-z0-9-]+/[a-z0-9.-]+", text(key)):
             raise ConfigError(f"{qkey(key)} must look like namespace/name, got {text(key)!r}")
 
+    istio_revision = text("istioRevision") or None
+    # A namespace label value, and it must equal the revision exactly: checked, not rewritten.
+    if istio_revision and (len(istio_revision) > 63 or not re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", istio_revision)):
+        raise ConfigError(
+            f"{qkey('istioRevision')} must be an Istio revision name such as 1-24 (a label value: at most 63 letters, "
+            f"digits, '-', '_' or '.', starting and ending with a letter or digit), got {istio_revision!r}"
+        )
+
     try:
         replicas = cfg.get_int("replicas")
     except pulumi.ConfigTypeError:
@@ -350,7 +358,7 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
         kube_context=kube_context,
         kubeconfig=kubeconfig,
         cluster=cluster,
-        istio_revision=text("istioRevision") or None,
+        istio_revision=istio_revision,
         ingress_cluster=ingress_cluster,
         ingress_gateway=text("ingressGateway"),
         ingress_service_account=text("ingressServiceAccount"),

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.k8sutil import child, meta, restricted_container_security
+from infra.k8sutil import child, label_value, meta, restricted_container_security
 from services import catalog
 
 APP_UID = 10001  # the image's user (services/Dockerfile); never Istio's 1337
@@ -97,11 +97,13 @@ class Microservice(pulumi.ComponentResource):
     def __init__(self, name: str, args: MicroserviceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("theater-msa:index:Microservice", name, None, opts)
         spec = args.spec
-        labels = catalog.labels(spec.name, args.version)
+        # The version label is sanitized (serviceVersion is free text); SERVICE_VERSION keeps it as typed.
+        version_label = label_value(args.version)
+        labels = catalog.labels(spec.name, version_label)
         deps = list(args.depends_on)
         self.service = k8s.core.v1.Service(
             spec.name,
-            metadata=meta(spec.name, labels=catalog.labels(spec.name) | {"version": args.version}),
+            metadata=meta(spec.name, labels=catalog.labels(spec.name, version_label)),
             spec={
                 "selector": catalog.selector(spec.name),
                 "ports": [{

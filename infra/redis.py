@@ -12,7 +12,7 @@ from typing import Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.k8sutil import child, meta, restricted_container_security
+from infra.k8sutil import child, image_version, meta, restricted_container_security
 from infra.microservice import RESOURCES
 from services import catalog
 
@@ -48,7 +48,7 @@ class Redis(pulumi.ComponentResource):
         r = catalog.REDIS
         # The cluster label selects this cluster's Redis pods in the `local`
         # subset of infra/istio/traffic.py.
-        labels = catalog.labels(r.name, args.image.rsplit(":", 1)[-1]) | {catalog.CLUSTER_POD_LABEL: args.cluster}
+        labels = catalog.labels(r.name, image_version(args.image)) | {catalog.CLUSTER_POD_LABEL: args.cluster}
         deps = list(args.depends_on)
         self.pvc = None
         if args.storage_class:
