@@ -47,6 +47,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("kubeContext", "string", "kubectl context of this stack's cluster (ctx1 or ctx2). Required."),
     Setting("kubeconfig", "string", "Path to the kubeconfig file; empty means $KUBECONFIG or ~/.kube/config.", ""),
     Setting("clusterName", "string", "This cluster's name as in the node label cluster-name and in placement; empty means the stack name.", ""),
+    Setting("istioApiVersion", "string", "API version of the Istio objects: v1beta1 (served by every Istio from 1.14 to today) or v1 (VirtualService, DestinationRule and PeerAuthentication only from Istio 1.22).", "v1beta1"),
     Setting("istioRevision", "string", "Istio revision for sidecar injection (namespace label istio.io/rev); empty means istio-injection=enabled.", ""),
     Setting("ingressCluster", "string", "Cluster whose stack declares the edge VirtualService (where the ingress gateway runs).", catalog.CLUSTERS[0]),
     Setting("ingressGateway", "string", "Istio Gateway (namespace/name) the edge VirtualService binds to.", "istio-system/cp-gateway"),
@@ -119,6 +120,7 @@ class StackConfig:
     kube_context: str
     kubeconfig: str | None
     cluster: str
+    istio_api_version: str
     istio_revision: str | None
     ingress_cluster: str
     ingress_gateway: str
@@ -319,6 +321,12 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
         if not re.fullmatch(r"[a-z0-9-]+/[a-z0-9.-]+", text(key)):
             raise ConfigError(f"{qkey(key)} must look like namespace/name, got {text(key)!r}")
 
+    istio_api_version = text("istioApiVersion")
+    if istio_api_version not in ("v1beta1", "v1"):
+        raise ConfigError(
+            f"{qkey('istioApiVersion')} must be v1beta1 (every Istio release from 1.14) or v1 (Istio 1.22 and later), "
+            f"got {istio_api_version!r}"
+        )
     istio_revision = text("istioRevision") or None
     # A namespace label value, and it must equal the revision exactly: checked, not rewritten.
     if istio_revision and (len(istio_revision) > 63 or not re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", istio_revision)):
@@ -358,6 +366,7 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
         kube_context=kube_context,
         kubeconfig=kubeconfig,
         cluster=cluster,
+        istio_api_version=istio_api_version,
         istio_revision=istio_revision,
         ingress_cluster=ingress_cluster,
         ingress_gateway=text("ingressGateway"),

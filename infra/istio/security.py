@@ -76,6 +76,7 @@ class MeshSecurity(pulumi.ComponentResource):
             metadata={"name": "default", "namespace": ns, "labels": labels()},
             spec={"mtls": {"mode": "STRICT"}},
             opts=child(self, depends_on=deps),
+            version=args.cfg.istio_api_version,
         )
         self.policies: dict[str, AuthorizationPolicy] = {}
         self.policies["allow-nothing"] = AuthorizationPolicy(
@@ -83,6 +84,7 @@ class MeshSecurity(pulumi.ComponentResource):
             metadata={"name": "allow-nothing", "namespace": ns, "labels": labels()},
             spec={},
             opts=child(self, depends_on=deps),
+            version=args.cfg.istio_api_version,
         )
 
         def allow(workload: str, rules: list[Rule]) -> AuthorizationPolicy:
@@ -92,6 +94,7 @@ class MeshSecurity(pulumi.ComponentResource):
                 metadata={"name": f"{workload}-allow", "namespace": ns, "labels": labels()},
                 spec={"selector": {"matchLabels": catalog.selector(workload)}, "action": "ALLOW", "rules": rules},
                 opts=child(self, depends_on=deps),
+                version=args.cfg.istio_api_version,
             )
 
         for service, callers in allowed_callers(args.cfg).items():

@@ -116,6 +116,7 @@ class EdgeRouting(pulumi.ComponentResource):
                 "http": edge_routes(cfg),
             },
             opts=child(self, depends_on=list(args.depends_on)),
+            version=cfg.istio_api_version,
         )
         self.register_outputs({})
 
@@ -138,6 +139,7 @@ class MeshTraffic(pulumi.ComponentResource):
                 metadata={"name": f"{service}-dr", "namespace": ns, "labels": labels()},
                 spec={"host": fqdn(service), "trafficPolicy": app_traffic_policy(cfg, service)},
                 opts=child(self, depends_on=deps),
+                version=cfg.istio_api_version,
             )
             self.virtual_services[service] = VirtualService(
                 service,
@@ -148,6 +150,7 @@ class MeshTraffic(pulumi.ComponentResource):
                     "http": [http_route(cfg, service, name=service)],
                 },
                 opts=child(self, depends_on=deps),
+                version=cfg.istio_api_version,
             )
         redis = catalog.REDIS
         # The same Service exists in both clusters, so Istio would balance across
@@ -169,6 +172,7 @@ class MeshTraffic(pulumi.ComponentResource):
                 "exportTo": ["."],
             },
             opts=child(self, depends_on=deps),
+            version=cfg.istio_api_version,
         )
         self.redis_route = VirtualService(
             redis.name,
@@ -181,5 +185,6 @@ class MeshTraffic(pulumi.ComponentResource):
                 }}]}],
             },
             opts=child(self, depends_on=deps),
+            version=cfg.istio_api_version,
         )
         self.register_outputs({})

@@ -23,7 +23,7 @@ def test_edge_virtual_service_only_in_ctx1(ctx1, ctx2):
     assert ctx2.find("VirtualService", "theater-msa") == []
     assert ctx2.find("VirtualService", namespace="istio-system") == []
     vs = ctx1.one("VirtualService", "theater-msa", "istio-system").manifest
-    assert vs["apiVersion"] == "networking.istio.io/v1"
+    assert vs["apiVersion"] == "networking.istio.io/v1beta1"
     spec = vs["spec"]
     assert spec["gateways"] == ["istio-system/cp-gateway"]
     assert spec["hosts"] == ["theater.27.96.156.180.nip.io"]
@@ -188,3 +188,23 @@ def test_route_policy_applied(run_stack):
     run = run_stack("ctx1", routePolicies='{"movie-service": {"timeout": "1s", "attempts": 0}}')
     route = run.one("VirtualService", "movie-service", NS).manifest["spec"]["http"][0]
     assert route["timeout"] == "1s" and route["retries"]["attempts"] == 0
+
+
+def test_istio_api_version_defaults_to_v1beta1(each_stack):
+    """v1beta1 is served by every Istio from 1.14 to today; v1 of VirtualService,
+    DestinationRule and PeerAuthentication only from 1.22."""
+    versions = {(o.kind, o.manifest["apiVersion"]) for o in each_stack.objects if o.kind in ISTIO_KINDS}
+    assert versions == {
+        ("VirtualService", "networking.istio.io/v1beta1"), ("DestinationRule", "networking.istio.io/v1beta1"),
+        ("PeerAuthentication", "security.istio.io/v1beta1"), ("AuthorizationPolicy", "security.istio.io/v1beta1"),
+    }
+
+
+def test_istio_api_version_setting(run_stack, ui_dir):
+    run = run_stack("ctx1", istioApiVersion="v1")
+    istio = [o for o in run.objects if o.kind in ISTIO_KINDS]
+    assert istio and all(o.manifest["apiVersion"].endswith(".istio.io/v1") for o in istio)
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError, match="theater-msa:istioApiVersion"):
+        mockrun.run("ctx1", {"istioApiVersion": "v1alpha3"}, ui_dir=ui_dir)
