@@ -17,6 +17,7 @@ from infra.istio.typed import (
     ConnectionPoolSettings,
     DestinationRule,
     HTTPFaultInjection,
+    HTTPMatchRequest,
     HTTPRoute,
     OutlierDetection,
     TrafficPolicy,
@@ -59,24 +60,43 @@ def fault_injection(fault: Fault) -> HTTPFaultInjection:
     return out
 
 
-def http_route(cfg: StackConfig, service: str, *, name: str, prefix: str | None = None) -> HTTPRoute:
+# Retry conditions under which a request surely did not reach the service.
+# POST creates (a user, a movie, a booking) and is not idempotent: a retry
+# after a per-try timeout, a reset or a 5xx could create it twice.
+SAFE_RETRY_ON = "connect-failure,refused-stream"
+NON_IDEMPOTENT_METHOD = "POST"
+
+
+def http_routes(cfg: StackConfig, service: str, *, name: str, prefix: str | None = None) -> list[HTTPRoute]:
+    """Two routes to `service` (for requests under `prefix`, or all): first
+    POST, retried only on SAFE_RETRY_ON, then every other method with the
+    service's route policy. Faults apply to both."""
     spec = catalog.SERVICES[service]
     policy = cfg.route_policy(service)
-    route: HTTPRoute = {"name": name}
-    if prefix is not None:
-        route["match"] = [{"uri": {"prefix": prefix}}]
-    route["route"] = [{"destination": {"host": fqdn(service), "port": {"number": spec.port}}}]
-    route["timeout"] = policy.timeout
-    route["retries"] = {"attempts": policy.attempts, "perTryTimeout": policy.per_try_timeout, "retryOn": policy.retry_on}
-    if service in cfg.faults:
-        route["fault"] = fault_injection(cfg.faults[service])
-    return route
+
+    def route(route_name: str, method: str | None, retry_on: str) -> HTTPRoute:
+        r: HTTPRoute = {"name": route_name}
+        match: HTTPMatchRequest = {}
+        if prefix is not None:
+            match["uri"] = {"prefix": prefix}
+        if method is not None:
+            match["method"] = {"exact": method}
+        if match:
+            r["match"] = [match]
+        r["route"] = [{"destination": {"host": fqdn(service), "port": {"number": spec.port}}}]
+        r["timeout"] = policy.timeout
+        r["retries"] = {"attempts": policy.attempts, "perTryTimeout": policy.per_try_timeout, "retryOn": retry_on}
+        if service in cfg.faults:
+            r["fault"] = fault_injection(cfg.faults[service])
+        return r
+
+    return [route(f"{name}-post", NON_IDEMPOTENT_METHOD, SAFE_RETRY_ON), route(name, None, policy.retry_on)]
 
 
 def edge_routes(cfg: StackConfig) -> list[HTTPRoute]:
     """/users, /movies, /bookings to their services; everything else to api-gateway."""
-    routes = [http_route(cfg, s.name, name=resource, prefix=f"/{resource}") for resource, s in catalog.ROUTED.items()]
-    routes.append(http_route(cfg, catalog.GATEWAY.name, name="ui"))
+    routes = [r for resource, s in catalog.ROUTED.items() for r in http_routes(cfg, s.name, name=resource, prefix=f"/{resource}")]
+    routes += http_routes(cfg, catalog.GATEWAY.name, name="ui")
     return routes
 
 
@@ -147,7 +167,7 @@ class MeshTraffic(pulumi.ComponentResource):
                 spec={
                     "hosts": [fqdn(service)],
                     "gateways": ["mesh"],
-                    "http": [http_route(cfg, service, name=service)],
+                    "http": http_routes(cfg, service, name=service),
                 },
                 opts=child(self, depends_on=deps),
                 version=cfg.istio_api_version,

@@ -51,6 +51,7 @@ class StringMatch(TypedDict, total=False):
 class HTTPMatchRequest(TypedDict, total=False):
     name: str
     uri: StringMatch
+    method: StringMatch
 
 
 class HTTPRetry(TypedDict, total=False):

@@ -29,7 +29,7 @@ def test_edge_virtual_service_only_in_ctx1(ctx1, ctx2):
     assert spec["hosts"] == ["theater.27.96.156.180.nip.io"]
     by_prefix = {}
     for route in spec["http"]:
-        prefix = route["match"][0]["uri"]["prefix"] if "match" in route else None
+        prefix = route["match"][0].get("uri", {}).get("prefix") if "match" in route else None
         (dest,) = route["route"]
         by_prefix[prefix] = dest["destination"]["host"]
         assert route["timeout"] == DEFAULT_ROUTE_POLICY["timeout"]
@@ -169,7 +169,7 @@ def test_fault_delay_applied(run_stack):
     mesh = run.one("VirtualService", "movie-service", NS).manifest["spec"]["http"][0]
     assert mesh["fault"] == {"delay": {"fixedDelay": "3s", "percentage": {"value": 50}}}
     edge = run.one("VirtualService", "theater-msa", "istio-system").manifest["spec"]["http"]
-    assert [r["name"] for r in edge if "fault" in r] == ["movies"]
+    assert [r["name"] for r in edge if "fault" in r] == ["movies-post", "movies"]
     # other services untouched
     assert "fault" not in run.one("VirtualService", "user-service", NS).manifest["spec"]["http"][0]
 
@@ -208,3 +208,53 @@ def test_istio_api_version_setting(run_stack, ui_dir):
 
     with pytest.raises(ConfigError, match="theater-msa:istioApiVersion"):
         mockrun.run("ctx1", {"istioApiVersion": "v1alpha3"}, ui_dir=ui_dir)
+
+
+SAFE_RETRY_ON = {"connect-failure", "refused-stream"}
+
+
+def route_for(routes: list[dict], method: str, path: str) -> dict:
+    """The first HTTP route of a VirtualService that Envoy would pick."""
+    for route in routes:
+        matches = route.get("match")
+        if not matches:
+            return route
+        for m in matches:
+            prefix_ok = path.startswith(m.get("uri", {}).get("prefix", ""))
+            method_ok = m.get("method", {}).get("exact", method) == method
+            if prefix_ok and method_ok:
+                return route
+    raise AssertionError(f"no route for {method} {path}")
+
+
+PATHS = ["/", "/users/", "/movies/", "/bookings/", "/internal/movies/m_1/reservations"]
+
+
+@pytest.mark.parametrize("policies", [
+    None,
+    '{"booking-service": {"retryOn": "5xx,reset,gateway-error", "attempts": 3}}',
+], ids=["default", "lesson-retries-everything"])
+def test_a_post_is_retried_only_when_it_surely_did_not_reach_the_service(run_stack, policies):
+    """POST /bookings/ (and /users/, /movies/) is not idempotent: a retry after a
+    per-try timeout or a reset could book twice. Every VirtualService route a
+    POST can take retries only on connect-failure and refused-stream; GETs keep
+    the route policy (gateway-error too)."""
+    overrides = {"routePolicies": policies} if policies else {}
+    checked = 0
+    for stack in catalog.CLUSTERS:
+        run = run_stack(stack, **overrides)
+        for vs in run.find("VirtualService"):
+            routes = vs.manifest["spec"].get("http")
+            if not routes:
+                continue  # the Redis VirtualService is TCP
+            for path in PATHS:
+                post = route_for(routes, "POST", path)
+                assert set(post["retries"]["retryOn"].split(",")) <= SAFE_RETRY_ON, (vs.meta_name, path, post)
+                get = route_for(routes, "GET", path)
+                assert get["route"] == post["route"] and get["timeout"] == post["timeout"]
+                assert "gateway-error" in get["retries"]["retryOn"].split(",") or policies
+                checked += 1
+    assert checked > 40
+    run = run_stack("ctx1", **overrides)
+    edge = run.one("VirtualService", "theater-msa", "istio-system").manifest["spec"]["http"]
+    assert route_for(edge, "POST", "/bookings/")["route"][0]["destination"]["host"] == fqdn("booking-service")
