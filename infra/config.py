@@ -51,7 +51,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("istioRevision", "string", "Istio revision for sidecar injection (namespace label istio.io/rev); empty means istio-injection=enabled.", ""),
     Setting("ingressCluster", "string", "Cluster whose stack declares the edge VirtualService (where the ingress gateway runs).", catalog.CLUSTERS[0]),
     Setting("ingressGateway", "string", "Istio Gateway (namespace/name) the edge VirtualService binds to.", "istio-system/cp-gateway"),
-    Setting("ingressServiceAccount", "string", "ServiceAccount (namespace/name) of the ingress gateway pods; AuthorizationPolicies allow it.", "istio-system/istio-ingressgateway-service-account"),
+    Setting("ingressServiceAccount", "string", "ServiceAccount of the ingress gateway pods, which the AuthorizationPolicies allow on the public paths: namespace/name, or namespace/* for every ServiceAccount of the gateway's namespace (the default; istioctl and operator installs name it istio-ingressgateway-service-account, the Helm gateway chart after the release).", "istio-system/*"),
     Setting("trustDomain", "string", "Istio trust domain used in AuthorizationPolicy principals.", "cluster.local"),
     Setting("registry", "string", "Image registry host; empty means harbor.<domain>.", ""),
     Setting("harborProject", "string", "Registry project (path) of the images.", "theater-msa"),
@@ -317,9 +317,13 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
     ingress_cluster = text("ingressCluster")
     if ingress_cluster not in catalog.CLUSTERS:
         raise ConfigError(f"{qkey('ingressCluster')} must be one of {', '.join(catalog.CLUSTERS)}, got {ingress_cluster!r}")
-    for key in ("ingressGateway", "ingressServiceAccount"):
-        if not re.fullmatch(r"[a-z0-9-]+/[a-z0-9.-]+", text(key)):
-            raise ConfigError(f"{qkey(key)} must look like namespace/name, got {text(key)!r}")
+    if not re.fullmatch(r"[a-z0-9-]+/[a-z0-9.-]+", text("ingressGateway")):
+        raise ConfigError(f"{qkey('ingressGateway')} must look like namespace/name, got {text('ingressGateway')!r}")
+    if not re.fullmatch(r"[a-z0-9-]+/([a-z0-9.-]+|\*)", text("ingressServiceAccount")):
+        raise ConfigError(
+            f"{qkey('ingressServiceAccount')} must look like namespace/name or namespace/* (every ServiceAccount "
+            f"of that namespace), got {text('ingressServiceAccount')!r}"
+        )
 
     istio_api_version = text("istioApiVersion")
     if istio_api_version not in ("v1beta1", "v1"):

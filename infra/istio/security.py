@@ -32,7 +32,10 @@ class Callers:
 
 
 def allowed_callers(cfg: StackConfig) -> dict[str, Callers]:
-    """Service -> principals allowed to call it."""
+    """Service -> principals allowed to call it. The ingress gateway is
+    `ingressServiceAccount`; its default namespace/* becomes the principal
+    prefix `<trust domain>/ns/<namespace>/sa/*`, which Istio matches against
+    every ServiceAccount of that namespace, whatever the install named it."""
     ingress_ns, ingress_sa = cfg.ingress_service_account.split("/", 1)
     ingress = principal(cfg.trust_domain, ingress_ns, ingress_sa)
     routed = set(edge_services())

@@ -105,7 +105,8 @@ def principals(run: mockrun.RunResult, workload: str) -> set[str]:
 
 
 def test_authorization_policies(each_stack):
-    ingress = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+    # Any ServiceAccount of the gateway's namespace: holds for istioctl, operator and Helm installs.
+    ingress = "cluster.local/ns/istio-system/sa/*"
     sa = lambda name: f"cluster.local/ns/theater-msa/sa/{name}"  # noqa: E731
     assert principals(each_stack, "user-service") == {ingress, sa("api-gateway"), sa("booking-service")}
     assert principals(each_stack, "movie-service") == {ingress, sa("api-gateway"), sa("booking-service")}
@@ -128,6 +129,32 @@ def test_authorization_policies(each_stack):
     assert {p.meta_name for p in each_stack.find("AuthorizationPolicy")} == {
         "allow-nothing", "redis-allow", *(f"{s}-allow" for s in catalog.SERVICES)
     }
+
+
+def test_ingress_identity_does_not_depend_on_the_install_method(each_stack):
+    """istioctl and operator installs name the gateway's account
+    istio-ingressgateway-service-account, the Helm gateway chart names it after
+    the release; the default allows either."""
+    text = json.dumps([p.manifest for p in each_stack.find("AuthorizationPolicy")])
+    assert "istio-ingressgateway-service-account" not in text
+    for sa in ("istio-ingressgateway-service-account", "cp-gateway", "istio-ingressgateway"):
+        caller = f"cluster.local/ns/istio-system/sa/{sa}"
+        assert any(allows(p, caller) for p in principals(each_stack, "api-gateway")), caller
+    assert not any(allows(p, "cluster.local/ns/default/sa/istio-ingressgateway-service-account")
+                   for p in principals(each_stack, "api-gateway"))
+
+
+def allows(pattern: str, principal: str) -> bool:
+    """Istio's principal match: exact, or a prefix ending in *."""
+    return principal.startswith(pattern[:-1]) if pattern.endswith("*") else principal == pattern
+
+
+@pytest.mark.parametrize("value", ["istio-system/", "*/cp-gateway", "istio-system/cp*", "istio-system"])
+def test_ingress_service_account_must_be_namespace_and_name_or_star(ui_dir, value):
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError, match="theater-msa:ingressServiceAccount"):
+        mockrun.run("ctx1", {"ingressServiceAccount": value}, ui_dir=ui_dir)
 
 
 def test_ingress_service_account_setting(run_stack):
