@@ -56,7 +56,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("registry", "string", "Image registry host; empty means harbor.<domain>.", ""),
     Setting("harborProject", "string", "Registry project (path) of the images.", "theater-msa"),
     Setting("harborUsername", "string", "Registry user that pushes the images.", "admin"),
-    Setting("harborPassword", "string", "Registry password (secret, never committed): pulumi config set --secret theater-msa:harborPassword <password>. The CLI asks for it on every stack; with buildImages false any value will do.", None, secret=True),
+    Setting("harborPassword", "string", "Registry password (secret, never committed): pulumi config set --secret theater-msa:harborPassword <password>. The CLI asks for it on every stack. The cluster also pulls with it unless pullPassword is set; with buildImages false and imagePullSecret false (or pullPassword set) any value will do.", None, secret=True),
+    Setting("imagePullSecret", "boolean", "Create the kubernetes.io/dockerconfigjson Secret registry-pull from the registry credentials and list it in the imagePullSecrets of every ServiceAccount that runs a pod (Harbor projects are private unless marked public); false for a public project.", True),
+    Setting("pullUsername", "string", "Registry user the cluster pulls with, best a pull-only Harbor robot account (e.g. robot$theater-msa+pull); empty means harborUsername.", ""),
+    Setting("pullPassword", "string", "Password or token of pullUsername; set it with pulumi config set --secret theater-msa:pullPassword <token>. Empty means harborPassword.", ""),
     Setting("buildImages", "boolean", "Build and push the images of the services this stack deploys (false: use already-pushed <registry>/<project>/<service>:<imageTag>).", True),
     Setting("imageTag", "string", "Tag given to built images, or the tag (or sha256:... digest) of pre-pushed images when buildImages is false. Never latest.", catalog.DEFAULT_VERSION),
     Setting("platform", "string", "Target platform of the image build.", "linux/amd64"),
@@ -130,6 +133,9 @@ class StackConfig:
     harbor_project: str
     harbor_username: str
     harbor_password: pulumi.Output[str] | None
+    image_pull_secret: bool
+    pull_username: str
+    pull_password: pulumi.Output[str] | None
     build_images: bool
     image_tag: str
     platform: str
@@ -357,6 +363,16 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
             f"missing setting {qkey('harborPassword')} (needed because {qkey('buildImages')} is true): {_hint('harborPassword', '<password>')}"
         )
 
+    image_pull_secret = bool(boolean("imagePullSecret"))
+    # Read as a secret whether or not it was set with --secret.
+    pull_password = cfg.get_secret("pullPassword") if text("pullPassword") else password
+    if image_pull_secret and pull_password is None:
+        raise ConfigError(
+            f"missing setting {qkey('pullPassword')} or {qkey('harborPassword')} (the cluster pulls the images with it "
+            f"because {qkey('imagePullSecret')} is true): `pulumi config set --secret {qkey('pullPassword')} <robot-token>`, "
+            f"or set {qkey('imagePullSecret')} false for a public registry project"
+        )
+
     placement = parse_placement(cfg.get("placement"))
     export_text = text("exportDashboardAccess").lower()
     if export_text not in ("auto", "true", "false"):
@@ -380,6 +396,9 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
         harbor_project=text("harborProject"),
         harbor_username=text("harborUsername"),
         harbor_password=password,
+        image_pull_secret=image_pull_secret,
+        pull_username=text("pullUsername") or text("harborUsername"),
+        pull_password=pull_password,
         build_images=build_images,
         image_tag=image_tag,
         platform=text("platform"),
