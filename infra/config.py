@@ -49,6 +49,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("clusterName", "string", "This cluster's name as in the node label cluster-name and in placement; empty means the stack name.", ""),
     Setting("istioApiVersion", "string", "API version of the Istio objects: v1beta1 (served by every Istio from 1.14 to today) or v1 (VirtualService, DestinationRule and PeerAuthentication only from Istio 1.22).", "v1beta1"),
     Setting("istioRevision", "string", "Istio revision for sidecar injection (namespace label istio.io/rev); empty means istio-injection=enabled.", ""),
+    Setting("adoptExistingObjects", "boolean", "Adopt objects that already exist in the cluster (a pre-created namespace theater-msa, what the seed's kubectl deployment left) instead of failing with AlreadyExists: the provider's upsertExistingObjects and enablePatchForce. false: such a create fails; pulumi import the object or delete it.", True),
     Setting("ingressCluster", "string", "Cluster whose stack declares the edge VirtualService (where the ingress gateway runs).", catalog.CLUSTERS[0]),
     Setting("ingressGateway", "string", "Istio Gateway (namespace/name) the edge VirtualService binds to.", "istio-system/cp-gateway"),
     Setting("ingressServiceAccount", "string", "ServiceAccount of the ingress gateway pods, which the AuthorizationPolicies allow on the public paths: namespace/name, or namespace/* for every ServiceAccount of the gateway's namespace (the default; istioctl and operator installs name it istio-ingressgateway-service-account, the Helm gateway chart after the release).", "istio-system/*"),
@@ -122,6 +123,7 @@ class StackConfig:
     domain: str
     kube_context: str
     kubeconfig: str | None
+    adopt_existing_objects: bool
     cluster: str
     istio_api_version: str
     istio_revision: str | None
@@ -385,6 +387,7 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
         domain=domain,
         kube_context=kube_context,
         kubeconfig=kubeconfig,
+        adopt_existing_objects=bool(boolean("adoptExistingObjects")),
         cluster=cluster,
         istio_api_version=istio_api_version,
         istio_revision=istio_revision,

@@ -5,13 +5,39 @@ The default provider is disabled in Pulumi.yaml
 without this provider fails instead of landing in kubectl's current context.
 An explicit provider does not read `kubernetes:*` stack config, so the
 context comes from `theater-msa:kubeContext`.
+
+Objects that already exist (a namespace theater-msa the cluster admin
+created, or what the seed's kubectl deployment left behind) are adopted
+when `theater-msa:adoptExistingObjects` is true (the default):
+- pulumi-kubernetes 4.29 and later fail a create with AlreadyExists unless
+  the provider's `upsertExistingObjects` is set; earlier versions have no
+  such argument and always upsert with server-side apply. The argument is
+  passed only when the installed SDK has it.
+- `enablePatchForce` lets the server-side apply take over fields another
+  field manager (kubectl) set, instead of failing with a conflict.
+With false, such a create fails; `pulumi import` the object or delete it.
 """
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
+
+
+def provider_accepts(argument: str, args_class: type = k8s.ProviderArgs) -> bool:
+    """Whether the installed pulumi-kubernetes Provider takes `argument`."""
+    return argument in inspect.signature(args_class.__init__).parameters
+
+
+def adoption_args(adopt: bool, args_class: type = k8s.ProviderArgs) -> dict[str, Any]:
+    args: dict[str, Any] = {"enable_patch_force": adopt}
+    if provider_accepts("upsert_existing_objects", args_class):
+        args["upsert_existing_objects"] = adopt
+    return args
 
 
 def cluster_provider(cfg: StackConfig) -> k8s.Provider:
@@ -23,4 +49,5 @@ def cluster_provider(cfg: StackConfig) -> k8s.Provider:
         # A stable identity: moving the kubeconfig file does not replace every object.
         cluster_identifier=cfg.kube_context,
         enable_server_side_apply=True,
+        **adoption_args(cfg.adopt_existing_objects),
     )
