@@ -10,11 +10,14 @@ Objects that already exist (a namespace theater-msa the cluster admin
 created, or what the seed's kubectl deployment left behind) are adopted
 when `theater-msa:adoptExistingObjects` is true (the default):
 - pulumi-kubernetes 4.29 and later fail a create with AlreadyExists unless
-  the provider's `upsertExistingObjects` is set; earlier versions have no
-  such argument and always upsert with server-side apply. The argument is
-  passed only when the installed SDK has it.
-- `enablePatchForce` lets the server-side apply take over fields another
-  field manager (kubectl) set, instead of failing with a conflict.
+  the provider's `upsertExistingObjects` is set. Earlier versions (the
+  4.25.0 this repository pins) have no such argument and always upsert with
+  server-side apply.
+- `enablePatchForce` (in newer SDKs) lets the server-side apply take over
+  fields another field manager (kubectl) set with a different value, instead
+  of failing with a field conflict. With 4.25.0, run that one `pulumi up` with
+  PULUMI_K8S_ENABLE_PATCH_FORCE=true instead (README §5.3).
+Each argument is passed only when the installed SDK's Provider has it.
 With false, such a create fails; `pulumi import` the object or delete it.
 """
 
@@ -33,11 +36,12 @@ def provider_accepts(argument: str, args_class: type = k8s.ProviderArgs) -> bool
     return argument in inspect.signature(args_class.__init__).parameters
 
 
+ADOPTION_ARGUMENTS = ("upsert_existing_objects", "enable_patch_force")
+
+
 def adoption_args(adopt: bool, args_class: type = k8s.ProviderArgs) -> dict[str, Any]:
-    args: dict[str, Any] = {"enable_patch_force": adopt}
-    if provider_accepts("upsert_existing_objects", args_class):
-        args["upsert_existing_objects"] = adopt
-    return args
+    """The Provider arguments that adopt existing objects, as far as the SDK has them."""
+    return {name: adopt for name in ADOPTION_ARGUMENTS if provider_accepts(name, args_class)}
 
 
 def cluster_provider(cfg: StackConfig) -> k8s.Provider:
