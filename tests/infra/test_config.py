@@ -18,7 +18,7 @@ def test_pulumi_yaml_declares_every_setting():
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     assert project["name"] == "theater-msa"
     assert project["main"] == "infra/"
-    assert project["runtime"] == {"name": "python", "options": {"toolchain": "uv"}}
+    assert project["runtime"] == {"name": "python", "options": {"toolchain": "uv", "virtualenv": "infra/.venv"}}
     assert project["config"] == pulumi_yaml_config_block()
     for key, decl in project["config"].items():
         if ":" in key:

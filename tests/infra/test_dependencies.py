@@ -58,6 +58,11 @@ def test_pulumi_syncs_the_program_folder_not_the_repository():
     lock = nearest(program_dir(), "uv.lock")
     assert lock == INFRA / "uv.lock"
     assert nearest(program_dir(), "pyproject.toml") == INFRA / "pyproject.toml"
+    # The language host resolves a relative virtualenv against the project root
+    # (Pulumi.yaml's folder): the program's environment is infra/.venv, never
+    # the repository's .venv.
+    options = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["runtime"]["options"]
+    assert (ROOT / options["virtualenv"]).resolve() == INFRA / ".venv"
 
 
 def test_program_project_holds_only_what_the_program_imports():
