@@ -70,6 +70,9 @@ def demo_commands(cfg: StackConfig) -> list[str]:
     if cfg.here:
         # Redis endpoints seen by a local app: only this cluster's Redis is in the `local` subset.
         cmds.append(f"istioctl --context {ctx} proxy-config endpoints deploy/{cfg.here[0]}.{ns} | grep redis")
+        # The app's own metrics, merged by the sidecar into its 15020 endpoint (what Prometheus scrapes).
+        cmds.append(f"kubectl --context {ctx} -n {ns} port-forward deploy/{cfg.here[0]} 15020:15020 & sleep 3; "
+                    f"curl -s localhost:15020/stats/prometheus | grep '^http_requests_total'; kill $!")
     if cfg.is_ingress_cluster:
         cmds += [
             f"kubectl --context {ctx} -n {ISTIO_NAMESPACE} get virtualservice {EDGE_VIRTUAL_SERVICE} -o yaml",

@@ -294,6 +294,8 @@ def test_app_pods_ask_istio_to_merge_their_metrics(each_stack):
         assert annotations["prometheus.io/scrape"] == "true"
         assert annotations["prometheus.io/port"] == str(catalog.SERVICES[name].port)
         assert annotations["prometheus.io/path"] == catalog.METRICS_PATH == "/metrics"
+    # demoCommands shows the merged metrics of an app running here.
+    assert any("15020/stats/prometheus" in c and "http_requests_total" in c for c in each_stack.outputs["demoCommands"])
 
 
 def test_dashboard_token_comes_from_the_created_secret(ctx2):
