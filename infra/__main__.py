@@ -40,6 +40,7 @@ from infra import preflight
 from infra.provider import cluster_provider
 from infra.rbac import AppServiceAccount, ReadOnlyAccess, ReadOnlyAccessArgs, ServiceAccountArgs
 from infra.redis import Redis, RedisArgs
+from infra.registry_pull import RegistryPullArgs, RegistryPullSecret
 from infra.ui_configmap import CHECKSUM_ANNOTATION, UiConfigMap, UiConfigMapArgs, read_ui_files
 from services import catalog
 
@@ -69,6 +70,9 @@ def demo_commands(cfg: StackConfig) -> list[str]:
     if cfg.here:
         # Redis endpoints seen by a local app: only this cluster's Redis is in the `local` subset.
         cmds.append(f"istioctl --context {ctx} proxy-config endpoints deploy/{cfg.here[0]}.{ns} | grep redis")
+        # The app's own metrics, merged by the sidecar into its 15020 endpoint (what Prometheus scrapes).
+        cmds.append(f"kubectl --context {ctx} -n {ns} port-forward deploy/{cfg.here[0]} 15020:15020 & sleep 3; "
+                    f"curl -s localhost:15020/stats/prometheus | grep '^http_requests_total'; kill $!")
     if cfg.is_ingress_cluster:
         cmds += [
             f"kubectl --context {ctx} -n {ISTIO_NAMESPACE} get virtualservice {EDGE_VIRTUAL_SERVICE} -o yaml",
@@ -99,16 +103,25 @@ def build() -> None:
 
     images = ServiceImages("images", ImagesArgs(here, cfg))
 
+    # Pods pull from a private registry project with this Secret (unless imagePullSecret is false).
+    pull_secrets: tuple[str, ...] = ()
+    sa_opts = in_ns
+    if cfg.image_pull_secret and cfg.pull_password is not None:
+        pull = RegistryPullSecret("registry-pull", RegistryPullArgs(cfg.registry, cfg.pull_username, cfg.pull_password), in_ns)
+        pull_secrets = (pull.name,)
+        sa_opts = pulumi.ResourceOptions(provider=provider, depends_on=[ns, pull])
+
     # One ServiceAccount per workload running here (AuthorizationPolicies name them).
     accounts = {
         name: AppServiceAccount(
             service_account_of(name),
-            ServiceAccountArgs(service_account_of(name), automount_token=(name == catalog.GATEWAY.name)),
-            in_ns,
+            ServiceAccountArgs(service_account_of(name), automount_token=(name == catalog.GATEWAY.name),
+                               image_pull_secrets=pull_secrets),
+            sa_opts,
         )
         for name in here
     }
-    redis_sa = AppServiceAccount(catalog.REDIS.name, ServiceAccountArgs(catalog.REDIS.name), in_ns)
+    redis_sa = AppServiceAccount(catalog.REDIS.name, ServiceAccountArgs(catalog.REDIS.name, image_pull_secrets=pull_secrets), sa_opts)
 
     Redis(
         "redis",

@@ -47,20 +47,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("kubeContext", "string", "kubectl context of this stack's cluster (ctx1 or ctx2). Required."),
     Setting("kubeconfig", "string", "Path to the kubeconfig file; empty means $KUBECONFIG or ~/.kube/config.", ""),
     Setting("clusterName", "string", "This cluster's name as in the node label cluster-name and in placement; empty means the stack name.", ""),
-    Setting("istioClusterId", "string", "Istio cluster ID of this cluster (istiod's CLUSTER_ID, used to keep Redis traffic local); empty means clusterName.", ""),
+    Setting("istioApiVersion", "string", "API version of the Istio objects: v1beta1 (served by every Istio from 1.14 to today) or v1 (VirtualService, DestinationRule and PeerAuthentication only from Istio 1.22).", "v1beta1"),
     Setting("istioRevision", "string", "Istio revision for sidecar injection (namespace label istio.io/rev); empty means istio-injection=enabled.", ""),
+    Setting("adoptExistingObjects", "boolean", "Adopt objects that already exist in the cluster (a pre-created namespace theater-msa, what the seed's kubectl deployment left) instead of failing with AlreadyExists: the provider's upsertExistingObjects and enablePatchForce. false: such a create fails; pulumi import the object or delete it.", True),
     Setting("ingressCluster", "string", "Cluster whose stack declares the edge VirtualService (where the ingress gateway runs).", catalog.CLUSTERS[0]),
     Setting("ingressGateway", "string", "Istio Gateway (namespace/name) the edge VirtualService binds to.", "istio-system/cp-gateway"),
-    Setting("ingressServiceAccount", "string", "ServiceAccount (namespace/name) of the ingress gateway pods; AuthorizationPolicies allow it.", "istio-system/istio-ingressgateway-service-account"),
+    Setting("ingressServiceAccount", "string", "ServiceAccount of the ingress gateway pods, which the AuthorizationPolicies allow on the public paths: namespace/name, or namespace/* for every ServiceAccount of the gateway's namespace (the default; istioctl and operator installs name it istio-ingressgateway-service-account, the Helm gateway chart after the release).", "istio-system/*"),
     Setting("trustDomain", "string", "Istio trust domain used in AuthorizationPolicy principals.", "cluster.local"),
     Setting("registry", "string", "Image registry host; empty means harbor.<domain>.", ""),
     Setting("harborProject", "string", "Registry project (path) of the images.", "theater-msa"),
     Setting("harborUsername", "string", "Registry user that pushes the images.", "admin"),
-    Setting("harborPassword", "string", "Registry password (secret, never committed): pulumi config set --secret theater-msa:harborPassword <password>. The CLI asks for it on every stack; with buildImages false any value will do.", None, secret=True),
+    Setting("harborPassword", "string", "Registry password (secret, never committed): pulumi config set --secret theater-msa:harborPassword <password>. The CLI asks for it on every stack. The cluster also pulls with it unless pullPassword is set; with buildImages false and imagePullSecret false (or pullPassword set) any value will do.", None, secret=True),
+    Setting("imagePullSecret", "boolean", "Create the kubernetes.io/dockerconfigjson Secret registry-pull from the registry credentials and list it in the imagePullSecrets of every ServiceAccount that runs a pod (Harbor projects are private unless marked public); false for a public project.", True),
+    Setting("pullUsername", "string", "Registry user the cluster pulls with, best a pull-only Harbor robot account (e.g. robot$theater-msa+pull); empty means harborUsername.", ""),
+    Setting("pullPassword", "string", "Password or token of pullUsername; set it with pulumi config set --secret theater-msa:pullPassword <token>. Empty means harborPassword.", ""),
     Setting("buildImages", "boolean", "Build and push the images of the services this stack deploys (false: use already-pushed <registry>/<project>/<service>:<imageTag>).", True),
     Setting("imageTag", "string", "Tag given to built images, or the tag (or sha256:... digest) of pre-pushed images when buildImages is false. Never latest.", catalog.DEFAULT_VERSION),
     Setting("platform", "string", "Target platform of the image build.", "linux/amd64"),
-    Setting("serviceVersion", "string", "The version label and SERVICE_VERSION of the app pods.", catalog.DEFAULT_VERSION),
+    Setting("serviceVersion", "string", "SERVICE_VERSION of the app pods, and their version label (characters a label value cannot hold become -).", catalog.DEFAULT_VERSION),
     Setting("replicas", "integer", "Replicas per app Deployment.", 2),
     Setting("placement", "string", 'JSON object overriding the home cluster per service, e.g. {"movie-service": "ctx1"}; empty means the default placement.', ""),
     Setting("redisStorageClass", "string", "StorageClass for a Redis PersistentVolumeClaim; empty means an emptyDir (data lost on pod restart).", ""),
@@ -119,8 +123,9 @@ class StackConfig:
     domain: str
     kube_context: str
     kubeconfig: str | None
+    adopt_existing_objects: bool
     cluster: str
-    istio_cluster_id: str
+    istio_api_version: str
     istio_revision: str | None
     ingress_cluster: str
     ingress_gateway: str
@@ -130,6 +135,9 @@ class StackConfig:
     harbor_project: str
     harbor_username: str
     harbor_password: pulumi.Output[str] | None
+    image_pull_secret: bool
+    pull_username: str
+    pull_password: pulumi.Output[str] | None
     build_images: bool
     image_tag: str
     platform: str
@@ -317,9 +325,27 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
     ingress_cluster = text("ingressCluster")
     if ingress_cluster not in catalog.CLUSTERS:
         raise ConfigError(f"{qkey('ingressCluster')} must be one of {', '.join(catalog.CLUSTERS)}, got {ingress_cluster!r}")
-    for key in ("ingressGateway", "ingressServiceAccount"):
-        if not re.fullmatch(r"[a-z0-9-]+/[a-z0-9.-]+", text(key)):
-            raise ConfigError(f"{qkey(key)} must look like namespace/name, got {text(key)!r}")
+    if not re.fullmatch(r"[a-z0-9-]+/[a-z0-9.-]+", text("ingressGateway")):
+        raise ConfigError(f"{qkey('ingressGateway')} must look like namespace/name, got {text('ingressGateway')!r}")
+    if not re.fullmatch(r"[a-z0-9-]+/([a-z0-9.-]+|\*)", text("ingressServiceAccount")):
+        raise ConfigError(
+            f"{qkey('ingressServiceAccount')} must look like namespace/name or namespace/* (every ServiceAccount "
+            f"of that namespace), got {text('ingressServiceAccount')!r}"
+        )
+
+    istio_api_version = text("istioApiVersion")
+    if istio_api_version not in ("v1beta1", "v1"):
+        raise ConfigError(
+            f"{qkey('istioApiVersion')} must be v1beta1 (every Istio release from 1.14) or v1 (Istio 1.22 and later), "
+            f"got {istio_api_version!r}"
+        )
+    istio_revision = text("istioRevision") or None
+    # A namespace label value, and it must equal the revision exactly: checked, not rewritten.
+    if istio_revision and (len(istio_revision) > 63 or not re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", istio_revision)):
+        raise ConfigError(
+            f"{qkey('istioRevision')} must be an Istio revision name such as 1-24 (a label value: at most 63 letters, "
+            f"digits, '-', '_' or '.', starting and ending with a letter or digit), got {istio_revision!r}"
+        )
 
     try:
         replicas = cfg.get_int("replicas")
@@ -339,6 +365,16 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
             f"missing setting {qkey('harborPassword')} (needed because {qkey('buildImages')} is true): {_hint('harborPassword', '<password>')}"
         )
 
+    image_pull_secret = bool(boolean("imagePullSecret"))
+    # Read as a secret whether or not it was set with --secret.
+    pull_password = cfg.get_secret("pullPassword") if text("pullPassword") else password
+    if image_pull_secret and pull_password is None:
+        raise ConfigError(
+            f"missing setting {qkey('pullPassword')} or {qkey('harborPassword')} (the cluster pulls the images with it "
+            f"because {qkey('imagePullSecret')} is true): `pulumi config set --secret {qkey('pullPassword')} <robot-token>`, "
+            f"or set {qkey('imagePullSecret')} false for a public registry project"
+        )
+
     placement = parse_placement(cfg.get("placement"))
     export_text = text("exportDashboardAccess").lower()
     if export_text not in ("auto", "true", "false"):
@@ -351,9 +387,10 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
         domain=domain,
         kube_context=kube_context,
         kubeconfig=kubeconfig,
+        adopt_existing_objects=bool(boolean("adoptExistingObjects")),
         cluster=cluster,
-        istio_cluster_id=text("istioClusterId") or cluster,
-        istio_revision=text("istioRevision") or None,
+        istio_api_version=istio_api_version,
+        istio_revision=istio_revision,
         ingress_cluster=ingress_cluster,
         ingress_gateway=text("ingressGateway"),
         ingress_service_account=text("ingressServiceAccount"),
@@ -362,6 +399,9 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
         harbor_project=text("harborProject"),
         harbor_username=text("harborUsername"),
         harbor_password=password,
+        image_pull_secret=image_pull_secret,
+        pull_username=text("pullUsername") or text("harborUsername"),
+        pull_password=pull_password,
         build_images=build_images,
         image_tag=image_tag,
         platform=text("platform"),

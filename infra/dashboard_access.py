@@ -3,7 +3,8 @@
 Exporting side (by default the cluster where api-gateway does not run, i.e.
 ctx2): a read-only ServiceAccount `theater-dashboard` (get/list/watch on
 nodes, and on pods/deployments/replicasets in theater-msa), a token Secret
-for it, and a kubeconfig built from that token exported as the secret stack
+for it, and a kubeconfig built from that token (read from the created
+Secret's data) exported as the secret stack
 output `dashboardKubeconfig`.
 
 Reading side (where api-gateway runs, ctx1): when
@@ -73,19 +74,21 @@ class DashboardAccess(pulumi.ComponentResource):
             type="kubernetes.io/service-account-token",
             opts=child(self, depends_on=[sa]),
         )
-        # The token controller fills in `token` and `ca.crt` after creation; read
-        # the Secret back (after it exists) to get them.
-        filled = k8s.core.v1.Secret.get(
-            f"{TOKEN_SECRET}-read", token.id, opts=pulumi.ResourceOptions(parent=self, depends_on=[token])
-        )
+        # The token controller fills in `token` and `ca.crt` after creation;
+        # pulumi-kubernetes reports this Secret as created only once they are
+        # there (it waits for a service-account-token Secret's data), so the
+        # created resource's `data` already holds them.
 
         def render(data: dict | None) -> str:
             data = data or {}
-            if "token" not in data:
-                raise pulumi.RunError(f"Secret {catalog.NAMESPACE}/{TOKEN_SECRET} has no token yet; run `pulumi up` again")
+            if not data.get("token"):
+                raise pulumi.RunError(
+                    f"Secret {catalog.NAMESPACE}/{TOKEN_SECRET} was created without a token: "
+                    "is kube-controller-manager (its token controller) running in this cluster?"
+                )
             return build_kubeconfig(args.cluster, args.api_server, data.get("ca.crt", ""), base64.b64decode(data["token"]).decode())
 
-        self.kubeconfig = pulumi.Output.secret(filled.data.apply(render))
+        self.kubeconfig = pulumi.Output.secret(token.data.apply(render))
         self.register_outputs({})
 
 

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.k8sutil import child, meta, restricted_container_security
+from infra.k8sutil import child, label_value, meta, restricted_container_security
 from services import catalog
 
 APP_UID = 10001  # the image's user (services/Dockerfile); never Istio's 1337
@@ -35,6 +35,13 @@ RESOURCES: dict[str, dict[str, dict[str, str]]] = {
     catalog.GATEWAY.name: {"requests": {"cpu": "50m", "memory": "80Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}},
     catalog.REDIS.name: {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
 }
+
+
+def prometheus_annotations(spec: catalog.ServiceSpec) -> dict[str, str]:
+    """Under STRICT mTLS Prometheus cannot scrape the app port. With these
+    annotations on the pod template Istio's sidecar merges the app's metrics
+    into its own endpoint (:15020/stats/prometheus), which Prometheus scrapes."""
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(spec.port), "prometheus.io/path": catalog.METRICS_PATH}
 
 
 def field_env(name: str, path: str) -> dict:
@@ -90,11 +97,13 @@ class Microservice(pulumi.ComponentResource):
     def __init__(self, name: str, args: MicroserviceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("theater-msa:index:Microservice", name, None, opts)
         spec = args.spec
-        labels = catalog.labels(spec.name, args.version)
+        # The version label is sanitized (serviceVersion is free text); SERVICE_VERSION keeps it as typed.
+        version_label = label_value(args.version)
+        labels = catalog.labels(spec.name, version_label)
         deps = list(args.depends_on)
         self.service = k8s.core.v1.Service(
             spec.name,
-            metadata=meta(spec.name, labels=catalog.labels(spec.name) | {"version": args.version}),
+            metadata=meta(spec.name, labels=catalog.labels(spec.name, version_label)),
             spec={
                 "selector": catalog.selector(spec.name),
                 "ports": [{
@@ -137,7 +146,7 @@ class Microservice(pulumi.ComponentResource):
                     "selector": {"match_labels": catalog.selector(spec.name)},
                     "strategy": {"type": "RollingUpdate", "rolling_update": {"max_unavailable": 0, "max_surge": 1}},
                     "template": {
-                        "metadata": {"labels": labels, "annotations": dict(args.pod_annotations)},
+                        "metadata": {"labels": labels, "annotations": prometheus_annotations(spec) | dict(args.pod_annotations)},
                         "spec": {
                             "service_account_name": args.service_account,
                             "affinity": required_cluster_affinity(args.cluster),

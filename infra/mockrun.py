@@ -3,8 +3,9 @@
 Shared by `theater render` (infra/render.py) and tests/infra. The config
 comes from Pulumi.yaml's defaults and Pulumi.<stack>.yaml, as the CLI would
 merge them, plus overrides. Images get fake digests, secrets a dummy value,
-StackReferences the outputs given in `remote_outputs`, and service-account
-token Secrets a fake token.
+StackReferences the outputs given in `remote_outputs`, and created
+service-account-token Secrets a fake token and CA (as the provider waits
+for the token controller to fill them).
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import PROJECT, SETTINGS_BY_KEY
+from infra.config import PROJECT, SETTINGS_BY_KEY, ConfigError
 from services import catalog
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = REPO_ROOT / "infra" / "__main__.py"
 DUMMY_SECRET = "dummy-secret-for-mocks"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
+# What the mocked token controller writes into a service-account-token Secret.
+MOCK_SA_TOKEN = "mock-token"
+MOCK_SA_CA = b"mock-ca"
 
 
 @dataclass
@@ -135,24 +139,33 @@ class TheaterMocks(Mocks):
             state["outputs"] = dict(self.remote_outputs[name])
             state["secretOutputNames"] = list(self.remote_outputs[name])
         elif args.typ == "kubernetes:core/v1:Secret":
-            if args.resource_id:  # Secret.get of the token Secret
+            meta = inputs.get("metadata") or {}
+            rid = f"{meta.get('namespace', '')}/{meta.get('name', args.name)}".lstrip("/")
+            if inputs.get("type") == "kubernetes.io/service-account-token":
+                # The provider reports this Secret as created only once the
+                # token controller has filled in its data (untilCoreV1SecretInitialized).
                 state["data"] = {
-                    "token": base64.b64encode(b"mock-token").decode(),
-                    "ca.crt": base64.b64encode(b"mock-ca").decode(),
+                    "token": base64.b64encode(MOCK_SA_TOKEN.encode()).decode(),
+                    "ca.crt": base64.b64encode(MOCK_SA_CA).decode(),
                 }
-                state.setdefault("metadata", {"name": args.resource_id.split("/")[-1]})
-            else:
-                meta = inputs.get("metadata") or {}
-                rid = f"{meta.get('namespace', '')}/{meta.get('name', args.name)}".lstrip("/")
         return rid, state
 
     def call(self, args: MockCallArgs):
         return {}, None
 
 
+def stack_names(root: Path = REPO_ROOT) -> list[str]:
+    """The stacks that have a Pulumi.<stack>.yaml file."""
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+
+
 def stack_config(stack: str, overrides: Mapping[str, Any] | None = None, root: Path = REPO_ROOT) -> tuple[dict[str, str], list[str]]:
     """The config the CLI would hand the program: Pulumi.yaml defaults,
-    then Pulumi.<stack>.yaml, then overrides (keys with or without `theater-msa:`)."""
+    then Pulumi.<stack>.yaml, then overrides (keys with or without `theater-msa:`).
+    A stack without its file is an error, as it is for the CLI."""
+    stack_file = root / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        raise ConfigError(f"{stack_file.name} does not exist in {root}; stacks: {', '.join(stack_names(root)) or 'none'}")
     project = yaml.safe_load((root / "Pulumi.yaml").read_text())
     merged: dict[str, Any] = {}
     for key, decl in (project.get("config") or {}).items():
@@ -160,10 +173,8 @@ def stack_config(stack: str, overrides: Mapping[str, Any] | None = None, root: P
             continue
         if isinstance(decl, dict) and "default" in decl:
             merged[f"{PROJECT}:{key}"] = decl["default"]
-    stack_file = root / f"Pulumi.{stack}.yaml"
-    if stack_file.exists():
-        for key, value in ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).items():
-            merged[key] = value
+    for key, value in ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).items():
+        merged[key] = value
     for key, value in (overrides or {}).items():
         merged[key if ":" in key else f"{PROJECT}:{key}"] = value
     secret_keys = []

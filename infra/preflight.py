@@ -4,7 +4,9 @@ Only what would otherwise fail late and obscurely is checked here: the app
 Deployments require nodes labelled `cluster-name=<cluster>`; without them the
 scheduler keeps every app pod Pending and `pulumi up` waits for its rollout
 timeout and then reports a scheduling event. This check fails in seconds and
-gives the command that fixes it.
+gives the command that fixes it. In the ingress cluster, the pods of the
+ingress Gateway must run as an account `ingressServiceAccount` allows, or
+every edge request gets "RBAC: access denied"; the check names the real one.
 
 The check reads the nodes with lightkube through the same kubeconfig and
 context as the provider. It does not run under the Pulumi mocks (tests,
@@ -58,9 +60,49 @@ def node_label_problem(cfg: StackConfig, nodes: dict[str, dict[str, str]]) -> st
     )
 
 
+def read_ingress_accounts(cfg: StackConfig, timeout: float = 10.0) -> set[tuple[str, str]]:
+    """(namespace, ServiceAccount) of the pods the ingress Gateway selects."""
+    from lightkube import Client, KubeConfig
+    from lightkube.generic_resource import create_namespaced_resource
+    from lightkube.resources.core_v1 import Pod
+
+    config = KubeConfig.from_file(Path(cfg.kubeconfig).expanduser()) if cfg.kubeconfig else KubeConfig.from_env()
+    client = Client(config=config.get(context_name=cfg.kube_context), timeout=timeout, trust_env=False)
+    gateway_kind = create_namespaced_resource("networking.istio.io", "v1beta1", "Gateway", "gateways")
+    namespace, name = cfg.ingress_gateway.split("/", 1)
+    try:
+        gateway = client.get(gateway_kind, name, namespace=namespace)
+        selector = dict((gateway.get("spec") or {}).get("selector") or {})
+        if not selector:
+            return set()
+        return {(p.metadata.namespace, p.spec.serviceAccountName or "default")
+                for p in client.list(Pod, namespace="*", labels=selector)}
+    finally:
+        client.close()
+
+
+def ingress_account_problem(cfg: StackConfig, accounts: set[tuple[str, str]]) -> str | None:
+    """Why the AuthorizationPolicies would refuse the ingress gateway, or None.
+    `accounts` are the (namespace, ServiceAccount) its pods run as."""
+    if not accounts:
+        return None  # nothing to compare with
+    namespace, name = cfg.ingress_service_account.split("/", 1)
+    if any(ns == namespace and name in ("*", sa) for ns, sa in accounts):
+        return None
+    found = sorted(f"{ns}/{sa}" for ns, sa in accounts)
+    key = "theater-msa:ingressServiceAccount"
+    return (
+        f"{key} is {cfg.ingress_service_account!r}, but the pods of Gateway {cfg.ingress_gateway} run as "
+        f"{', '.join(found)}, so the AuthorizationPolicies would answer every request through it with "
+        f"`RBAC: access denied`. Set it on both stacks, then run pulumi up again:\n"
+        + "".join(f"    pulumi config set {key} {found[0]} --stack {stack}\n" for stack in catalog.CLUSTERS)
+    ).rstrip()
+
+
 def check(cfg: StackConfig) -> None:
     if under_mocks():
         return
+    check_ingress_account(cfg)
     try:
         nodes = read_node_labels(cfg)
     except Exception as exc:  # noqa: BLE001 - any failure to read is the provider's to report
@@ -68,5 +110,25 @@ def check(cfg: StackConfig) -> None:
                         f"skipping the {catalog.CLUSTER_LABEL} label check")
         return
     problem = node_label_problem(cfg, nodes)
+    if problem:
+        raise ConfigError(problem)
+
+
+def check_ingress_account(cfg: StackConfig) -> None:
+    """In the cluster whose ingress gateway the edge VirtualService binds to:
+    the gateway pods must run as an account ingressServiceAccount allows."""
+    if not cfg.is_ingress_cluster:
+        return
+    try:
+        accounts = read_ingress_accounts(cfg)
+    except Exception as exc:  # noqa: BLE001 - a Gateway we cannot read is reported, not fatal
+        pulumi.log.warn(f"preflight: could not read Gateway {cfg.ingress_gateway} and its pods in context "
+                        f"{cfg.kube_context!r} ({exc}); skipping the ingressServiceAccount check")
+        return
+    if not accounts:
+        pulumi.log.warn(f"preflight: no pod runs for Gateway {cfg.ingress_gateway} in context {cfg.kube_context!r}; "
+                        "skipping the ingressServiceAccount check")
+        return
+    problem = ingress_account_problem(cfg, accounts)
     if problem:
         raise ConfigError(problem)

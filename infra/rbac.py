@@ -30,6 +30,8 @@ class ServiceAccountArgs:
     name: str
     # Only the api-gateway talks to the Kubernetes API; the others get no token.
     automount_token: bool = False
+    # Secrets the kubelet pulls this account's pod images with (infra/registry_pull.py).
+    image_pull_secrets: tuple[str, ...] = ()
 
 
 class AppServiceAccount(pulumi.ComponentResource):
@@ -39,6 +41,7 @@ class AppServiceAccount(pulumi.ComponentResource):
             args.name,
             metadata=meta(args.name, labels={"app.kubernetes.io/part-of": "theater-msa"}),
             automount_service_account_token=args.automount_token,
+            image_pull_secrets=[{"name": s} for s in args.image_pull_secrets] or None,
             opts=child(self),
         )
         self.name = args.name

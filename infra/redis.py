@@ -12,7 +12,7 @@ from typing import Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.k8sutil import child, meta, restricted_container_security
+from infra.k8sutil import child, image_version, meta, restricted_container_security
 from infra.microservice import RESOURCES
 from services import catalog
 
@@ -46,7 +46,9 @@ class Redis(pulumi.ComponentResource):
     def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("theater-msa:index:Redis", name, None, opts)
         r = catalog.REDIS
-        labels = catalog.labels(r.name, args.image.rsplit(":", 1)[-1])
+        # The cluster label selects this cluster's Redis pods in the `local`
+        # subset of infra/istio/traffic.py.
+        labels = catalog.labels(r.name, image_version(args.image)) | {catalog.CLUSTER_POD_LABEL: args.cluster}
         deps = list(args.depends_on)
         self.pvc = None
         if args.storage_class:

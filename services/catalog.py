@@ -15,6 +15,9 @@ NAMESPACE = "theater-msa"
 CLUSTERS: tuple[str, ...] = ("ctx1", "ctx2")
 # Node label that pins pods to a cluster (`cluster-name=ctx1|ctx2`).
 CLUSTER_LABEL = "cluster-name"
+# Pod label the Pulumi program sets to the cluster a pod runs in (Redis uses it
+# to keep each cluster's clients on that cluster's Redis).
+CLUSTER_POD_LABEL = "theater-msa/cluster"
 # Kubernetes DNS suffix used for peer URLs inside a cluster.
 CLUSTER_DOMAIN = "svc.cluster.local"
 # Label keys Kiali and Istio telemetry read the app name and version from.
@@ -72,6 +75,10 @@ GATEWAY = ServiceSpec(
     calls=("user-service", "movie-service", "booking-service"),
     uses_redis=False,
 )
+
+# Every service serves its Prometheus metrics here (services/common/app.py);
+# the pod annotations in infra/microservice.py point Istio's metrics merge at it.
+METRICS_PATH = "/metrics"
 
 # Service-to-service endpoints live under this prefix. Neither the api-gateway
 # nor the edge VirtualService routes it, and the AuthorizationPolicies let

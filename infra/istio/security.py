@@ -32,7 +32,10 @@ class Callers:
 
 
 def allowed_callers(cfg: StackConfig) -> dict[str, Callers]:
-    """Service -> principals allowed to call it."""
+    """Service -> principals allowed to call it. The ingress gateway is
+    `ingressServiceAccount`; its default namespace/* becomes the principal
+    prefix `<trust domain>/ns/<namespace>/sa/*`, which Istio matches against
+    every ServiceAccount of that namespace, whatever the install named it."""
     ingress_ns, ingress_sa = cfg.ingress_service_account.split("/", 1)
     ingress = principal(cfg.trust_domain, ingress_ns, ingress_sa)
     routed = set(edge_services())
@@ -76,6 +79,7 @@ class MeshSecurity(pulumi.ComponentResource):
             metadata={"name": "default", "namespace": ns, "labels": labels()},
             spec={"mtls": {"mode": "STRICT"}},
             opts=child(self, depends_on=deps),
+            version=args.cfg.istio_api_version,
         )
         self.policies: dict[str, AuthorizationPolicy] = {}
         self.policies["allow-nothing"] = AuthorizationPolicy(
@@ -83,6 +87,7 @@ class MeshSecurity(pulumi.ComponentResource):
             metadata={"name": "allow-nothing", "namespace": ns, "labels": labels()},
             spec={},
             opts=child(self, depends_on=deps),
+            version=args.cfg.istio_api_version,
         )
 
         def allow(workload: str, rules: list[Rule]) -> AuthorizationPolicy:
@@ -92,6 +97,7 @@ class MeshSecurity(pulumi.ComponentResource):
                 metadata={"name": f"{workload}-allow", "namespace": ns, "labels": labels()},
                 spec={"selector": {"matchLabels": catalog.selector(workload)}, "action": "ALLOW", "rules": rules},
                 opts=child(self, depends_on=deps),
+                version=args.cfg.istio_api_version,
             )
 
         for service, callers in allowed_callers(args.cfg).items():

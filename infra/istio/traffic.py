@@ -17,6 +17,7 @@ from infra.istio.typed import (
     ConnectionPoolSettings,
     DestinationRule,
     HTTPFaultInjection,
+    HTTPMatchRequest,
     HTTPRoute,
     OutlierDetection,
     TrafficPolicy,
@@ -27,8 +28,6 @@ from services import catalog
 
 ISTIO_NAMESPACE = "istio-system"
 EDGE_VIRTUAL_SERVICE = "theater-msa"
-# Endpoint label istiod sets to the Istio cluster ID of the endpoint's cluster.
-CLUSTER_TOPOLOGY_LABEL = "topology.istio.io/cluster"
 REDIS_LOCAL_SUBSET = "local"
 
 NORMAL_POOL: ConnectionPoolSettings = {
@@ -61,24 +60,43 @@ def fault_injection(fault: Fault) -> HTTPFaultInjection:
     return out
 
 
-def http_route(cfg: StackConfig, service: str, *, name: str, prefix: str | None = None) -> HTTPRoute:
+# Retry conditions under which a request surely did not reach the service.
+# POST creates (a user, a movie, a booking) and is not idempotent: a retry
+# after a per-try timeout, a reset or a 5xx could create it twice.
+SAFE_RETRY_ON = "connect-failure,refused-stream"
+NON_IDEMPOTENT_METHOD = "POST"
+
+
+def http_routes(cfg: StackConfig, service: str, *, name: str, prefix: str | None = None) -> list[HTTPRoute]:
+    """Two routes to `service` (for requests under `prefix`, or all): first
+    POST, retried only on SAFE_RETRY_ON, then every other method with the
+    service's route policy. Faults apply to both."""
     spec = catalog.SERVICES[service]
     policy = cfg.route_policy(service)
-    route: HTTPRoute = {"name": name}
-    if prefix is not None:
-        route["match"] = [{"uri": {"prefix": prefix}}]
-    route["route"] = [{"destination": {"host": fqdn(service), "port": {"number": spec.port}}}]
-    route["timeout"] = policy.timeout
-    route["retries"] = {"attempts": policy.attempts, "perTryTimeout": policy.per_try_timeout, "retryOn": policy.retry_on}
-    if service in cfg.faults:
-        route["fault"] = fault_injection(cfg.faults[service])
-    return route
+
+    def route(route_name: str, method: str | None, retry_on: str) -> HTTPRoute:
+        r: HTTPRoute = {"name": route_name}
+        match: HTTPMatchRequest = {}
+        if prefix is not None:
+            match["uri"] = {"prefix": prefix}
+        if method is not None:
+            match["method"] = {"exact": method}
+        if match:
+            r["match"] = [match]
+        r["route"] = [{"destination": {"host": fqdn(service), "port": {"number": spec.port}}}]
+        r["timeout"] = policy.timeout
+        r["retries"] = {"attempts": policy.attempts, "perTryTimeout": policy.per_try_timeout, "retryOn": retry_on}
+        if service in cfg.faults:
+            r["fault"] = fault_injection(cfg.faults[service])
+        return r
+
+    return [route(f"{name}-post", NON_IDEMPOTENT_METHOD, SAFE_RETRY_ON), route(name, None, policy.retry_on)]
 
 
 def edge_routes(cfg: StackConfig) -> list[HTTPRoute]:
     """/users, /movies, /bookings to their services; everything else to api-gateway."""
-    routes = [http_route(cfg, s.name, name=resource, prefix=f"/{resource}") for resource, s in catalog.ROUTED.items()]
-    routes.append(http_route(cfg, catalog.GATEWAY.name, name="ui"))
+    routes = [r for resource, s in catalog.ROUTED.items() for r in http_routes(cfg, s.name, name=resource, prefix=f"/{resource}")]
+    routes += http_routes(cfg, catalog.GATEWAY.name, name="ui")
     return routes
 
 
@@ -118,6 +136,7 @@ class EdgeRouting(pulumi.ComponentResource):
                 "http": edge_routes(cfg),
             },
             opts=child(self, depends_on=list(args.depends_on)),
+            version=cfg.istio_api_version,
         )
         self.register_outputs({})
 
@@ -140,6 +159,7 @@ class MeshTraffic(pulumi.ComponentResource):
                 metadata={"name": f"{service}-dr", "namespace": ns, "labels": labels()},
                 spec={"host": fqdn(service), "trafficPolicy": app_traffic_policy(cfg, service)},
                 opts=child(self, depends_on=deps),
+                version=cfg.istio_api_version,
             )
             self.virtual_services[service] = VirtualService(
                 service,
@@ -147,14 +167,17 @@ class MeshTraffic(pulumi.ComponentResource):
                 spec={
                     "hosts": [fqdn(service)],
                     "gateways": ["mesh"],
-                    "http": [http_route(cfg, service, name=service)],
+                    "http": http_routes(cfg, service, name=service),
                 },
                 opts=child(self, depends_on=deps),
+                version=cfg.istio_api_version,
             )
         redis = catalog.REDIS
         # The same Service exists in both clusters, so Istio would balance across
-        # both Redis instances and split the data. A subset on the endpoint's
-        # Istio cluster ID plus a TCP route to it keeps clients on the local one.
+        # both Redis instances and split the data. A subset on a pod label the
+        # program sets on its own Redis pods (theater-msa/cluster=<cluster>; pod
+        # labels reach local and remote endpoints alike, and no Istio cluster ID
+        # has to be guessed) plus a TCP route to it keeps clients on the local one.
         self.redis_rule = DestinationRule(
             f"{redis.name}-dr",
             metadata={"name": f"{redis.name}-dr", "namespace": ns, "labels": labels()},
@@ -164,11 +187,12 @@ class MeshTraffic(pulumi.ComponentResource):
                     "connectionPool": {"tcp": {"maxConnections": 200, "connectTimeout": "2s"}},
                     "outlierDetection": {"consecutiveGatewayErrors": 5, "interval": "10s", "baseEjectionTime": "30s"},
                 },
-                "subsets": [{"name": REDIS_LOCAL_SUBSET, "labels": {CLUSTER_TOPOLOGY_LABEL: cfg.istio_cluster_id}}],
+                "subsets": [{"name": REDIS_LOCAL_SUBSET, "labels": {catalog.CLUSTER_POD_LABEL: cfg.cluster}}],
                 # Only this namespace's clients (and this cluster's istiod) use it.
                 "exportTo": ["."],
             },
             opts=child(self, depends_on=deps),
+            version=cfg.istio_api_version,
         )
         self.redis_route = VirtualService(
             redis.name,
@@ -181,5 +205,6 @@ class MeshTraffic(pulumi.ComponentResource):
                 }}]}],
             },
             opts=child(self, depends_on=deps),
+            version=cfg.istio_api_version,
         )
         self.register_outputs({})

@@ -2,8 +2,14 @@
 
 The spec TypedDicts use the CRDs' camelCase keys: CustomResource passes the
 spec through unchanged, so what a type checker accepts here is what the API
-server receives. Only the fields this project uses are declared; the
-schemas in tests/infra/schemas/ check the result.
+server receives. Only the fields this project uses are declared;
+tests/infra/test_schemas.py checks the result against the CRDs of an old and
+a current Istio release (sim/istio/).
+
+API version: every Istio release from 1.14 to today serves v1beta1 of all four
+kinds, while VirtualService, DestinationRule and PeerAuthentication are served
+as v1 only from Istio 1.22. So v1beta1 is the default (setting
+`theater-msa:istioApiVersion`); the fields used here are the same in both.
 """
 
 from __future__ import annotations
@@ -13,11 +19,13 @@ from typing import Literal, Mapping, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-NETWORKING = "networking.istio.io/v1"
-SECURITY = "security.istio.io/v1"
+NETWORKING = "networking.istio.io"
+SECURITY = "security.istio.io"
+API_VERSIONS = ("v1beta1", "v1")
+DEFAULT_API_VERSION = "v1beta1"
 
 
-# --- networking.istio.io/v1 VirtualService ---------------------------------
+# --- networking.istio.io VirtualService ---------------------------------
 
 class PortSelector(TypedDict, total=False):
     number: int
@@ -43,6 +51,7 @@ class StringMatch(TypedDict, total=False):
 class HTTPMatchRequest(TypedDict, total=False):
     name: str
     uri: StringMatch
+    method: StringMatch
 
 
 class HTTPRetry(TypedDict, total=False):
@@ -96,7 +105,7 @@ class VirtualServiceSpec(TypedDict, total=False):
     exportTo: list[str]
 
 
-# --- networking.istio.io/v1 DestinationRule --------------------------------
+# --- networking.istio.io DestinationRule --------------------------------
 
 class LocalityLbSetting(TypedDict, total=False):
     enabled: bool
@@ -153,7 +162,7 @@ class DestinationRuleSpec(TypedDict, total=False):
     exportTo: list[str]
 
 
-# --- security.istio.io/v1 ----------------------------------------------------
+# --- security.istio.io ------------------------------------------------------
 
 class WorkloadSelector(TypedDict):
     matchLabels: dict[str, str]
@@ -214,36 +223,44 @@ class Metadata(TypedDict, total=False):
 
 
 class _IstioResource(k8s.apiextensions.CustomResource):
-    API_VERSION: str = ""
+    GROUP: str = ""
     KIND: str = ""
 
-    def __init__(self, resource_name: str, metadata: Metadata, spec: Mapping, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(resource_name, api_version=self.API_VERSION, kind=self.KIND, metadata=dict(metadata), spec=spec, opts=opts)
+    def __init__(self, resource_name: str, metadata: Metadata, spec: Mapping, opts: pulumi.ResourceOptions | None = None,
+                 version: str = DEFAULT_API_VERSION):
+        if version not in API_VERSIONS:
+            raise ValueError(f"Istio API version must be one of {', '.join(API_VERSIONS)}, got {version!r}")
+        super().__init__(resource_name, api_version=f"{self.GROUP}/{version}", kind=self.KIND, metadata=dict(metadata),
+                         spec=spec, opts=opts)
 
 
 class VirtualService(_IstioResource):
-    API_VERSION, KIND = NETWORKING, "VirtualService"
+    GROUP, KIND = NETWORKING, "VirtualService"
 
-    def __init__(self, resource_name: str, metadata: Metadata, spec: VirtualServiceSpec, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(resource_name, metadata, spec, opts)
+    def __init__(self, resource_name: str, metadata: Metadata, spec: VirtualServiceSpec, opts: pulumi.ResourceOptions | None = None,
+                 version: str = DEFAULT_API_VERSION):
+        super().__init__(resource_name, metadata, spec, opts, version)
 
 
 class DestinationRule(_IstioResource):
-    API_VERSION, KIND = NETWORKING, "DestinationRule"
+    GROUP, KIND = NETWORKING, "DestinationRule"
 
-    def __init__(self, resource_name: str, metadata: Metadata, spec: DestinationRuleSpec, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(resource_name, metadata, spec, opts)
+    def __init__(self, resource_name: str, metadata: Metadata, spec: DestinationRuleSpec, opts: pulumi.ResourceOptions | None = None,
+                 version: str = DEFAULT_API_VERSION):
+        super().__init__(resource_name, metadata, spec, opts, version)
 
 
 class PeerAuthentication(_IstioResource):
-    API_VERSION, KIND = SECURITY, "PeerAuthentication"
+    GROUP, KIND = SECURITY, "PeerAuthentication"
 
-    def __init__(self, resource_name: str, metadata: Metadata, spec: PeerAuthenticationSpec, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(resource_name, metadata, spec, opts)
+    def __init__(self, resource_name: str, metadata: Metadata, spec: PeerAuthenticationSpec, opts: pulumi.ResourceOptions | None = None,
+                 version: str = DEFAULT_API_VERSION):
+        super().__init__(resource_name, metadata, spec, opts, version)
 
 
 class AuthorizationPolicy(_IstioResource):
-    API_VERSION, KIND = SECURITY, "AuthorizationPolicy"
+    GROUP, KIND = SECURITY, "AuthorizationPolicy"
 
-    def __init__(self, resource_name: str, metadata: Metadata, spec: AuthorizationPolicySpec, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(resource_name, metadata, spec, opts)
+    def __init__(self, resource_name: str, metadata: Metadata, spec: AuthorizationPolicySpec, opts: pulumi.ResourceOptions | None = None,
+                 version: str = DEFAULT_API_VERSION):
+        super().__init__(resource_name, metadata, spec, opts, version)

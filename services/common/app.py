@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.schemas import SchemaGenerator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services import catalog
 from services.common import peers as peers_mod
 from services.common import redis as redis_mod
 from services.common.errors import EXCEPTION_HANDLERS, ApiError, error_response
@@ -174,7 +175,7 @@ def build_app(
         Route("/healthz", healthz, methods=["GET"], include_in_schema=False),
         Route("/readyz", readyz, methods=["GET"], include_in_schema=False),
         Route("/info", info, methods=["GET"], include_in_schema=False),
-        Route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False),
+        Route(catalog.METRICS_PATH, metrics.endpoint, methods=["GET"], include_in_schema=False),
     ]
     app = Starlette(
         # The service's own routes first: they carry the traffic (none of

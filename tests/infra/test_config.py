@@ -18,7 +18,7 @@ def test_pulumi_yaml_declares_every_setting():
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     assert project["name"] == "theater-msa"
     assert project["main"] == "infra/"
-    assert project["runtime"] == {"name": "python", "options": {"toolchain": "uv"}}
+    assert project["runtime"] == {"name": "python", "options": {"toolchain": "uv", "virtualenv": "infra/.venv"}}
     assert project["config"] == pulumi_yaml_config_block()
     for key, decl in project["config"].items():
         if ":" in key:
@@ -75,7 +75,7 @@ def test_password_required_only_when_building(ui_dir, monkeypatch):
     monkeypatch.setattr(mockrun, "stack_config", without_password)
     msg = run_error("ctx1", ui_dir)
     assert "theater-msa:harborPassword" in msg and "--secret" in msg
-    run = mockrun.run("ctx1", {"buildImages": "false"}, ui_dir=ui_dir)
+    run = mockrun.run("ctx1", {"buildImages": "false", "imagePullSecret": "false"}, ui_dir=ui_dir)
     assert run.of_type("docker:index/image:Image") == []
 
 

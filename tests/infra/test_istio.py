@@ -23,13 +23,13 @@ def test_edge_virtual_service_only_in_ctx1(ctx1, ctx2):
     assert ctx2.find("VirtualService", "theater-msa") == []
     assert ctx2.find("VirtualService", namespace="istio-system") == []
     vs = ctx1.one("VirtualService", "theater-msa", "istio-system").manifest
-    assert vs["apiVersion"] == "networking.istio.io/v1"
+    assert vs["apiVersion"] == "networking.istio.io/v1beta1"
     spec = vs["spec"]
     assert spec["gateways"] == ["istio-system/cp-gateway"]
     assert spec["hosts"] == ["theater.27.96.156.180.nip.io"]
     by_prefix = {}
     for route in spec["http"]:
-        prefix = route["match"][0]["uri"]["prefix"] if "match" in route else None
+        prefix = route["match"][0].get("uri", {}).get("prefix") if "match" in route else None
         (dest,) = route["route"]
         by_prefix[prefix] = dest["destination"]["host"]
         assert route["timeout"] == DEFAULT_ROUTE_POLICY["timeout"]
@@ -63,19 +63,32 @@ def test_destination_rules(each_stack):
 
 
 def test_redis_stays_in_its_cluster(run_stack):
+    """The `local` subset selects a pod label the program sets on its own Redis
+    pods (pod labels reach local and remote endpoints alike), not Istio's
+    cluster ID, which the program could only guess."""
     for stack in catalog.CLUSTERS:
         run = run_stack(stack)
         dr = run.one("DestinationRule", "redis-dr", NS).manifest["spec"]
         assert dr["host"] == fqdn("redis")
         (subset,) = dr["subsets"]
-        assert subset["labels"] == {"topology.istio.io/cluster": stack}
+        assert subset["labels"] == {catalog.CLUSTER_POD_LABEL: stack} == {"theater-msa/cluster": stack}
+        pod_labels = run.one("Deployment", "redis", NS).manifest["spec"]["template"]["metadata"]["labels"]
+        assert subset["labels"].items() <= pod_labels.items()
         assert dr["trafficPolicy"]["outlierDetection"]
         vs = run.one("VirtualService", "redis", NS).manifest["spec"]
         assert vs["hosts"] == [fqdn("redis")]
         (route,) = vs["tcp"]
         assert route["route"] == [{"destination": {"host": fqdn("redis"), "subset": subset["name"], "port": {"number": 6379}}}]
-    run = run_stack("ctx2", istioClusterId="cluster2")
-    assert run.one("DestinationRule", "redis-dr", NS).manifest["spec"]["subsets"][0]["labels"] == {"topology.istio.io/cluster": "cluster2"}
+        assert "topology.istio.io/cluster" not in json.dumps([o.manifest for o in run.objects])
+    # The other cluster's Redis pods carry the other value, so they are not in this cluster's subset.
+    other = run_stack("ctx2").one("Deployment", "redis", NS).manifest["spec"]["template"]["metadata"]["labels"]
+    assert other[catalog.CLUSTER_POD_LABEL] == "ctx2" != run_stack("ctx1").one("DestinationRule", "redis-dr", NS).manifest["spec"]["subsets"][0]["labels"][catalog.CLUSTER_POD_LABEL]
+
+
+def test_no_istio_cluster_id_setting():
+    from infra.config import SETTINGS_BY_KEY
+
+    assert "istioClusterId" not in SETTINGS_BY_KEY
 
 
 def test_peer_authentication_strict(each_stack):
@@ -92,7 +105,8 @@ def principals(run: mockrun.RunResult, workload: str) -> set[str]:
 
 
 def test_authorization_policies(each_stack):
-    ingress = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+    # Any ServiceAccount of the gateway's namespace: holds for istioctl, operator and Helm installs.
+    ingress = "cluster.local/ns/istio-system/sa/*"
     sa = lambda name: f"cluster.local/ns/theater-msa/sa/{name}"  # noqa: E731
     assert principals(each_stack, "user-service") == {ingress, sa("api-gateway"), sa("booking-service")}
     assert principals(each_stack, "movie-service") == {ingress, sa("api-gateway"), sa("booking-service")}
@@ -115,6 +129,32 @@ def test_authorization_policies(each_stack):
     assert {p.meta_name for p in each_stack.find("AuthorizationPolicy")} == {
         "allow-nothing", "redis-allow", *(f"{s}-allow" for s in catalog.SERVICES)
     }
+
+
+def test_ingress_identity_does_not_depend_on_the_install_method(each_stack):
+    """istioctl and operator installs name the gateway's account
+    istio-ingressgateway-service-account, the Helm gateway chart names it after
+    the release; the default allows either."""
+    text = json.dumps([p.manifest for p in each_stack.find("AuthorizationPolicy")])
+    assert "istio-ingressgateway-service-account" not in text
+    for sa in ("istio-ingressgateway-service-account", "cp-gateway", "istio-ingressgateway"):
+        caller = f"cluster.local/ns/istio-system/sa/{sa}"
+        assert any(allows(p, caller) for p in principals(each_stack, "api-gateway")), caller
+    assert not any(allows(p, "cluster.local/ns/default/sa/istio-ingressgateway-service-account")
+                   for p in principals(each_stack, "api-gateway"))
+
+
+def allows(pattern: str, principal: str) -> bool:
+    """Istio's principal match: exact, or a prefix ending in *."""
+    return principal.startswith(pattern[:-1]) if pattern.endswith("*") else principal == pattern
+
+
+@pytest.mark.parametrize("value", ["istio-system/", "*/cp-gateway", "istio-system/cp*", "istio-system"])
+def test_ingress_service_account_must_be_namespace_and_name_or_star(ui_dir, value):
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError, match="theater-msa:ingressServiceAccount"):
+        mockrun.run("ctx1", {"ingressServiceAccount": value}, ui_dir=ui_dir)
 
 
 def test_ingress_service_account_setting(run_stack):
@@ -156,7 +196,7 @@ def test_fault_delay_applied(run_stack):
     mesh = run.one("VirtualService", "movie-service", NS).manifest["spec"]["http"][0]
     assert mesh["fault"] == {"delay": {"fixedDelay": "3s", "percentage": {"value": 50}}}
     edge = run.one("VirtualService", "theater-msa", "istio-system").manifest["spec"]["http"]
-    assert [r["name"] for r in edge if "fault" in r] == ["movies"]
+    assert [r["name"] for r in edge if "fault" in r] == ["movies-post", "movies"]
     # other services untouched
     assert "fault" not in run.one("VirtualService", "user-service", NS).manifest["spec"]["http"][0]
 
@@ -175,3 +215,73 @@ def test_route_policy_applied(run_stack):
     run = run_stack("ctx1", routePolicies='{"movie-service": {"timeout": "1s", "attempts": 0}}')
     route = run.one("VirtualService", "movie-service", NS).manifest["spec"]["http"][0]
     assert route["timeout"] == "1s" and route["retries"]["attempts"] == 0
+
+
+def test_istio_api_version_defaults_to_v1beta1(each_stack):
+    """v1beta1 is served by every Istio from 1.14 to today; v1 of VirtualService,
+    DestinationRule and PeerAuthentication only from 1.22."""
+    versions = {(o.kind, o.manifest["apiVersion"]) for o in each_stack.objects if o.kind in ISTIO_KINDS}
+    assert versions == {
+        ("VirtualService", "networking.istio.io/v1beta1"), ("DestinationRule", "networking.istio.io/v1beta1"),
+        ("PeerAuthentication", "security.istio.io/v1beta1"), ("AuthorizationPolicy", "security.istio.io/v1beta1"),
+    }
+
+
+def test_istio_api_version_setting(run_stack, ui_dir):
+    run = run_stack("ctx1", istioApiVersion="v1")
+    istio = [o for o in run.objects if o.kind in ISTIO_KINDS]
+    assert istio and all(o.manifest["apiVersion"].endswith(".istio.io/v1") for o in istio)
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError, match="theater-msa:istioApiVersion"):
+        mockrun.run("ctx1", {"istioApiVersion": "v1alpha3"}, ui_dir=ui_dir)
+
+
+SAFE_RETRY_ON = {"connect-failure", "refused-stream"}
+
+
+def route_for(routes: list[dict], method: str, path: str) -> dict:
+    """The first HTTP route of a VirtualService that Envoy would pick."""
+    for route in routes:
+        matches = route.get("match")
+        if not matches:
+            return route
+        for m in matches:
+            prefix_ok = path.startswith(m.get("uri", {}).get("prefix", ""))
+            method_ok = m.get("method", {}).get("exact", method) == method
+            if prefix_ok and method_ok:
+                return route
+    raise AssertionError(f"no route for {method} {path}")
+
+
+PATHS = ["/", "/users/", "/movies/", "/bookings/", "/internal/movies/m_1/reservations"]
+
+
+@pytest.mark.parametrize("policies", [
+    None,
+    '{"booking-service": {"retryOn": "5xx,reset,gateway-error", "attempts": 3}}',
+], ids=["default", "lesson-retries-everything"])
+def test_a_post_is_retried_only_when_it_surely_did_not_reach_the_service(run_stack, policies):
+    """POST /bookings/ (and /users/, /movies/) is not idempotent: a retry after a
+    per-try timeout or a reset could book twice. Every VirtualService route a
+    POST can take retries only on connect-failure and refused-stream; GETs keep
+    the route policy (gateway-error too)."""
+    overrides = {"routePolicies": policies} if policies else {}
+    checked = 0
+    for stack in catalog.CLUSTERS:
+        run = run_stack(stack, **overrides)
+        for vs in run.find("VirtualService"):
+            routes = vs.manifest["spec"].get("http")
+            if not routes:
+                continue  # the Redis VirtualService is TCP
+            for path in PATHS:
+                post = route_for(routes, "POST", path)
+                assert set(post["retries"]["retryOn"].split(",")) <= SAFE_RETRY_ON, (vs.meta_name, path, post)
+                get = route_for(routes, "GET", path)
+                assert get["route"] == post["route"] and get["timeout"] == post["timeout"]
+                assert "gateway-error" in get["retries"]["retryOn"].split(",") or policies
+                checked += 1
+    assert checked > 40
+    run = run_stack("ctx1", **overrides)
+    edge = run.one("VirtualService", "theater-msa", "istio-system").manifest["spec"]["http"]
+    assert route_for(edge, "POST", "/bookings/")["route"][0]["destination"]["host"] == fqdn("booking-service")

@@ -35,3 +35,39 @@ def test_skipped_under_mocks(monkeypatch) -> None:
     result = mockrun.run("ctx2")
     assert result.objects
     assert calls == [], "the preflight read a cluster under mocks"
+
+
+def ingress_cfg(account: str = "istio-system/*", cluster: str = "ctx1"):
+    return SimpleNamespace(cluster=cluster, kube_context=cluster, ingress_service_account=account,
+                           ingress_gateway="istio-system/cp-gateway", is_ingress_cluster=cluster == "ctx1")
+
+
+def test_ingress_account_allowed() -> None:
+    assert preflight.ingress_account_problem(ingress_cfg(), {("istio-system", "cp-gateway")}) is None
+    pinned = ingress_cfg("istio-system/istio-ingressgateway-service-account")
+    assert preflight.ingress_account_problem(pinned, {("istio-system", "istio-ingressgateway-service-account")}) is None
+    assert preflight.ingress_account_problem(ingress_cfg(), set()) is None  # nothing to compare with
+
+
+def test_wrong_ingress_account_names_the_real_one() -> None:
+    """A Helm gateway in istio-ingress runs as the release name."""
+    problem = preflight.ingress_account_problem(ingress_cfg(), {("istio-ingress", "istio-ingressgateway")})
+    assert problem is not None
+    assert "RBAC: access denied" in problem
+    assert "pulumi config set theater-msa:ingressServiceAccount istio-ingress/istio-ingressgateway --stack ctx1" in problem
+    assert "--stack ctx2" in problem
+    pinned = ingress_cfg("istio-system/istio-ingressgateway-service-account")
+    assert "istio-system/cp-gateway" in preflight.ingress_account_problem(pinned, {("istio-system", "cp-gateway")})
+
+
+def test_ingress_account_checked_only_in_the_ingress_cluster(monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(preflight, "read_ingress_accounts", lambda c: calls.append(c) or {("x", "y")})
+    preflight.check_ingress_account(ingress_cfg(cluster="ctx2"))
+    assert calls == []
+    import pytest
+
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError, match="ingressServiceAccount"):
+        preflight.check_ingress_account(ingress_cfg())

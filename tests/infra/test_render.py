@@ -52,3 +52,21 @@ def test_render_main_config_override_and_errors(tmp_path, ui_dir, monkeypatch, c
     assert (tmp_path / "08-persistentvolumeclaim-theater-msa-redis-data.yaml").exists()
     assert render.main(["--stack", "ctx2", "--out", str(tmp_path), "--config", "placement={\"x\": \"ctx1\"}"]) == 2
     assert "theater-msa:placement" in capsys.readouterr().err
+
+
+def test_render_unknown_stack_names_the_missing_file(tmp_path, capsys):
+    """`theater render --stack ctx3`: no Pulumi.ctx3.yaml. The error says so
+    and lists the stacks that exist, instead of complaining about a setting."""
+    assert render.main(["--stack", "ctx3", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "Pulumi.ctx3.yaml does not exist" in err
+    assert "ctx1, ctx2" in err
+    assert "theater-msa:domain" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_render_unknown_stack_via_the_theater_command(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "services.cli", "render", "--stack", "ctx3", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Pulumi.ctx3.yaml does not exist" in proc.stderr and "ctx1, ctx2" in proc.stderr

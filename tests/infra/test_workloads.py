@@ -234,7 +234,7 @@ def test_dashboard_access_exported_by_ctx2(ctx1, ctx2, fake_kubeconfig):
     from tests.infra.conftest import TEST_API_SERVER
 
     assert "dashboardKubeconfig" not in ctx1.outputs
-    assert ctx1.find("Secret") == []
+    assert {s.meta_name for s in ctx1.find("Secret")} == {"registry-pull"}  # no dashboard token in ctx1
     token = ctx2.one("Secret", TOKEN_SECRET, NS).manifest
     assert token["type"] == "kubernetes.io/service-account-token"
     assert token["metadata"]["annotations"]["kubernetes.io/service-account.name"] == catalog.DASHBOARD_SERVICE_ACCOUNT
@@ -284,3 +284,29 @@ def test_outputs(each_stack):
     assert out["cluster"] == each_stack.stack
     assert any(cmd.startswith("kubectl --context " + each_stack.stack) for cmd in out["demoCommands"])
     assert any(cmd.startswith("istioctl ") for cmd in out["demoCommands"])
+
+
+def test_app_pods_ask_istio_to_merge_their_metrics(each_stack):
+    """Under STRICT mTLS Prometheus cannot scrape 808x; with these annotations
+    the sidecar merges the app's /metrics into its own 15020 endpoint."""
+    for name in each_stack.outputs["placement"]["here"]:
+        annotations = each_stack.one("Deployment", name, NS).manifest["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == str(catalog.SERVICES[name].port)
+        assert annotations["prometheus.io/path"] == catalog.METRICS_PATH == "/metrics"
+    # demoCommands shows the merged metrics of an app running here.
+    assert any("15020/stats/prometheus" in c and "http_requests_total" in c for c in each_stack.outputs["demoCommands"])
+
+
+def test_dashboard_token_comes_from_the_created_secret(ctx2):
+    """pulumi-kubernetes reports a service-account-token Secret as created only
+    once the token controller has filled its data, so the program reads the
+    token from that resource: no second read (Secret.get) of the same object."""
+    import base64
+
+    import yaml
+
+    assert [f"{r.type} {r.name}" for r in ctx2.resources if r.is_kubernetes and r.is_read] == []
+    kc = yaml.safe_load(ctx2.outputs["dashboardKubeconfig"])
+    assert kc["users"][0]["user"]["token"] == mockrun.MOCK_SA_TOKEN
+    assert base64.b64decode(kc["clusters"][0]["cluster"]["certificate-authority-data"]) == mockrun.MOCK_SA_CA
