@@ -278,8 +278,8 @@ def _build_provider(tool: Tool, work: Path, out: Path, log: Path, env: dict[str,
     (cmd / "schema-embed.json").write_text(json.dumps(schema, separators=(",", ":")))
     mapping = json.loads((cmd / "terraform-mapping.json").read_text())
     (cmd / "terraform-mapping-embed.json").write_text(json.dumps(mapping, separators=(",", ":")))
-    _go(["mod", "download"], src, log, env)
-    _go(["build", "-trimpath", "-ldflags", _ldflags(tool), "-o", str(out / "pulumi-resource-kubernetes"),
+    # -mod=mod: the replaced sdk module's checksums are not in the copied go.sum yet.
+    _go(["build", "-mod=mod", "-trimpath", "-ldflags", _ldflags(tool), "-o", str(out / "pulumi-resource-kubernetes"),
          "./cmd/pulumi-resource-kubernetes"], src, log, env)
 
 
