@@ -1,30 +1,42 @@
-"""booking-service: bookings of seats by users. Keys live under `bookings:`
-in this service's Redis (layout in services/common/store.py) with three
-secondary indexes for the list filters: `bookings:by-user:<userId>`,
-`bookings:by-movie:<movieId>` and `bookings:by-pair:<userId>:<movieId>`.
+"""booking-service: bookings of seats by users. Records live under
+`bookings:` in this service's Redis, with their states kept by
+services/booking_ledger.py; three secondary indexes serve the list filters:
+`bookings:by-user:<userId>`, `bookings:by-movie:<movieId>` and
+`bookings:by-pair:<userId>:<movieId>`.
 
-Booking a seat (POST /bookings/):
+Booking seats (POST /bookings/), safe under any single fault (a Redis stall
+or restart, a dead instance, a slow or failing peer) with N replicas:
 
 1. check the user: GET user-service /users/{userId} (404 -> "user ... not found");
-2. hold the seats: POST movie-service /internal/movies/{movieId}/reservations with
-   the new booking's id; movie-service checks the movie (404) and the seats
-   (409) atomically, so concurrent bookings never oversell;
-3. write the booking record. If that fails, the reservation is released
-   (compensation), so a failed booking leaves nothing behind. If the
-   reservation call itself fails in a way that may have reached
-   movie-service (timeout), it is released too; a release that arrives
-   first leaves a tombstone that makes the late reservation fail.
+2. write the intent: a `pending` record with a deadline, bound to the
+   request's Idempotency-Key if it has one (a retry finds the same booking,
+   in whatever state it reached, and carries it on);
+3. hold the seats: POST movie-service /internal/movies/{movieId}/reservations
+   under the booking's id (atomic there, so concurrent bookings never
+   oversell; repeating it holds the seats once);
+4. confirm: pending -> confirmed, only after the seats are held.
 
-Cancelling (DELETE /bookings/{id}) releases the seats through movie-service
-(at most once per booking, enforced there), then marks the booking
-"cancelled". The booking stays readable; a repeated cancel answers 204 and
-frees nothing. No service calls back into booking-service.
+Anything but a clear answer in step 3 (timeout, 503, a lost connection)
+fails the booking (pending -> failed) and releases its seats; a fenced state
+change means a late confirm can never revive it, and movie-service's
+tombstone means a late reservation can never hold seats for it. A request
+that dies half-way leaves a pending record that the reconciler
+(services/booking_reconciler.py) fails after its deadline.
+
+Cancelling (DELETE /bookings/{id}) first records `cancelled`, then
+releases the seats (at most once per booking, enforced by movie-service).
+When movie-service cannot be reached the answer is 202: the cancel stands
+and the reconciler gives the seats back once it answers. The booking stays
+readable; a repeated cancel answers 204 and frees nothing. Deleting a user
+or a movie cancels their bookings the same way (the reconciler follows the
+deletion feeds). No service calls back into booking-service.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Annotated, Any
 
 import pydantic
@@ -33,8 +45,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.common import idempotency
 from services import catalog
+from services.booking_ledger import Ledger
+from services.booking_reconciler import MOVIES, USERS, Reconciler, release
+from services.common import idempotency
 from services.common.app import build_app, collection
 from services.common.body import StrictModel, read_body
 from services.common.errors import ApiError
@@ -42,8 +56,6 @@ from services.common.settings import Settings
 from services.common.store import Store, now_iso, page_params
 
 SERVICE = "booking-service"
-USERS = "user-service"
-MOVIES = "movie-service"
 REF_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 FIELDS = ("id", "userId", "movieId", "seats", "status", "createdAt")
 
@@ -63,7 +75,7 @@ class Booking(pydantic.BaseModel):
     userId: str
     movieId: str
     seats: int
-    status: str = pydantic.Field(description='"confirmed" or "cancelled"')
+    status: str = pydantic.Field(description='"confirmed" or "cancelled" ("pending" while being made)')
     createdAt: str
 
 
@@ -75,8 +87,21 @@ def _store(request: Request) -> Store:
     return request.app.state.bookings
 
 
+def _ledger(request: Request) -> Ledger:
+    return request.app.state.ledger
+
+
 def _unavailable(peer: str, status: int) -> ApiError:
     return ApiError(503, f"{peer} cannot serve the request right now (it answered {status})", "peer_unavailable")
+
+
+def _abandoned(booking_id: str) -> ApiError:
+    return ApiError(
+        503,
+        f"booking {booking_id} could not be completed (a fault interrupted it) and was given up; "
+        "retry the request (with the same Idempotency-Key, if you sent one)",
+        "booking_abandoned",
+    )
 
 
 async def _check_user(request: Request, user_id: str) -> None:
@@ -87,45 +112,12 @@ async def _check_user(request: Request, user_id: str) -> None:
         raise _unavailable(USERS, reply.status_code)
 
 
-async def _reserve(request: Request, body: BookingIn, booking_id: str) -> None:
-    path = f"{catalog.INTERNAL_PREFIX}/movies/{body.movieId}/reservations"
-    payload = {"bookingId": booking_id, "seats": body.seats}
+def _peer_error(reply: Any) -> tuple[str | None, str | None]:
     try:
-        reply = await request.app.state.peers.request(MOVIES, "POST", path, request.headers, json=payload)
-    except ApiError:
-        await _release(request, body.movieId, booking_id)  # it may have arrived
-        raise
-    if reply.status_code in (200, 201):
-        return
-    if reply.status_code == 404:
-        raise ApiError(404, f"movie {body.movieId} not found", "movie_not_found")
-    if reply.status_code == 409:
-        message = _peer_message(reply) or f"not enough seats for movie {body.movieId}"
-        raise ApiError(409, message, "sold_out")
-    raise _unavailable(MOVIES, reply.status_code)
-
-
-def _reservation(movie_id: str, booking_id: str) -> str:
-    """movie-service's path for one booking's seats (see movie_service.py)."""
-    return f"{catalog.INTERNAL_PREFIX}/movies/{movie_id}/reservations/{booking_id}"
-
-
-async def _release(request: Request, movie_id: str, booking_id: str) -> int:
-    """Give the booking's seats back; returns movie-service's status, or 0
-    when it could not be reached (the error is logged, not raised)."""
-    try:
-        reply = await request.app.state.peers.request(MOVIES, "DELETE", _reservation(movie_id, booking_id), request.headers)
-    except ApiError as exc:
-        log.warning("could not release seats of booking %s on movie %s: %s", booking_id, movie_id, exc.message)
-        return 0
-    return reply.status_code
-
-
-def _peer_message(reply: Any) -> str | None:
-    try:
-        return reply.json()["error"]["message"]
+        error = reply.json()["error"]
+        return error.get("code"), error.get("message")
     except Exception:
-        return None
+        return None, None
 
 
 async def create_booking(request: Request) -> Response:
@@ -136,70 +128,86 @@ async def create_booking(request: Request) -> Response:
       - name: Idempotency-Key
         in: header
         schema: {type: string}
-        description: a retry with the same key and body returns the first result
+        description: "a retry with the same key and body returns the same booking, in its current state"
     requestBody:
       content:
         application/json:
           schema: {$ref: "#/components/schemas/BookingIn"}
     responses:
-      201: {description: Booked, content: {application/json: {schema: {$ref: "#/components/schemas/Booking"}}}}
+      201: {description: Booked (or the key's booking again), content: {application/json: {schema: {$ref: "#/components/schemas/Booking"}}}}
       400: {description: Malformed JSON or not an object}
       404: {description: "The user or the movie does not exist (the message says which)"}
-      409: {description: Not enough seats, or the same Idempotency-Key is still in progress}
+      409: {description: Not enough seats}
       422: {description: Invalid or unknown fields, or an Idempotency-Key reused with another body}
-      503: {description: Redis, user-service or movie-service is unreachable}
-      504: {description: A service did not answer in time}
+      503: {description: "Redis, user-service or movie-service is unreachable, or a fault interrupted the booking; nothing is held"}
+      504: {description: A service did not answer in time; nothing is held}
     """
     body = await read_body(request, BookingIn)
-    store = _store(request)
-    keys: idempotency.IdempotencyKeys = request.app.state.idempotency
     key = idempotency.header_key(request)
-    booking_id = store.new_id()
-    claim = None
-    if key is not None:
-
-        async def recover(held: Any) -> idempotency.Outcome | None:
-            record = await store.get(held.get("bookingId", ""))
-            return idempotency.Outcome(201, view(record)) if record else None
-
-        claimed = await keys.claim(key, idempotency.fingerprint(body.model_dump()), {"bookingId": booking_id}, recover)
-        if isinstance(claimed, idempotency.Outcome):
-            return JSONResponse(claimed.body, status_code=claimed.status, headers={"Idempotent-Replayed": "true"})
-        claim = claimed
-    try:
-        booking = await _book(request, body, booking_id)
-    except BaseException:
-        if claim is not None:
-            await keys.abandon(claim)
-        raise
-    if claim is not None:
-        await keys.finish(claim, idempotency.Outcome(201, booking))
-    return JSONResponse(booking, status_code=201)
-
-
-async def _book(request: Request, body: BookingIn, booking_id: str) -> dict[str, Any]:
     await _check_user(request, body.userId)
-    await _reserve(request, body, booking_id)
-    store = _store(request)
-    booking = {
-        "id": booking_id,
+    ledger = _ledger(request)
+    record = {
+        "id": _store(request).new_id(),
         "userId": body.userId,
         "movieId": body.movieId,
         "seats": body.seats,
-        "status": "confirmed",
+        "status": "pending",
         "createdAt": now_iso(),
     }
-    indexes = [
-        store.index_by("user", body.userId),
-        store.index_by("movie", body.movieId),
-        store.index_by("pair", f"{body.userId}:{body.movieId}"),
-    ]
+    fp = idempotency.fingerprint(body.model_dump())
+    outcome, found = await ledger.begin(record, time.time(), idempotency.hashed(key) if key else None, fp)
+    if outcome == "reused" or found is None:
+        raise idempotency.reused()
+    if found["status"] == "pending":
+        found = await _complete(request, found)
+    headers = {idempotency.REPLAYED: "true"} if outcome == "existing" else None
+    return JSONResponse(view(found), status_code=201, headers=headers)
+
+
+async def _complete(request: Request, record: dict[str, Any]) -> dict[str, Any]:
+    """Hold the seats of a pending booking and confirm it; the record
+    afterwards, or an ApiError once the booking has been given up."""
+    booking_id, movie_id = record["id"], record["movieId"]
+    path = f"{catalog.INTERNAL_PREFIX}/movies/{movie_id}/reservations"
+    payload = {"bookingId": booking_id, "seats": record["seats"]}
     try:
-        await store.create(booking_id, booking, indexes=indexes)
-    except BaseException:
-        await _release(request, body.movieId, booking_id)  # compensate: leave nothing behind
-        raise
-    return booking
+        reply = await request.app.state.peers.request(MOVIES, "POST", path, request.headers, json=payload)
+    except ApiError as exc:  # it may still arrive: give up and release
+        return await _give_up(request, record, exc, nothing_held=False)
+    if reply.status_code in (200, 201):
+        status, after = await _ledger(request).confirm(booking_id, record["userId"], movie_id, time.time())
+        if status in ("confirmed", "cancelled") and after is not None:
+            return after
+        if status == "gone_user":
+            raise ApiError(404, f"user {record['userId']} was deleted while booking", "user_not_found")
+        if status == "gone_movie":
+            raise ApiError(404, f"movie {movie_id} was deleted while booking", "movie_not_found")
+        raise _abandoned(booking_id)
+    # Final answers: movie-service holds nothing for this id, and never will.
+    if reply.status_code == 404:
+        error = ApiError(404, f"movie {movie_id} not found", "movie_not_found")
+        return await _give_up(request, record, error, nothing_held=True)
+    if reply.status_code == 409:
+        code, message = _peer_error(reply)
+        if code == "sold_out":
+            error = ApiError(409, message or f"not enough seats for movie {movie_id}", "sold_out")
+        else:  # "released": given up by another attempt or the reconciler
+            error = _abandoned(booking_id)
+        return await _give_up(request, record, error, nothing_held=True)
+    # A 5xx may have done the work anyway (its Redis timed out, say).
+    return await _give_up(request, record, _unavailable(MOVIES, reply.status_code), nothing_held=False)
+
+
+async def _give_up(request: Request, record: dict[str, Any], error: ApiError, *, nothing_held: bool) -> dict[str, Any]:
+    """Fail the pending booking and release whatever it may hold. If another
+    attempt confirmed it meanwhile, that booking is the answer."""
+    ledger = _ledger(request)
+    status, after = await ledger.fail(record["id"], time.time(), nothing_held=nothing_held)
+    if status in ("confirmed", "cancelled") and after is not None:
+        return after
+    if status == "failed_now" and not nothing_held:
+        await release(request.app.state.peers, ledger, record["id"], record["movieId"], request.headers)
+    raise error
 
 
 async def list_bookings(request: Request) -> Response:
@@ -252,7 +260,7 @@ async def get_booking(request: Request) -> Response:
     """
     booking_id = request.path_params["id"]
     record = await _store(request).get(booking_id)
-    if record is None:
+    if record is None or record["status"] == "failed":  # a failed attempt is no booking
         raise ApiError(404, f"booking {booking_id} not found", "booking_not_found")
     return JSONResponse(view(record))
 
@@ -263,22 +271,20 @@ async def cancel_booking(request: Request) -> Response:
     summary: Cancel a booking
     responses:
       204: {description: "Cancelled now or before; the booking stays readable with status cancelled"}
+      202: {description: "Cancelled; movie-service could not be reached, its seats go back as soon as it answers"}
       404: {description: No such booking}
-      503: {description: movie-service or Redis is unreachable; the booking is unchanged}
+      503: {description: Redis is unreachable; the booking is unchanged}
     """
     booking_id = request.path_params["id"]
-    store = _store(request)
-    record = await store.get(booking_id)
-    if record is None:
+    ledger = _ledger(request)
+    status, record = await ledger.cancel(booking_id, time.time())
+    if status == "missing" or record is None:
         raise ApiError(404, f"booking {booking_id} not found", "booking_not_found")
-    if record["status"] == "cancelled":
+    if status == "cancelled":
         return Response(status_code=204)
-    reply = await request.app.state.peers.request(MOVIES, "DELETE", _reservation(record["movieId"], booking_id), request.headers)
-    # 404: the movie was deleted, together with its seats: nothing to give back.
-    if reply.status_code not in (204, 404):
-        raise _unavailable(MOVIES, reply.status_code)
-    await store.set_if(booking_id, "status", "confirmed", "cancelled")
-    return Response(status_code=204)
+    if await release(request.app.state.peers, ledger, booking_id, record["movieId"], request.headers):
+        return Response(status_code=204)
+    return JSONResponse(view(record), status_code=202)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -289,9 +295,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/bookings/{id}", get_booking, methods=["GET"]),
         Route("/bookings/{id}", cancel_booking, methods=["DELETE"]),
     ]
-    app = build_app(settings, routes, models=[BookingIn, Booking])
-    app.state.bookings = Store(app.state.redis, "bookings", "b")
-    # A retry waits for a first attempt still running at most this long.
-    wait = 2 * settings.peer_timeout + 2
-    app.state.idempotency = idempotency.IdempotencyKeys(app.state.redis, "bookings", wait=wait)
+
+    async def reconcile(app: Starlette) -> None:
+        await app.state.reconciler.run_forever()
+
+    app = build_app(settings, routes, models=[BookingIn, Booking], background=reconcile)
+    store = Store(app.state.redis, "bookings", "b")
+    app.state.bookings = store
+    # A request confirms at most a reservation call plus a Redis call after
+    # it began; past that, its pending record is the reconciler's to fail.
+    grace = settings.peer_timeout + settings.redis_timeout + 1
+    app.state.ledger = Ledger(app.state.redis, store, grace=grace)
+    app.state.reconciler = Reconciler(
+        app.state.ledger, app.state.peers, interval=settings.reconcile_interval, retry_after=settings.peer_timeout + 1
+    )
     return app

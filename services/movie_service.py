@@ -4,7 +4,9 @@ service's Redis (layout in services/common/store.py), plus per movie:
     movies:<id>:seats         seats still available (an integer)
     movies:<id>:reservations  hash bookingId -> seats held (> 0), or the
                               tombstone of a released reservation (-seats, or
-                              0 when it was released before it was ever held)
+                              0 when it was released before it was ever held
+                              or refused for want of seats)
+    movies:deleted            deleted movie ids (the deletion feed)
 
 Seats change only through two internal endpoints that booking-service calls
 (under catalog.INTERNAL_PREFIX, which the gateway and the ingress never route),
@@ -13,13 +15,20 @@ booking holds or frees its seats at most once:
 
     POST   /internal/movies/{id}/reservations {"bookingId","seats"}
            201 reserved, 200 already held by this booking (a retry),
-           404 no such movie, 409 not enough seats or already released
+           404 no such movie, 409 not enough seats or already released.
+           Every answer but 201/200 is final for that booking id: a refusal
+           for want of seats leaves a tombstone too, so the same booking id
+           can never hold seats later (a late duplicate of the request).
     DELETE /internal/movies/{id}/reservations/{bookingId}
            204 released now, earlier, or never held (a tombstone then stops
            a late reservation for that booking); 404 no such movie
+    GET    /internal/movies/{id}/reservations
+           the seats each booking holds now (for checks and debugging)
 
 Deleting a movie deletes its seats and reservations, so new bookings for it
-get 404; bookings made earlier stay readable in booking-service.
+get 404, and records the id in the deletion feed (GET
+/internal/movies/deleted, services/common/deletions.py): booking-service
+follows it and cancels the movie's bookings (services/booking_reconciler.py).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services import catalog
+from services.common import deletions
 from services.common.app import build_app, collection
 from services.common.body import StrictModel, read_body
 from services.common.errors import ApiError
@@ -53,7 +63,10 @@ if held then
   return {'released', avail}
 end
 local want = tonumber(ARGV[2])
-if avail < want then return {'sold_out', avail} end
+if avail < want then
+  redis.call('HSET', KEYS[3], ARGV[1], 0)
+  return {'sold_out', avail}
+end
 avail = redis.call('DECRBY', KEYS[2], want)
 redis.call('HSET', KEYS[3], ARGV[1], want)
 return {'reserved', avail}
@@ -220,11 +233,12 @@ async def get_movie(request: Request) -> Response:
 
 
 async def delete_movie(request: Request) -> Response:
-    """Delete a movie; new bookings for it get 404, earlier ones stay readable.
+    """Delete a movie; new bookings for it get 404, and booking-service
+    cancels its bookings (they stay readable, as cancelled).
     ---
     summary: Delete a movie
     responses:
-      204: {description: Deleted}
+      204: {description: Deleted; its bookings become cancelled within the reconcile time}
       404: {description: No such movie}
     """
     movie_id = request.path_params["id"]
@@ -267,6 +281,23 @@ async def reserve_seats(request: Request) -> Response:
     return JSONResponse(result, status_code=201 if status == "reserved" else 200)
 
 
+async def list_reservations(request: Request) -> Response:
+    """The seats each booking holds now (internal: checks and debugging).
+    ---
+    summary: Seats held per booking
+    responses:
+      200: {description: "{movieId, held: {bookingId: seats}}"}
+      404: {description: No such movie}
+    """
+    movie_id = request.path_params["id"]
+    movies = _movies(request)
+    if not movies.store.is_id(movie_id) or not await movies.store.redis.exists(movies.store.record_key(movie_id)):
+        raise _not_found(movie_id)
+    rows = await movies.store.redis.hgetall(movies.reservations_key(movie_id))
+    held = {booking: int(n) for booking, n in rows.items() if int(n) > 0}
+    return JSONResponse({"movieId": movie_id, "held": held})
+
+
 async def release_seats(request: Request) -> Response:
     """Give a booking's seats back, at most once (internal: booking-service).
     ---
@@ -293,7 +324,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *collection("/movies", create_movie, ["POST"]),
         Route("/movies/{id}", get_movie, methods=["GET"]),
         Route("/movies/{id}", delete_movie, methods=["DELETE"]),
+        deletions.route("movies", lambda request: _movies(request).store),
         *collection(f"{catalog.INTERNAL_PREFIX}/movies/{{id}}/reservations", reserve_seats, ["POST"]),
+        *collection(f"{catalog.INTERNAL_PREFIX}/movies/{{id}}/reservations", list_reservations, ["GET"]),
         Route(f"{catalog.INTERNAL_PREFIX}/movies/{{id}}/reservations/{{bookingId}}", release_seats, methods=["DELETE"]),
     ]
     app = build_app(settings, routes, models=[MovieIn, Movie, ReservationIn, Reservation])

@@ -3,8 +3,11 @@
 
 Emails are unique, compared case-insensitively (`Ann@Example.com` and
 `ann@example.com` are the same address); the address is stored as given.
-Deleting a user frees the address for a new user; bookings made earlier stay
-readable in booking-service.
+Deleting a user frees the address for a new user and records the id in the
+deletion feed (GET /internal/users/deleted, services/common/deletions.py):
+booking-service follows it and cancels the user's bookings, giving their
+seats back (services/booking_reconciler.py). No call back into
+booking-service is needed.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from services.common import deletions
 from services.common.app import build_app, collection
 from services.common.body import StrictModel, read_body
 from services.common.errors import ApiError
@@ -113,11 +117,12 @@ async def get_user(request: Request) -> Response:
 
 
 async def delete_user(request: Request) -> Response:
-    """Delete a user; their earlier bookings stay readable.
+    """Delete a user; booking-service cancels their bookings and frees the
+    seats (the bookings stay readable, as cancelled).
     ---
     summary: Delete a user
     responses:
-      204: {description: Deleted}
+      204: {description: Deleted; their bookings become cancelled within the reconcile time}
       404: {description: No such user}
     """
     user_id = request.path_params["id"]
@@ -135,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *collection("/users", create_user, ["POST"]),
         Route("/users/{id}", get_user, methods=["GET"]),
         Route("/users/{id}", delete_user, methods=["DELETE"]),
+        deletions.route("users", _store),
     ]
     app = build_app(settings, routes, models=[UserIn, User])
     app.state.users = Store(app.state.redis, "users", "u")

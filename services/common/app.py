@@ -147,6 +147,7 @@ def build_app(
     models: Sequence[type[pydantic.BaseModel]] = (),
     readiness: ReadinessCheck | None = None,
     on_startup: Callable[[Starlette], Awaitable[None]] | None = None,
+    background: Callable[[Starlette], Awaitable[None]] | None = None,
 ) -> Starlette:
     """Wire a service: `routes` are its domain; everything else is shared.
 
@@ -154,6 +155,9 @@ def build_app(
     (when the service uses Redis), `.peers` (calls to the services it calls),
     `.http` (the httpx client under `.peers`), `.transport` (its pool) and
     `.metrics`.
+
+    `background(app)` runs as a task for as long as the app serves (e.g.
+    booking-service's reconciler) and is cancelled when it stops.
     """
     metrics = Metrics(settings.service)
     transport = KeepAliveTransport(max_connections=200)
@@ -164,9 +168,14 @@ def build_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if on_startup is not None:
             await on_startup(app)
+        task = asyncio.create_task(background(app)) if background is not None else None
         try:
             yield
         finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
             await http.aclose()
             if redis is not None:
                 await redis.aclose()

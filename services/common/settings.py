@@ -26,6 +26,8 @@ class Settings:
     peer_timeout: float = 5.0
     # Seconds a Redis command may take before it counts as unreachable.
     redis_timeout: float = 2.0
+    # booking-service: seconds between two passes of its reconciler.
+    reconcile_interval: float = 1.0
     ui_dir: Path = catalog.UI_DIR
     # api-gateway only: an optional kubeconfig for the other cluster.
     remote_kubeconfig: Path | None = None
@@ -81,6 +83,7 @@ class Settings:
             peers=peers,
             peer_timeout=float(env.get("PEER_TIMEOUT_SECONDS", "5")),
             redis_timeout=float(env.get("REDIS_TIMEOUT_SECONDS", "2")),
+            reconcile_interval=float(env.get("RECONCILE_INTERVAL_SECONDS", "1")),
             ui_dir=Path(env.get("UI_DIR", str(catalog.UI_DIR))),
             remote_kubeconfig=Path(remote) if remote else None,
             remote_cluster=env.get("REMOTE_CLUSTER_NAME") or None,

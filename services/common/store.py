@@ -10,6 +10,9 @@ prefix and never touches another's keys):
     users:by-<f>:<value>  optional secondary indexes (same scores), e.g.
                           bookings:by-user:<userId>
     users:unique:<f>      optional hash for a unique field: value -> id
+    users:deleted         sorted set: ids of deleted records, scored by a
+                          sequence number taken when they were deleted (a
+                          feed other services follow: services/common/deletions.py)
 
 A page is `ZRANGE <index> (<cursor> +inf BYSCORE LIMIT 0 <limit+1>` plus one
 MGET: no KEYS, no SCAN, no full reads. The cursor is the sequence number of
@@ -59,7 +62,8 @@ for i = 4 + n, #KEYS do redis.call('SET', KEYS[i], ARGV[1 + i - n]) end
 return {'ok', tostring(seq)}
 """
 
-# KEYS: record, unique-hash, then the index zsets, then extra keys to delete
+# KEYS: record, unique-hash, seq, deletion feed, then the index zsets, then
+#       extra keys to delete
 # ARGV: id, unique-field ('' = none), number of index keys
 _DELETE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -67,9 +71,10 @@ redis.call('DEL', KEYS[1])
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then
   redis.call('HDEL', KEYS[2], ARGV[2])
 end
+redis.call('ZADD', KEYS[4], redis.call('INCR', KEYS[3]), ARGV[1])
 local n = tonumber(ARGV[3])
-for i = 3, 2 + n do redis.call('ZREM', KEYS[i], ARGV[1]) end
-for i = 3 + n, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 5, 4 + n do redis.call('ZREM', KEYS[i], ARGV[1]) end
+for i = 5 + n, #KEYS do redis.call('DEL', KEYS[i]) end
 return 1
 """
 
@@ -217,12 +222,32 @@ class Store:
         extra_keys: Sequence[str] = (),
     ) -> bool:
         """Delete the record, drop it from its indexes, free its unique value
-        (only if this record holds it) and delete `extra_keys`, atomically."""
+        (only if this record holds it), delete `extra_keys` and add the id
+        to the deletion feed, atomically."""
         if not self.is_id(id):
             return False
         field, value = unique if unique else ("", "")
-        keys = [self.record_key(id), self.unique_key(field or "none"), self.index, *indexes, *extra_keys]
+        keys = [
+            self.record_key(id),
+            self.unique_key(field or "none"),
+            self.key("seq"),
+            self.deleted,
+            self.index,
+            *indexes,
+            *extra_keys,
+        ]
         return bool(await self._delete(keys=keys, args=[id, value, 1 + len(indexes)]))
+
+    @property
+    def deleted(self) -> str:
+        return self.key("deleted")
+
+    async def deleted_since(self, after: int, limit: int) -> list[tuple[str, int]]:
+        """(id, sequence number) of records deleted after `after`, oldest first."""
+        rows = await self.redis.zrange(
+            self.deleted, f"({after}", "+inf", byscore=True, offset=0, num=limit, withscores=True
+        )
+        return [(member, int(score)) for member, score in rows]
 
     async def set_if(self, id: str, field: str, expected: str, new: str) -> dict[str, Any] | None:
         """Atomically set a string `field` to `new` if it equals `expected`.

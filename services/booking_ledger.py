@@ -1,0 +1,259 @@
+"""booking-service's records and their states, in its own Redis. Every
+change of state is one Lua script that checks the state it starts from, so a
+late or repeated command (a timeout that ran anyway, a second replica, the
+reconciler) can never undo a decision already made.
+
+    pending ──confirm──> confirmed ──cancel──> cancelled
+       │                                          ▲
+       ├──fail──> failed (hidden, expires)        │
+       └──cancel──────────────────────────────────┘
+
+- `pending`: the intent, written before movie-service is asked for seats,
+  with a deadline. A booking only ever holds seats under its own id, so any
+  seats held at movie-service belong to a record here.
+- `confirm` needs `pending` and happens only after movie-service held the
+  seats. `fail` and `cancel` are the only ways out otherwise; both put the
+  booking in the settle queue, whose entries are given back at movie-service
+  (a release there is idempotent and leaves a tombstone that stops a late
+  reservation). Seats are therefore released only for a booking that can
+  never be confirmed again.
+- Failed records are not bookings (GET answers 404, lists skip them); they
+  expire with the Idempotency-Key that may point at them.
+
+Keys (prefix `bookings`, layout of services/common/store.py plus):
+
+    bookings:idem:<sha256(key)>  {"fp", "id"}: the booking an Idempotency-Key
+                                 made (24 h); a key whose booking failed is
+                                 bound to a new id by the next attempt
+    bookings:pending             zset id -> deadline (unix time)
+    bookings:settle              zset "<id>:<movieId>" -> next attempt time
+    bookings:gone:users|movies   sets of deleted user / movie ids
+    bookings:feed:users|movies   how far the deletion feeds were followed
+
+Scripts name a record key they compute from an id (`<prefix>:<id>`) when
+the id is only known inside the script: fine on one Redis server (what the
+app deploys), not on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from services.common.store import Store, dumps
+
+KEY_TTL = 24 * 3600
+
+# KEYS: record, pending, idem key (or a placeholder)
+# ARGV: record json, id, deadline, fingerprint, ttl, '1' when there is a key, prefix
+_BEGIN = """
+if ARGV[6] == '1' then
+  local raw = redis.call('GET', KEYS[3])
+  if raw then
+    local held = cjson.decode(raw)
+    if held.fp ~= ARGV[4] then return {'reused', ''} end
+    local rec = redis.call('GET', ARGV[7] .. ':' .. held.id)
+    if rec and cjson.decode(rec).status ~= 'failed' then return {'existing', rec} end
+  end
+  redis.call('SET', KEYS[3], cjson.encode({fp = ARGV[4], id = ARGV[2]}), 'EX', ARGV[5])
+end
+local mine = redis.call('GET', KEYS[1])
+if mine then return {'existing', mine} end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+return {'new', ARGV[1]}
+"""
+
+# KEYS: record, pending, settle, seq, index, by-user, by-movie, by-pair, gone users, gone movies
+# ARGV: id, now, ttl of a failed record
+_CONFIRM = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return {'missing', ''}
+end
+local doc = cjson.decode(raw)
+if doc.status ~= 'pending' then return {doc.status, raw} end
+redis.call('ZREM', KEYS[2], ARGV[1])
+local gone = nil
+if redis.call('SISMEMBER', KEYS[9], doc.userId) == 1 then gone = 'gone_user' end
+if redis.call('SISMEMBER', KEYS[10], doc.movieId) == 1 then gone = 'gone_movie' end
+if gone then
+  doc.status = 'failed'
+  redis.call('SET', KEYS[1], cjson.encode(doc), 'EX', ARGV[3])
+  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1] .. ':' .. doc.movieId)
+  return {gone, raw}
+end
+doc.status = 'confirmed'
+raw = cjson.encode(doc)
+redis.call('SET', KEYS[1], raw)
+local seq = redis.call('INCR', KEYS[4])
+for i = 5, 8 do redis.call('ZADD', KEYS[i], seq, ARGV[1]) end
+return {'confirmed', raw}
+"""
+
+# KEYS: record, pending, settle   ARGV: id, now, '1' when nothing can be held, ttl
+_FAIL = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return {'missing', ''}
+end
+local doc = cjson.decode(raw)
+if doc.status ~= 'pending' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return {doc.status, raw}
+end
+doc.status = 'failed'
+raw = cjson.encode(doc)
+redis.call('SET', KEYS[1], raw, 'EX', ARGV[4])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[3] ~= '1' then redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1] .. ':' .. doc.movieId) end
+return {'failed_now', raw}
+"""
+
+# KEYS: record, pending, settle   ARGV: id, now
+_CANCEL = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'missing', ''} end
+local doc = cjson.decode(raw)
+if doc.status == 'failed' then return {'missing', ''} end
+if doc.status == 'cancelled' then return {'cancelled', raw} end
+doc.status = 'cancelled'
+raw = cjson.encode(doc)
+redis.call('SET', KEYS[1], raw)
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1] .. ':' .. doc.movieId)
+return {'cancelled_now', raw}
+"""
+
+# KEYS: gone set, the deleted record's index (by-user or by-movie), settle
+# ARGV: deleted id, now, prefix
+_FORGET = """
+redis.call('SADD', KEYS[1], ARGV[1])
+local n = 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local key = ARGV[3] .. ':' .. id
+  local raw = redis.call('GET', key)
+  if raw then
+    local doc = cjson.decode(raw)
+    if doc.status == 'confirmed' then
+      doc.status = 'cancelled'
+      redis.call('SET', key, cjson.encode(doc))
+      redis.call('ZADD', KEYS[3], ARGV[2], id .. ':' .. doc.movieId)
+      n = n + 1
+    end
+  end
+end
+return n
+"""
+
+# KEYS: settle   ARGV: now, next attempt time, limit
+_CLAIM = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], member) end
+return due
+"""
+
+# KEYS: cursor   ARGV: new value (only moves forward)
+_ADVANCE = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+"""
+
+
+def settle_member(booking_id: str, movie_id: str) -> str:
+    return f"{booking_id}:{movie_id}"
+
+
+class Ledger:
+    def __init__(self, redis: aioredis.Redis, store: Store, *, grace: float, key_ttl: int = KEY_TTL) -> None:
+        self.redis = redis
+        self.store = store
+        self.grace = grace  # how long a pending booking may stay pending
+        self.key_ttl = key_ttl
+        self.pending = store.key("pending")
+        self.settle = store.key("settle")
+        self._begin = redis.register_script(_BEGIN)
+        self._confirm = redis.register_script(_CONFIRM)
+        self._fail = redis.register_script(_FAIL)
+        self._cancel = redis.register_script(_CANCEL)
+        self._forget = redis.register_script(_FORGET)
+        self._claim = redis.register_script(_CLAIM)
+        self._advance = redis.register_script(_ADVANCE)
+
+    def idem_key(self, hashed: str) -> str:
+        return self.store.key("idem", hashed)
+
+    def gone(self, kind: str) -> str:
+        return self.store.key("gone", kind)
+
+    @staticmethod
+    def _doc(raw: str) -> dict[str, Any] | None:
+        return json.loads(raw) if raw else None
+
+    async def begin(
+        self, record: dict[str, Any], now: float, key: str | None, fingerprint: str
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Write the pending record (bound to `key`, a hashed Idempotency-Key).
+        ('new', record), ('existing', the key's live booking) or ('reused', None)
+        when the key was used with another body."""
+        keys = [self.store.record_key(record["id"]), self.pending, self.idem_key(key or "none")]
+        args = [dumps(record), record["id"], now + self.grace, fingerprint, self.key_ttl, "1" if key else "", self.store.prefix]
+        status, raw = await self._begin(keys=keys, args=args)
+        return status, self._doc(raw)
+
+    async def confirm(self, booking_id: str, user_id: str, movie_id: str, now: float) -> tuple[str, dict[str, Any] | None]:
+        """('confirmed', record) or the state that stopped it: 'cancelled',
+        'failed', 'gone_user', 'gone_movie' or 'missing'."""
+        s = self.store
+        keys = [
+            s.record_key(booking_id), self.pending, self.settle, s.key("seq"), s.index,
+            s.index_by("user", user_id), s.index_by("movie", movie_id), s.index_by("pair", f"{user_id}:{movie_id}"),
+            self.gone("users"), self.gone("movies"),
+        ]
+        status, raw = await self._confirm(keys=keys, args=[booking_id, now, self.key_ttl])
+        return status, self._doc(raw)
+
+    async def fail(self, booking_id: str, now: float, *, nothing_held: bool) -> tuple[str, dict[str, Any] | None]:
+        """Give up a pending booking: ('failed_now', record), else its state.
+        Unless `nothing_held`, it joins the settle queue."""
+        keys = [self.store.record_key(booking_id), self.pending, self.settle]
+        status, raw = await self._fail(keys=keys, args=[booking_id, now, "1" if nothing_held else "", self.key_ttl])
+        return status, self._doc(raw)
+
+    async def cancel(self, booking_id: str, now: float) -> tuple[str, dict[str, Any] | None]:
+        """('cancelled_now', record), ('cancelled', record) or ('missing', None)."""
+        if not self.store.is_id(booking_id):
+            return "missing", None
+        keys = [self.store.record_key(booking_id), self.pending, self.settle]
+        status, raw = await self._cancel(keys=keys, args=[booking_id, now])
+        return status, self._doc(raw)
+
+    async def settled(self, booking_id: str, movie_id: str) -> None:
+        """The seats of this booking are back at movie-service."""
+        await self.redis.zrem(self.settle, settle_member(booking_id, movie_id))
+
+    async def overdue(self, now: float, limit: int = 100) -> list[str]:
+        """Pending bookings past their deadline."""
+        return await self.redis.zrangebyscore(self.pending, "-inf", now, start=0, num=limit)
+
+    async def claim_settle(self, now: float, retry_at: float, limit: int = 100) -> list[tuple[str, str]]:
+        """(bookingId, movieId) whose seats are due to go back; other replicas
+        skip them until `retry_at`."""
+        members = await self._claim(keys=[self.settle], args=[now, retry_at, limit])
+        return [tuple(m.split(":", 1)) for m in members]  # type: ignore[misc]
+
+    async def forget(self, kind: str, deleted_id: str, now: float) -> int:
+        """A user or movie was deleted: cancel its confirmed bookings (they
+        join the settle queue) and refuse to confirm its pending ones."""
+        index = self.store.index_by("user" if kind == "users" else "movie", deleted_id)
+        return int(await self._forget(keys=[self.gone(kind), index, self.settle], args=[deleted_id, now, self.store.prefix]))
+
+    async def feed_cursor(self, kind: str) -> int:
+        return int(await self.redis.get(self.store.key("feed", kind)) or 0)
+
+    async def advance(self, kind: str, seq: int) -> None:
+        await self._advance(keys=[self.store.key("feed", kind)], args=[seq])
