@@ -57,6 +57,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--from-results", metavar="JSON", help="only rewrite the table and docs from a saved bench/out/*/results.json")
     p.add_argument("--no-docs", action="store_true", help="print the table only; do not rewrite docs/benchmarks.*")
+    p.add_argument(
+        "--soak",
+        type=float,
+        metavar="MINUTES",
+        help="instead of the benchmark: seeded fault runs (bench/faults.py) for MINUTES, then the counts",
+    )
+    p.add_argument("--seed", type=int, help="--soak: first seed (default: random, printed)")
     args = p.parse_args(argv)
     args.duration = args.duration or (2.0 if args.quick else 10.0)
     args.concurrency = [int(c) for c in (args.concurrency or "1,16,64").split(",")]
@@ -79,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     progress = Progress(args.max_minutes * 60)
+    if args.soak is not None:
+        from bench import soak
+
+        return soak.soak(args.soak, args.seed, progress)
     if args.from_results:
         results = json.loads(Path(args.from_results).read_text())
         print(report.table(results))

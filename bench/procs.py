@@ -134,7 +134,7 @@ class Proc:
         return self.proc.pid
 
     def start(self, ready_path: str = "/healthz", timeout: float = 30.0) -> None:
-        log = self.log_path.open("wb")
+        log = self.log_path.open("ab")  # a restart (fault runs) appends
         self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=_repo_root())
         log.close()
         try:
@@ -159,6 +159,13 @@ class Proc:
 
     def rss_mib(self) -> float | None:
         return rss_mib(self.pid) if self.proc is not None else None
+
+    def kill(self) -> None:
+        """kill -9, as a crashing node or an OOM kill would (fault runs)."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc is None:
