@@ -44,7 +44,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,8 @@ class Cluster:
         self.proxy: procs.Proc | None = None
         self.user_ids: list[str] = []
         self.started: list[procs.Proc] = []  # everything to stop, in start order
+        self.restarting: Future | None = None  # a killed replica coming back
+        self._restarter = ThreadPoolExecutor(1)
 
     def _env(self, name: str, port: int, db: int) -> dict[str, str]:
         env = procs._base_env(port)
@@ -135,7 +137,19 @@ class Cluster:
             self.stop()
             raise
 
+    def ready(self) -> None:
+        """Wait until a replica killed by the last run is back (every run
+        starts with all replicas, so it has exactly one fault)."""
+        if self.restarting is not None:
+            future, self.restarting = self.restarting, None
+            future.result()
+
     def stop(self) -> None:
+        try:
+            self.ready()
+        except Exception:
+            pass
+        self._restarter.shutdown()
         if self.redis.proc is not None:
             self.redis.proc.send_signal(signal.SIGCONT)  # in case a run stopped it
         for proc in reversed(self.started):
@@ -169,7 +183,9 @@ class Cluster:
             victim = group[rng.randrange(len(group))]
             victim.kill()
             time.sleep(duration)
-            victim.start("/healthz", timeout=START_TIMEOUT)
+            # It takes a while to boot: the run goes on meanwhile, as with a
+            # pod that Kubernetes restarts; the next run waits for it.
+            self.restarting = self._restarter.submit(victim.start, "/healthz", timeout=START_TIMEOUT)
             return f"{victim.name} kill -9, restarted after {duration:.1f}s"
         if fault == "slow_movie":
             delay = PEER_TIMEOUT + rng.uniform(0.2, 1.5)
@@ -222,7 +238,7 @@ class RunResult:
         verdict = "ok" if not self.violations else f"VIOLATED: {'; '.join(self.violations[:5])}"
         return (
             f"seed {self.seed:<5d} {self.detail:<58s} {self.confirmed:>3d} confirmed {self.cancelled:>3d} cancelled  "
-            f"reconciled in {rec:>24s}  answers {codes}  {verdict}"
+            f"reconciled in {rec:>24s}  answers {codes}  run {self.seconds:.0f}s  {verdict}"
         )
 
 
@@ -236,7 +252,7 @@ class _Run:
         self.statuses: Counter = Counter()
         self.turn = 0
 
-    def booking_url(self) -> str:
+    def booking_url(self) -> str:  # round-robin
         self.turn += 1
         return self.cluster.bookings[self.turn % len(self.cluster.bookings)].url
 
@@ -316,11 +332,21 @@ class _Run:
         return [f"key {k.key} still without a final answer: {k.answers[-3:]}" for k in self.keys.values() if not k.final]
 
 
-def _all_bookings(http: httpx.Client, base: str, movie_id: str) -> list[dict[str, Any]]:
+def _get(http: httpx.Client, procs_: list[procs.Proc], path: str, **kw: Any) -> httpx.Response:
+    """GET from the first replica that accepts the connection."""
+    for proc in procs_:
+        try:
+            return http.get(proc.url + path, **kw)
+        except httpx.ConnectError:
+            continue
+    raise httpx.ConnectError(f"no replica answers {path}")
+
+
+def _all_bookings(http: httpx.Client, cluster: Cluster, movie_id: str) -> list[dict[str, Any]]:
     items, cursor = [], None
     while True:
         params = {"movieId": movie_id, "limit": "500", **({"cursor": cursor} if cursor else {})}
-        r = http.get(f"{base}/bookings/", params=params)
+        r = _get(http, cluster.bookings, "/bookings/", params=params)
         r.raise_for_status()
         items += r.json()["items"]
         cursor = r.json()["next"]
@@ -331,9 +357,9 @@ def _all_bookings(http: httpx.Client, base: str, movie_id: str) -> list[dict[str
 def seat_problems(cluster: Cluster, http: httpx.Client, movie: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     """The seat invariants, read through the services' HTTP APIs."""
     try:
-        m = http.get(f"{cluster.movies[0].url}/movies/{movie['id']}")
-        held = http.get(f"{cluster.movies[1 % len(cluster.movies)].url}/internal/movies/{movie['id']}/reservations")
-        listed = _all_bookings(http, cluster.bookings[0].url, movie["id"])
+        m = _get(http, cluster.movies, f"/movies/{movie['id']}")
+        held = _get(http, cluster.movies[::-1], f"/internal/movies/{movie['id']}/reservations")
+        listed = _all_bookings(http, cluster, movie["id"])
         m.raise_for_status()
         held.raise_for_status()
     except httpx.HTTPError as exc:
@@ -362,6 +388,7 @@ def run_one(cluster: Cluster, seed: int) -> RunResult:
     result = RunResult(seed=seed, fault=fault, capacity=capacity)
     started = time.monotonic()
     with httpx.Client(timeout=10) as http:
+        cluster.ready()
         r = http.post(f"{cluster.movies[0].url}/movies/", json={"title": f"Run {seed}", "genre": "test", "year": 2000, "capacity": capacity})
         r.raise_for_status()
         movie = r.json()
@@ -433,7 +460,10 @@ def key_problems(run: _Run, listed: list[dict[str, Any]], fault: str, http: http
         k = key_of.get(booking_id)
         if k is None or booking_id not in status_of:
             continue
-        r = http.post(f"{run.cluster.bookings[0].url}/bookings/", json=k.body, headers={"Idempotency-Key": k.key})
+        try:
+            r = http.post(f"{run.cluster.bookings[-1].url}/bookings/", json=k.body, headers={"Idempotency-Key": k.key})
+        except httpx.ConnectError:  # that replica is restarting
+            r = http.post(f"{run.cluster.bookings[0].url}/bookings/", json=k.body, headers={"Idempotency-Key": k.key})
         if r.status_code == 201 and r.json()["status"] == "confirmed":
             problems.append(f"replaying key {k.key} after its cancel claims the booking is confirmed")
     return problems

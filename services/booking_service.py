@@ -34,7 +34,6 @@ deletion feeds). No service calls back into booking-service.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from typing import Annotated, Any
@@ -59,7 +58,6 @@ SERVICE = "booking-service"
 REF_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 FIELDS = ("id", "userId", "movieId", "seats", "status", "createdAt")
 
-log = logging.getLogger("theater")
 
 
 class BookingIn(StrictModel):
