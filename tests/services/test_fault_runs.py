@@ -34,6 +34,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[faults.Cluster
     c.stop()
 
 
+@pytest.mark.timeout(600)  # the first one starts the cluster too: slow on a busy 2-core machine
 @pytest.mark.parametrize("seed", range(FIRST_SEED, FIRST_SEED + RUNS))
 def test_seeded_fault_run_keeps_the_invariants(cluster: faults.Cluster, seed: int) -> None:
     result = faults.run_one(cluster, seed)
