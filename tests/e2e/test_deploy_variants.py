@@ -41,17 +41,32 @@ def test_old_istio_with_a_namespace_made_by_hand_and_a_slow_token_controller(
         ws.up("ctx1")
         record_timing("up-ctx1-istio-1.20", time.monotonic() - started)
 
+        # The token controller is slow: kube-controller-manager stays stopped from
+        # the start of the up until the dashboard's token Secret exists, then 3 s more
+        # (the provider waits up to about 5 s for the Secret's data).
         kcm = sim.planes["ctx2"].pids["kube-controller-manager"]
+        token_secret = f"/api/v1/namespaces/{NS}/secrets/{catalog.DASHBOARD_SERVICE_ACCOUNT}-token"
+        watcher = Cluster(sim.planes["ctx2"])
+        done = threading.Event()
+
+        def resume_after_the_secret() -> None:
+            while not done.is_set() and not watcher.exists(token_secret):
+                time.sleep(0.2)
+            done.wait(3.0)
+            os.kill(kcm, signal.SIGCONT)
+
         os.kill(kcm, signal.SIGSTOP)
-        resume = threading.Timer(12.0, os.kill, (kcm, signal.SIGCONT))
-        resume.start()
+        thread = threading.Thread(target=resume_after_the_secret, daemon=True)
+        thread.start()
         try:
             started = time.monotonic()
             ws.up("ctx2")
             record_timing("up-ctx2-istio-1.20-slow-token-controller", time.monotonic() - started)
         finally:
-            resume.cancel()
+            done.set()
             os.kill(kcm, signal.SIGCONT)
+            thread.join(10)
+            watcher.close()
 
         for name, c in clusters.items():
             kinds = {kind for kind, _ in c.istio_objects(NS)}
