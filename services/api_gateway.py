@@ -33,7 +33,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -43,7 +43,6 @@ from services import catalog
 from services.common.app import build_app
 from services.common.errors import ApiError, error_response
 from services.common.peers import peer_timeouts
-from services.common.transport import KeepAliveTransport
 from services.common.settings import Settings
 from services.common.tracing import trace_headers
 from services.k8s_status import StatusReader
@@ -98,51 +97,82 @@ def forward_request_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes,
 
 
 def forward_response_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The backend's headers to send on, names lower-cased as ASGI wants."""
     drop = DROP_RESPONSE | _connection_tokens(raw)
-    return [(k, v) for k, v in raw if k.lower() not in drop]
+    return [(k.lower(), v) for k, v in raw if k.lower() not in drop]
 
 
 async def proxy(request: Request) -> Response:
-    """Raw bytes in, raw bytes out, through the peers' pool
-    (KeepAliveTransport.forward): no httpx request/response models."""
+    """Raw bytes in, raw bytes out, on the app's pool (httpx2's transport,
+    without the client's cookie, redirect and auth layer). One deadline,
+    PEER_TIMEOUT_SECONDS, covers the whole exchange: reading the client's
+    body (408 when that is what ran out) and the backend's answer (504)."""
     scope = request.scope
     app_state = request.app.state
     settings: Settings = app_state.settings
     path: str = scope["path"]
     spec = catalog.ROUTED[path[1:].split("/", 1)[0]]
-    base = settings.peers[spec.name]
     # raw_path keeps the client's percent-encoding exactly as sent.
     target = scope.get("raw_path") or path.encode()
     query = scope.get("query_string", b"")
     if query:
         target += b"?" + query
-    body = await request.body()
-    transport: KeepAliveTransport = app_state.transport
+    method = request.method
+    pool: httpx2.AsyncHTTPTransport = app_state.transport
+    body_read = False
     try:
-        # One deadline for the whole exchange, including a slowly trickling body.
         async with asyncio.timeout(settings.peer_timeout):
-            status, headers, content = await transport.forward(
-                request.method, base, target, forward_request_headers(scope["headers"]), body, app_state.proxy_timeouts
+            body = await request.body()
+            body_read = True
+            outgoing = httpx2.Request(
+                method,
+                app_state.backend_urls[spec.name].copy_with(raw_path=target),
+                headers=forward_request_headers(scope["headers"]),
+                content=body if body or method in ("POST", "PUT", "PATCH") else None,
+                extensions={"timeout": app_state.proxy_timeouts},
             )
-    except (TimeoutError, httpx.TimeoutException):
+            answer = await pool.handle_async_request(outgoing)
+            try:
+                if answer.status_code < 200:
+                    # 101 Switching Protocols: the gateway forwards no Upgrade,
+                    # so a backend that switches anyway is broken.
+                    return error_response(
+                        502,
+                        f"{spec.name} answered {answer.status_code}, which the gateway does not relay",
+                        "bad_gateway",
+                        backend=spec.name,
+                    )
+                content = await answer.aread()
+            finally:
+                await answer.aclose()
+    except (TimeoutError, httpx2.TimeoutException):
+        if not body_read:
+            return error_response(
+                408, f"the request body did not arrive within {settings.peer_timeout:g} s", "request_timeout"
+            )
         return error_response(
             504,
             f"{spec.name} did not answer within {settings.peer_timeout:g} s",
             "backend_timeout",
             backend=spec.name,
         )
-    except httpx.TransportError as exc:
+    except httpx2.TransportError as exc:
         return error_response(
             503,
-            f"{spec.name} is unreachable at {base} ({type(exc).__name__})",
+            f"{spec.name} is unreachable at {settings.peers[spec.name]} ({type(exc).__name__})",
             "backend_unavailable",
             backend=spec.name,
         )
-    out = Response(content=content, status_code=status)
+    out = Response(content=content, status_code=answer.status_code)
     # Replace Starlette's defaults with the backend's headers, then let
-    # Response's own content-length stand (it matches the body; none on 204/304).
-    length = [(k, v) for k, v in out.raw_headers if k == b"content-length"]
-    out.raw_headers = forward_response_headers(headers) + length
+    # Response's own content-length stand (it matches the body; none on
+    # 204/304). A HEAD answer has no body: the backend's length is the news.
+    headers = forward_response_headers(answer.headers.raw)
+    if method == "HEAD":
+        headers += [(k.lower(), v) for k, v in answer.headers.raw if k.lower() == b"content-length"]
+    else:
+        headers += [(k, v) for k, v in out.raw_headers if k == b"content-length"]
+    out.raw_headers = headers
     return out
 
 
@@ -201,7 +231,7 @@ async def api_status(request: Request) -> Response:
     return JSONResponse(await reader.status(), headers={"cache-control": "no-store"})
 
 
-async def _one_info(client: httpx.AsyncClient, url: str, timeout: float, headers: dict[str, str]) -> dict[str, Any]:
+async def _one_info(client: httpx2.AsyncClient, url: str, timeout: float, headers: dict[str, str]) -> dict[str, Any]:
     start = time.perf_counter()
 
     def elapsed_ms() -> float:
@@ -223,9 +253,9 @@ async def _one_info(client: httpx.AsyncClient, url: str, timeout: float, headers
             "servedBy": response.headers.get("x-served-by"),
             "ms": ms,
         }
-    except (TimeoutError, httpx.TimeoutException):
+    except (TimeoutError, httpx2.TimeoutException):
         return {"error": "timeout", "ms": elapsed_ms()}
-    except httpx.TransportError as exc:
+    except httpx2.TransportError as exc:
         return {"error": f"unreachable ({type(exc).__name__})", "ms": elapsed_ms()}
     except ValueError:
         return {"error": "answer was not JSON", "ms": elapsed_ms()}
@@ -250,7 +280,7 @@ async def api_whoami(request: Request) -> Response:
             fields=[{"field": "service", "message": "unknown service"}],
         )
     names = [wanted] if wanted else routed
-    client: httpx.AsyncClient = request.app.state.http
+    client: httpx2.AsyncClient = request.app.state.http
     trace = trace_headers(request.headers)
 
     async def ask(name: str) -> dict[str, Any]:
@@ -298,5 +328,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = build_app(settings, routes())
     app.state.ui = UiFiles(Path(settings.ui_dir))
     app.state.proxy_timeouts = peer_timeouts(settings).as_dict()
+    app.state.backend_urls = {name: httpx2.URL(url) for name, url in settings.peers.items()}
     app.state.status = StatusReader(settings, app.state.http)
     return app

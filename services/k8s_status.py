@@ -45,7 +45,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import httpx2
 from lightkube import AsyncClient, ConfigError, KubeConfig
 from lightkube.core.exceptions import ApiError as KubeApiError
@@ -351,11 +350,11 @@ async def read_cluster(source: ClusterSource, namespace: str, timeout: float) ->
     return out
 
 
-async def probe_service(client: httpx.AsyncClient, name: str, url: str, timeout: float) -> dict[str, Any]:
+async def probe_service(client: httpx2.AsyncClient, name: str, url: str, timeout: float) -> dict[str, Any]:
     """/info, /healthz and /readyz of one service, for the local run's panel."""
     entry: dict[str, Any] = {"service": name, "url": url, "healthy": False, "ready": False, "info": None, "error": None}
 
-    async def get(path: str) -> httpx.Response:
+    async def get(path: str) -> httpx2.Response:
         return await client.get(url + path, timeout=timeout)
 
     results = await asyncio.gather(get("/info"), get("/healthz"), get("/readyz"), return_exceptions=True)
@@ -364,14 +363,14 @@ async def probe_service(client: httpx.AsyncClient, name: str, url: str, timeout:
     for what, res in (("info", info), ("healthz", health), ("readyz", ready)):
         if isinstance(res, BaseException):
             problems.append(f"{what}: {type(res).__name__}")
-    if isinstance(info, httpx.Response) and info.status_code == 200:
+    if isinstance(info, httpx2.Response) and info.status_code == 200:
         try:
             entry["info"] = info.json()
         except ValueError:
             problems.append("info: not JSON")
-    if isinstance(health, httpx.Response):
+    if isinstance(health, httpx2.Response):
         entry["healthy"] = health.status_code == 200
-    if isinstance(ready, httpx.Response):
+    if isinstance(ready, httpx2.Response):
         entry["ready"] = ready.status_code == 200
         if ready.status_code != 200:
             try:
@@ -389,7 +388,7 @@ class StatusReader:
     def __init__(
         self,
         settings: Settings,
-        http: httpx.AsyncClient,
+        http: httpx2.AsyncClient,
         environ: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings

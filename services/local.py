@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from services import catalog
 from services.redis_server import RedisNotFound, RedisServer, find_redis_server, port_is_free
@@ -163,7 +163,7 @@ class Launcher:
     def wait_healthy(self, spec: catalog.ServiceSpec, proc: subprocess.Popen) -> None:
         url = spec.local_url(HOST, self.offset) + "/healthz"
         deadline = time.monotonic() + self.args.ready_timeout
-        with httpx.Client(timeout=1.0) as client:
+        with httpx2.Client(timeout=1.0) as client:
             while time.monotonic() < deadline:
                 if self.stopping:
                     raise Interrupted
@@ -172,7 +172,7 @@ class Launcher:
                 try:
                     if client.get(url).status_code == 200:
                         return
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     pass
                 time.sleep(0.1)
         raise LaunchError(f"{spec.name} did not answer {url} within {self.args.ready_timeout:.0f}s")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -26,7 +27,6 @@ from services.common import redis as redis_mod
 from services.common.errors import EXCEPTION_HANDLERS, ApiError, error_response
 from services.common.metrics import Metrics, MetricsMiddleware
 from services.common.settings import Settings
-from services.common.transport import KeepAliveTransport
 
 ReadinessCheck = Callable[[Request], Awaitable[dict[str, str]]]
 
@@ -52,18 +52,20 @@ class ServedByMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Answers 413 as JSON for request bodies over `limit` bytes.
+    """Bounds the request body: at most `limit` bytes (413), arriving within
+    `timeout` seconds of the request's start (408). Both answers are JSON.
 
     A declared Content-Length over the limit is refused before the body is
     read; a chunked body is counted as it arrives and refused (ApiError 413,
     so the usual JSON error handler answers) once it passes the limit.
     Starlette's own `max_body_size` is not used because it replaces any 413
-    with a plain-text one.
+    with a plain-text one. The server (services/serve.py) bounds the headers.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout: float) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,14 +77,26 @@ class BodyLimitMiddleware:
             await response(scope, receive, send)
             return
         total = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        body_done = False
 
         async def receive_limited() -> Message:
-            nonlocal total
-            message = await receive()
+            nonlocal total, body_done
+            if body_done:  # after the body only a disconnect can come: no deadline
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise ApiError(
+                    408, f"the request body did not arrive within {self.timeout:g} s", "request_timeout"
+                ) from None
             if message["type"] == "http.request":
                 total += len(message.get("body", b""))
                 if total > self.limit:
                     raise ApiError(413, self.message)
+                body_done = not message.get("more_body", False)
             return message
 
         await self.app(scope, receive_limited, send)
@@ -90,6 +104,26 @@ class BodyLimitMiddleware:
     @property
     def message(self) -> str:
         return f"request body is larger than {self.limit // 1024} KiB"
+
+
+class PathGuardMiddleware:
+    """404 for a path holding a control character (a decoded %0A, %00...).
+    No route means to match one, and Starlette's route patterns end in `$`,
+    which also matches before a trailing newline: without this,
+    `GET /bookings/%0A` was served as `/bookings/`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _CONTROL.search(scope["path"]):
+            shown = scope.get("raw_path", b"").decode("latin-1") or repr(scope["path"])
+            await error_response(404, f"no route for {scope['method']} {shown}", "not_found")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def collection(path: str, endpoint: Callable[..., Any], methods: list[str]) -> list[Route]:
@@ -156,7 +190,7 @@ def build_app(
     `.metrics`.
     """
     metrics = Metrics(settings.service)
-    transport = KeepAliveTransport(max_connections=200)
+    transport = peers_mod.transport()
     http = peers_mod.http_client(settings, transport)
     redis = redis_mod.connect(settings) if settings.spec.uses_redis else None
 
@@ -184,7 +218,8 @@ def build_app(
         middleware=[
             Middleware(ServedByMiddleware, value=settings.served_by),
             Middleware(MetricsMiddleware, metrics=metrics),
-            Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes),
+            Middleware(PathGuardMiddleware),
+            Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, timeout=settings.body_read_timeout),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
@@ -194,7 +229,7 @@ def build_app(
     app.state.metrics = metrics
     app.state.redis = redis
     app.state.http = http
-    app.state.transport = transport  # the same pool, without httpx's models (the gateway's proxy)
+    app.state.transport = transport  # the same pool, without the client's layer (the gateway's proxy)
     app.state.peers = peers_mod.Peers(settings, http)
     app.state.readiness = readiness or (_redis_ready if redis is not None else _no_dependencies)
 
