@@ -69,7 +69,7 @@ def machine_info() -> dict[str, Any]:
         "memory_gib": mem_gib,
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "packages": {p: v(p) for p in ("starlette", "uvicorn", "uvloop", "httptools", "httpx", "redis", "pydantic")},
+        "packages": {p: v(p) for p in ("starlette", "granian", "uvloop", "httpx2", "redis", "pydantic")},
         "wrk": _tool_version(["wrk", "--version"]).split(" Copyright")[0],
         "loadavg_start": loadavg(),
     }
@@ -294,8 +294,8 @@ def markdown(results: dict, png_name: str) -> str:
         "`--from-results` re-renders this page from one.",
         "",
         f"Run on {results['date']}. Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']},",
-        f"Python {m['python']} (starlette {pk.get('starlette')}, uvicorn {pk.get('uvicorn')}, uvloop {pk.get('uvloop')}, "
-        f"httpx {pk.get('httpx')}, redis-py {pk.get('redis')}); {m['wrk']}; {m.get('redis', '?')}.",
+        f"Python {m['python']} (starlette {pk.get('starlette')}, granian {pk.get('granian')}, uvloop {pk.get('uvloop')}, "
+        f"httpx2 {pk.get('httpx2')}, redis-py {pk.get('redis')}); {m['wrk']}; {m.get('redis', '?')}.",
         f"Load average {m.get('loadavg_start')} at the start and {m.get('loadavg_end')} at the end (other work on the machine makes figures noisier).",
         f"Each load point: wrk, 1 thread, keep-alive connections, {cfg['duration_s']:.0f} s after a warm-up, request count capped.",
         "Load generator, services and Redis share the same cores.",
@@ -310,7 +310,7 @@ def markdown(results: dict, png_name: str) -> str:
         "## 1. Throughput and latency",
         "",
         "`baseline` is a minimal Starlette app returning a constant JSON body of the same size under the same",
-        "uvicorn settings (bench/baseline_app.py reuses services/serve.py); `baseline + 1 Redis MGET` is the same app",
+        "server settings (bench/baseline_app.py reuses services/serve.py); `baseline + 1 Redis MGET` is the same app",
         "reading the movie's record and seats with one MGET, as movie-service does, without the shared plumbing. The gateway path is",
         "wrk -> api-gateway -> movie-service -> Redis; the booking path is wrk -> api-gateway -> booking-service ->",
         "user-service + movie-service -> Redis (movies with capacity large enough never to sell out, many users).",

@@ -33,7 +33,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx2
+import aiohttp
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -42,7 +42,7 @@ from starlette.routing import Route
 from services import catalog
 from services.common.app import build_app
 from services.common.errors import ApiError, error_response
-from services.common.peers import peer_timeouts
+from services.common.peers import HttpClient
 from services.common.settings import Settings
 from services.common.tracing import trace_headers
 from services.k8s_status import StatusReader
@@ -86,13 +86,14 @@ def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
     return out
 
 
-def forward_request_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The client's headers to send on. A client that sent no Accept-Encoding
-    gets `identity` from the backend, not an encoding it never offered."""
+def forward_request_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """The client's headers to send on (as latin-1 text, what the client
+    library takes). A client that sent no Accept-Encoding gets `identity`
+    from the backend, not an encoding it never offered."""
     drop = DROP_REQUEST | _connection_tokens(raw) if any(k == b"connection" for k, _ in raw) else DROP_REQUEST
-    out = [(k, v) for k, v in raw if k not in drop]
+    out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw if k not in drop]
     if not any(k == b"accept-encoding" for k, _ in raw):
-        out.append((b"accept-encoding", b"identity"))
+        out.append(("accept-encoding", "identity"))
     return out
 
 
@@ -103,73 +104,64 @@ def forward_response_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes
 
 
 async def proxy(request: Request) -> Response:
-    """Raw bytes in, raw bytes out, on the app's pool (httpx2's transport,
-    without the client's cookie, redirect and auth layer). One deadline,
-    PEER_TIMEOUT_SECONDS, covers the whole exchange: reading the client's
-    body (408 when that is what ran out) and the backend's answer (504)."""
+    """Raw path and query in, raw answer out, on the app's pool (the same
+    client as the peer calls). One deadline, PEER_TIMEOUT_SECONDS, covers
+    the whole exchange: reading the client's body (408 when that is what ran
+    out) and the backend's answer (504)."""
     scope = request.scope
     app_state = request.app.state
     settings: Settings = app_state.settings
     path: str = scope["path"]
     spec = catalog.ROUTED[path[1:].split("/", 1)[0]]
+    base = settings.peers[spec.name]
     # raw_path keeps the client's percent-encoding exactly as sent.
     target = scope.get("raw_path") or path.encode()
     query = scope.get("query_string", b"")
     if query:
         target += b"?" + query
     method = request.method
-    pool: httpx2.AsyncHTTPTransport = app_state.transport
-    body_read = False
+    client: HttpClient = app_state.http
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.peer_timeout
     try:
-        async with asyncio.timeout(settings.peer_timeout):
+        async with asyncio.timeout_at(deadline):
             body = await request.body()
-            body_read = True
-            outgoing = httpx2.Request(
-                method,
-                app_state.backend_urls[spec.name].copy_with(raw_path=target),
-                headers=forward_request_headers(scope["headers"]),
-                content=body if body or method in ("POST", "PUT", "PATCH") else None,
-                extensions={"timeout": app_state.proxy_timeouts},
-            )
-            answer = await pool.handle_async_request(outgoing)
-            try:
-                if answer.status_code < 200:
-                    # 101 Switching Protocols: the gateway forwards no Upgrade,
-                    # so a backend that switches anyway is broken.
-                    return error_response(
-                        502,
-                        f"{spec.name} answered {answer.status_code}, which the gateway does not relay",
-                        "bad_gateway",
-                        backend=spec.name,
-                    )
-                content = await answer.aread()
-            finally:
-                await answer.aclose()
-    except (TimeoutError, httpx2.TimeoutException):
-        if not body_read:
-            return error_response(
-                408, f"the request body did not arrive within {settings.peer_timeout:g} s", "request_timeout"
-            )
+    except TimeoutError:
+        return error_response(408, f"the request body did not arrive within {settings.peer_timeout:g} s", "request_timeout")
+    try:
+        answer = await client.request(
+            method,
+            base + target.decode("latin-1"),
+            headers=forward_request_headers(scope["headers"]),
+            data=body if body or method in ("POST", "PUT", "PATCH") else None,
+            timeout=max(deadline - loop.time(), 0.001),
+            encoded=True,
+        )
+    except TimeoutError:
         return error_response(
             504,
             f"{spec.name} did not answer within {settings.peer_timeout:g} s",
             "backend_timeout",
             backend=spec.name,
         )
-    except httpx2.TransportError as exc:
+    except aiohttp.ClientResponseError as exc:
+        # A 1xx the gateway cannot relay (101), or bytes that are not HTTP.
+        what = f"answered {exc.status}, which the gateway does not relay" if exc.status < 200 else "sent an answer that is not valid HTTP"
+        return error_response(502, f"{spec.name} {what}", "bad_gateway", backend=spec.name)
+    except aiohttp.ClientError as exc:
         return error_response(
             503,
-            f"{spec.name} is unreachable at {settings.peers[spec.name]} ({type(exc).__name__})",
+            f"{spec.name} is unreachable at {base} ({type(exc).__name__})",
             "backend_unavailable",
             backend=spec.name,
         )
-    out = Response(content=content, status_code=answer.status_code)
+    out = Response(content=answer.content, status_code=answer.status_code)
     # Replace Starlette's defaults with the backend's headers, then let
     # Response's own content-length stand (it matches the body; none on
     # 204/304). A HEAD answer has no body: the backend's length is the news.
-    headers = forward_response_headers(answer.headers.raw)
+    headers = forward_response_headers(list(answer.raw_headers))
     if method == "HEAD":
-        headers += [(k.lower(), v) for k, v in answer.headers.raw if k.lower() == b"content-length"]
+        headers += [(k.lower(), v) for k, v in answer.raw_headers if k.lower() == b"content-length"]
     else:
         headers += [(k, v) for k, v in out.raw_headers if k == b"content-length"]
     out.raw_headers = headers
@@ -231,15 +223,14 @@ async def api_status(request: Request) -> Response:
     return JSONResponse(await reader.status(), headers={"cache-control": "no-store"})
 
 
-async def _one_info(client: httpx2.AsyncClient, url: str, timeout: float, headers: dict[str, str]) -> dict[str, Any]:
+async def _one_info(client: HttpClient, url: str, timeout: float, headers: dict[str, str]) -> dict[str, Any]:
     start = time.perf_counter()
 
     def elapsed_ms() -> float:
         return round((time.perf_counter() - start) * 1000, 1)
 
     try:
-        async with asyncio.timeout(timeout):
-            response = await client.get(url, headers=headers)
+        response = await client.request("GET", url, headers=headers, timeout=timeout)
         ms = elapsed_ms()
         if response.status_code != 200:
             return {"error": f"HTTP {response.status_code}", "ms": ms}
@@ -253,9 +244,9 @@ async def _one_info(client: httpx2.AsyncClient, url: str, timeout: float, header
             "servedBy": response.headers.get("x-served-by"),
             "ms": ms,
         }
-    except (TimeoutError, httpx2.TimeoutException):
+    except TimeoutError:
         return {"error": "timeout", "ms": elapsed_ms()}
-    except httpx2.TransportError as exc:
+    except aiohttp.ClientError as exc:
         return {"error": f"unreachable ({type(exc).__name__})", "ms": elapsed_ms()}
     except ValueError:
         return {"error": "answer was not JSON", "ms": elapsed_ms()}
@@ -280,7 +271,7 @@ async def api_whoami(request: Request) -> Response:
             fields=[{"field": "service", "message": "unknown service"}],
         )
     names = [wanted] if wanted else routed
-    client: httpx2.AsyncClient = request.app.state.http
+    client: HttpClient = request.app.state.http
     trace = trace_headers(request.headers)
 
     async def ask(name: str) -> dict[str, Any]:
@@ -327,7 +318,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env(catalog.GATEWAY.name)
     app = build_app(settings, routes())
     app.state.ui = UiFiles(Path(settings.ui_dir))
-    app.state.proxy_timeouts = peer_timeouts(settings).as_dict()
-    app.state.backend_urls = {name: httpx2.URL(url) for name, url in settings.peers.items()}
     app.state.status = StatusReader(settings, app.state.http)
     return app

@@ -52,6 +52,7 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Node, Pod
 
 from services import catalog
+from services.common.peers import HttpClient, Reply
 from services.common.settings import Settings
 
 # What the status page lists: (key in the JSON, lightkube resource, API path, namespaced?)
@@ -350,12 +351,12 @@ async def read_cluster(source: ClusterSource, namespace: str, timeout: float) ->
     return out
 
 
-async def probe_service(client: httpx2.AsyncClient, name: str, url: str, timeout: float) -> dict[str, Any]:
+async def probe_service(client: HttpClient, name: str, url: str, timeout: float) -> dict[str, Any]:
     """/info, /healthz and /readyz of one service, for the local run's panel."""
     entry: dict[str, Any] = {"service": name, "url": url, "healthy": False, "ready": False, "info": None, "error": None}
 
-    async def get(path: str) -> httpx2.Response:
-        return await client.get(url + path, timeout=timeout)
+    async def get(path: str) -> Reply:
+        return await client.request("GET", url + path, timeout=timeout)
 
     results = await asyncio.gather(get("/info"), get("/healthz"), get("/readyz"), return_exceptions=True)
     info, health, ready = results
@@ -363,14 +364,14 @@ async def probe_service(client: httpx2.AsyncClient, name: str, url: str, timeout
     for what, res in (("info", info), ("healthz", health), ("readyz", ready)):
         if isinstance(res, BaseException):
             problems.append(f"{what}: {type(res).__name__}")
-    if isinstance(info, httpx2.Response) and info.status_code == 200:
+    if isinstance(info, Reply) and info.status_code == 200:
         try:
             entry["info"] = info.json()
         except ValueError:
             problems.append("info: not JSON")
-    if isinstance(health, httpx2.Response):
+    if isinstance(health, Reply):
         entry["healthy"] = health.status_code == 200
-    if isinstance(ready, httpx2.Response):
+    if isinstance(ready, Reply):
         entry["ready"] = ready.status_code == 200
         if ready.status_code != 200:
             try:
@@ -388,7 +389,7 @@ class StatusReader:
     def __init__(
         self,
         settings: Settings,
-        http: httpx2.AsyncClient,
+        http: HttpClient,
         environ: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings

@@ -186,12 +186,11 @@ def build_app(
 
     State available to endpoints: `request.app.state.settings`, `.redis`
     (when the service uses Redis), `.peers` (calls to the services it calls),
-    `.http` (the httpx client under `.peers`), `.transport` (its pool) and
+    `.http` (the HTTP client under `.peers`, services/common/peers.py) and
     `.metrics`.
     """
     metrics = Metrics(settings.service)
-    transport = peers_mod.transport()
-    http = peers_mod.http_client(settings, transport)
+    http = peers_mod.http_client(settings)
     redis = redis_mod.connect(settings) if settings.spec.uses_redis else None
 
     @contextlib.asynccontextmanager
@@ -229,7 +228,6 @@ def build_app(
     app.state.metrics = metrics
     app.state.redis = redis
     app.state.http = http
-    app.state.transport = transport  # the same pool, without the client's layer (the gateway's proxy)
     app.state.peers = peers_mod.Peers(settings, http)
     app.state.readiness = readiness or (_redis_ready if redis is not None else _no_dependencies)
 
