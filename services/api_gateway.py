@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import time
 from collections import Counter
@@ -314,9 +315,27 @@ def routes() -> list[Route]:
     return out
 
 
+def proxied_openapi(own: dict[str, Any]) -> dict[str, Any]:
+    """The gateway's /openapi.json: its own routes plus every route it
+    proxies, taken from the documents the three services generate (the same
+    code builds them, so they cannot drift apart). /internal is not proxied,
+    so it is not listed."""
+    doc = {**own, "paths": dict(own.get("paths", {}))}
+    components = doc.setdefault("components", {}).setdefault("schemas", {})
+    for prefix, spec in catalog.ROUTED.items():
+        module = importlib.import_module(spec.module)
+        service_doc = module.create_app(Settings(service=spec.name)).state.openapi
+        for path, operations in service_doc.get("paths", {}).items():
+            if path == f"/{prefix}" or path.startswith(f"/{prefix}/"):
+                doc["paths"][path] = operations
+        components.update(service_doc.get("components", {}).get("schemas", {}))
+    return doc
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env(catalog.GATEWAY.name)
     app = build_app(settings, routes())
+    app.state.openapi = proxied_openapi(app.state.openapi)
     app.state.ui = UiFiles(Path(settings.ui_dir))
     app.state.status = StatusReader(settings, app.state.http)
     return app

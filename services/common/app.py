@@ -164,6 +164,35 @@ async def info(request: Request) -> Response:
     return JSONResponse(request.app.state.settings.info())
 
 
+_PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+CURSOR_SCHEMA = {"type": "string", "pattern": "^[0-9]{1,15}$"}
+
+
+def complete_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """What Starlette's docstring-based generator leaves out, filled in the
+    same way for every service: each `{name}` path parameter is declared
+    (required, a non-empty string), every request body is required, and
+    `cursor` is documented as what it is (the digits of a previous page's
+    `next`)."""
+    for path, operations in schema.get("paths", {}).items():
+        names = _PATH_PARAM.findall(path)
+        for operation in operations.values():
+            params = operation.setdefault("parameters", [])
+            declared = {(p.get("name"), p.get("in")) for p in params}
+            for name in names:
+                if (name, "path") not in declared:
+                    params.append({"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}})
+            for param in params:
+                if param.get("name") == "cursor" and param.get("in") == "query":
+                    param["schema"] = dict(CURSOR_SCHEMA)
+                    param["description"] = "`next` of the previous page (digits); omit for the first page"
+            if not params:
+                del operation["parameters"]
+            if "requestBody" in operation:
+                operation["requestBody"]["required"] = True
+    return schema
+
+
 def _openapi(app: Starlette, title: str, models: Sequence[type[pydantic.BaseModel]]) -> dict[str, Any]:
     generator = SchemaGenerator({"openapi": "3.1.0", "info": {"title": title, "version": "1.0.0"}})
     schema = generator.get_schema(routes=app.routes)
@@ -171,7 +200,7 @@ def _openapi(app: Starlette, title: str, models: Sequence[type[pydantic.BaseMode
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in models:
             components[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    return schema
+    return complete_openapi(schema)
 
 
 def build_app(
@@ -231,10 +260,10 @@ def build_app(
     app.state.peers = peers_mod.Peers(settings, http)
     app.state.readiness = readiness or (_redis_ready if redis is not None else _no_dependencies)
 
-    spec = _openapi(app, f"Theater MSA {settings.service}", models)
+    app.state.openapi = _openapi(app, f"Theater MSA {settings.service}", models)
 
     async def openapi(request: Request) -> Response:
-        return JSONResponse(spec)
+        return JSONResponse(request.app.state.openapi)
 
     app.router.routes.append(Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False))
     return app
