@@ -40,10 +40,10 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
-def _own_rss_mib(pid: int) -> float | None:
+def _own_pss_mib(pid: int) -> float | None:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
                 return int(line.split()[1]) / 1024
     except (OSError, ValueError, IndexError):
         return None
@@ -51,9 +51,11 @@ def _own_rss_mib(pid: int) -> float | None:
 
 
 def rss_mib(pid: int) -> float | None:
-    """Resident set size of `pid` and its descendants in MiB (VmRSS summed),
-    or None if unreadable."""
-    sizes = [r for r in map(_own_rss_mib, process_tree(pid)) if r is not None]
+    """Memory of `pid` and its descendants in MiB: their PSS summed (from
+    /proc/<pid>/smaps_rollup). A forked worker shares most pages with its
+    supervisor; PSS counts each shared page once across them, as the pod's
+    memory does, where summing RSS would count it twice. None if unreadable."""
+    sizes = [r for r in map(_own_pss_mib, process_tree(pid)) if r is not None]
     return sum(sizes) if sizes else None
 
 

@@ -123,7 +123,7 @@ def verdicts(results: dict) -> list[tuple[str, str, bool | None]]:
     if rss:
         svc = {k: v for k, v in rss.items() if k not in NOT_SERVICES and v}
         text = ", ".join(f"{k} {v:.0f}" for k, v in svc.items())
-        out.append((f"each service < {TARGET_RSS_MIB:.0f} MiB RSS after load", text + " MiB", all(v < TARGET_RSS_MIB for v in svc.values())))
+        out.append((f"each service < {TARGET_RSS_MIB:.0f} MiB (PSS) after load", text + " MiB", all(v < TARGET_RSS_MIB for v in svc.values())))
     return out
 
 
@@ -179,7 +179,7 @@ def table(results: dict) -> str:
         parts.append("\n" + _plain_table(["records", "p50 ms (c=1)", "p99 ms (c=1)", "req/s (c=16)"], rows))
     rss_rows = _rss_rows(results)
     if rss_rows:
-        parts.append("\n" + _plain_table(["process", "RSS MiB at start", "RSS MiB after load"], rss_rows))
+        parts.append("\n" + _plain_table(["process", "MiB (PSS) at start", "MiB (PSS) after load"], rss_rows))
     pu = _pulumi_rows(results)
     if pu:
         parts.append("\n" + _plain_table(["Pulumi stack", "fresh process s", "imports s", "program s", "warm re-run s", "resources"], pu))
@@ -261,7 +261,7 @@ def plot(results: dict, path: Path) -> None:
         ax_rss.axhline(TARGET_RSS_MIB, color="red", linestyle=":", label=f"service target {TARGET_RSS_MIB:.0f} MiB")
         ax_rss.set_xticks(list(x), [p.replace("-service", "") for p in procs], fontsize=8)
         ax_rss.legend(fontsize=7)
-    ax_rss.set_title("Resident memory per process")
+    ax_rss.set_title("Memory (PSS) per process")
     ax_rss.set_ylabel("MiB")
     m = results.get("machine", {})
     fig.suptitle(f"Theater MSA benchmark, {results.get('date', '')[:10]}: {m.get('cores')} cores {m.get('cpu')}, Python {m.get('python')}", fontsize=10)
@@ -369,10 +369,10 @@ def markdown(results: dict, png_name: str) -> str:
         out += [
             "## 4. Memory",
             "",
-            "VmRSS of each process from /proc, after start (ready, no requests yet) and after all the load above.",
+            "Memory of each process with its children (Granian's worker): PSS summed from /proc/<pid>/smaps_rollup, which counts pages a forked worker shares with its supervisor once, as the pod's memory does; after start (ready, no requests yet) and after all the load above.",
             "The Kubernetes requests/limits in infra/microservice.py are set from these figures.",
             "",
-            _md_table(["process", "RSS MiB after start", "RSS MiB after load"], rr),
+            _md_table(["process", "MiB (PSS) after start", "MiB (PSS) after load"], rr),
             "",
         ]
     pu = _pulumi_rows(results)
