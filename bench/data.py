@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import httpx2
+import httpx
 
 Progress = Callable[[str], None]
 
@@ -33,8 +33,8 @@ async def _post_many(
     done = 0
     started = time.monotonic()
     last_report = started
-    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx2.AsyncClient(base_url=base_url, limits=limits, timeout=10.0) as client:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=10.0) as client:
 
         async def worker() -> None:
             nonlocal next_index, done, last_report
@@ -89,7 +89,7 @@ def movie_bodies(start: int, count: int, capacity: int) -> list[dict[str, Any]]:
 
 
 def get_json(base_url: str, path: str, params: dict[str, Any] | None = None) -> tuple[int, Any]:
-    with httpx2.Client(base_url=base_url, timeout=10.0) as client:
+    with httpx.Client(base_url=base_url, timeout=10.0) as client:
         r = client.get(path, params=params)
         try:
             return r.status_code, r.json()
@@ -102,7 +102,7 @@ def list_all(base_url: str, path: str, params: dict[str, Any], *, max_pages: int
     None when the endpoint does not answer 200."""
     items: list[dict[str, Any]] = []
     cursor: str | None = None
-    with httpx2.Client(base_url=base_url, timeout=10.0) as client:
+    with httpx.Client(base_url=base_url, timeout=10.0) as client:
         for _ in range(max_pages):
             q = dict(params)
             if cursor:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2
+import httpx
 import pytest
 
 from services import catalog
@@ -62,9 +62,9 @@ def local_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 raise RuntimeError(f"theater local did not start the gateway at {url}:\n{log_path.read_text()}")
             try:
                 # The banner is printed once every service is healthy.
-                if "web UI" in log_path.read_text() and httpx2.get(url + "/healthz", timeout=1).status_code == 200:
+                if "web UI" in log_path.read_text() and httpx.get(url + "/healthz", timeout=1).status_code == 200:
                     break
-            except httpx2.TransportError:
+            except httpx.TransportError:
                 pass
             time.sleep(0.2)
         yield url

@@ -1,5 +1,5 @@
-"""The HTTP client under the proxy and the peer calls (httpx2 and its own
-transport, services/common/peers.py) against backends that misbehave at the
+"""The HTTP client under the proxy and the peer calls (aiohttp,
+services/common/peers.py) against backends that misbehave at the
 byte level: each case is one that the hand-written client it replaced got
 wrong (issue 11). Backends are raw asyncio servers (tests/gateway/rawserver.py);
 the gateway is the real app under a real server."""
@@ -11,7 +11,7 @@ import socket
 import time
 from collections.abc import Iterator
 
-import httpx2
+import httpx
 import pytest
 
 from services import catalog
@@ -32,7 +32,7 @@ class Setup:
     def __init__(self, raw: RawServer, gateway: LiveServer) -> None:
         self.raw = raw
         self.gateway = gateway
-        self.http = httpx2.Client(base_url=gateway.url, timeout=10)
+        self.http = httpx.Client(base_url=gateway.url, timeout=10)
 
 
 @pytest.fixture

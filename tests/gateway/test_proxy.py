@@ -9,7 +9,7 @@ import socket
 import time
 from collections.abc import Iterator
 
-import httpx2
+import httpx
 import pytest
 
 from services import catalog
@@ -51,8 +51,8 @@ def gateway(backends: dict[str, LiveServer]) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="module")
-def client(gateway: LiveServer) -> Iterator[httpx2.Client]:
-    with httpx2.Client(base_url=gateway.url, timeout=10) as c:
+def client(gateway: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway.url, timeout=10) as c:
         yield c
 
 
@@ -61,14 +61,14 @@ def client(gateway: LiveServer) -> Iterator[httpx2.Client]:
     ("/movies", "movie-service"), ("/movies/", "movie-service"), ("/movies/m-1", "movie-service"),
     ("/bookings", "booking-service"), ("/bookings/", "booking-service"), ("/bookings/b-1", "booking-service"),
 ])
-def test_routes_each_prefix_without_redirects(client: httpx2.Client, path: str, service: str) -> None:
+def test_routes_each_prefix_without_redirects(client: httpx.Client, path: str, service: str) -> None:
     r = client.get(path)
     assert r.status_code == 200, r.text
     seen = r.json()
     assert seen["service"] == service and seen["path"] == path
 
 
-def test_request_passes_through(client: httpx2.Client) -> None:
+def test_request_passes_through(client: httpx.Client) -> None:
     body = json.dumps({"name": "김민수", "email": "minsu@example.com"}, ensure_ascii=False).encode()
     headers = {
         "content-type": "application/json; charset=utf-8",
@@ -102,12 +102,12 @@ def test_request_passes_through(client: httpx2.Client) -> None:
     assert got["content-length"] == [str(len(body))]
 
 
-def test_percent_encoded_path_is_kept(client: httpx2.Client) -> None:
+def test_percent_encoded_path_is_kept(client: httpx.Client) -> None:
     r = client.get("/movies/%EC%98%81%ED%99%94%2Fx")
     assert r.json()["raw_path"] == "/movies/%EC%98%81%ED%99%94%2Fx"
 
 
-def test_response_passes_through_with_both_served_by(client: httpx2.Client) -> None:
+def test_response_passes_through_with_both_served_by(client: httpx.Client) -> None:
     r = client.get("/movies/")
     assert r.headers["x-backend-extra"] == "kept"
     assert r.headers["set-cookie"] == "a=1"
@@ -120,27 +120,27 @@ def test_response_passes_through_with_both_served_by(client: httpx2.Client) -> N
 def test_no_cookie_is_kept_between_users(gateway: LiveServer) -> None:
     # User A's answer sets a cookie; user B (a fresh client, no cookie jar of
     # its own to blame) must not have it sent on their behalf.
-    assert httpx2.get(gateway.url + "/movies/", timeout=10).headers["set-cookie"] == "a=1"
-    seen = httpx2.get(gateway.url + "/movies/", timeout=10).json()
+    assert httpx.get(gateway.url + "/movies/", timeout=10).headers["set-cookie"] == "a=1"
+    seen = httpx.get(gateway.url + "/movies/", timeout=10).json()
     assert "cookie" not in {k for k, _ in seen["headers"]}
 
 
 @pytest.mark.parametrize("status", [400, 404, 409, 422, 503])
-def test_error_answers_pass_through_unchanged(client: httpx2.Client, status: int) -> None:
+def test_error_answers_pass_through_unchanged(client: httpx.Client, status: int) -> None:
     r = client.post("/users/?status=%d" % status, json={})
     assert r.status_code == status
     assert r.json() == {"error": {"code": "conflict", "message": f"user-service says no ({status})"}}
     assert r.headers["x-backend-extra"] == "kept"
 
 
-def test_delete_204_and_head(client: httpx2.Client) -> None:
+def test_delete_204_and_head(client: httpx.Client) -> None:
     r = client.delete("/bookings/b-1")
     assert r.status_code == 204 and r.content == b""
     r = client.head("/users/")
     assert r.status_code == 200 and r.content == b""
 
 
-def test_slow_backend_gives_504_within_timeout(client: httpx2.Client) -> None:
+def test_slow_backend_gives_504_within_timeout(client: httpx.Client) -> None:
     start = time.perf_counter()
     r = client.get("/movies/?sleep=2.5")
     elapsed = time.perf_counter() - start
@@ -151,7 +151,7 @@ def test_slow_backend_gives_504_within_timeout(client: httpx2.Client) -> None:
     assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 1.0
 
 
-def test_trickling_body_gives_504_too(client: httpx2.Client) -> None:
+def test_trickling_body_gives_504_too(client: httpx.Client) -> None:
     start = time.perf_counter()
     r = client.get("/users/trickle")
     assert r.status_code == 504
@@ -164,17 +164,17 @@ def test_backend_down_gives_503_naming_it(backends: dict[str, LiveServer]) -> No
     settings = Settings(service="api-gateway", peers=peers, peer_timeout=TIMEOUT)
     with LiveServer(create_app(settings)) as gw:
         start = time.perf_counter()
-        r = httpx2.post(gw.url + "/bookings/", json={"userId": "u", "movieId": "m", "seats": 1}, timeout=10)
+        r = httpx.post(gw.url + "/bookings/", json={"userId": "u", "movieId": "m", "seats": 1}, timeout=10)
         assert time.perf_counter() - start < TIMEOUT + 1.0
         assert r.status_code == 503
         err = r.json()["error"]
         assert err["code"] == "backend_unavailable" and err["backend"] == "booking-service"
         assert "booking-service" in err["message"]
         # The other routes still work.
-        assert httpx2.get(gw.url + "/users/", timeout=10).status_code == 200
+        assert httpx.get(gw.url + "/users/", timeout=10).status_code == 200
 
 
-def test_gateway_plumbing_and_ui(client: httpx2.Client) -> None:
+def test_gateway_plumbing_and_ui(client: httpx.Client) -> None:
     assert client.get("/healthz").json()["service"] == "api-gateway"
     assert client.get("/readyz").status_code == 200
     assert client.get("/info").json()["pod"] == "gw-1"
@@ -209,13 +209,13 @@ def test_ui_files_follow_configmap_updates(tmp_path, backends) -> None:
     publish("v1")
     settings = Settings(service="api-gateway", ui_dir=tmp_path, peers={n: s.url for n, s in backends.items()})
     with LiveServer(create_app(settings)) as gw:
-        assert httpx2.get(gw.url + "/").text == "index.html v1"
+        assert httpx.get(gw.url + "/").text == "index.html v1"
         publish("v2")
-        assert httpx2.get(gw.url + "/").text == "index.html v2"
-        assert httpx2.get(gw.url + "/app.js").text == "app.js v2"
+        assert httpx.get(gw.url + "/").text == "index.html v2"
+        assert httpx.get(gw.url + "/app.js").text == "app.js v2"
 
 
-def test_whoami_counts_answers(client: httpx2.Client) -> None:
+def test_whoami_counts_answers(client: httpx.Client) -> None:
     r = client.get("/api/whoami", params={"service": "movie-service", "n": 4})
     assert r.status_code == 200
     data = r.json()
@@ -236,7 +236,7 @@ def test_whoami_does_not_hang_on_a_slow_service(backends: dict[str, LiveServer])
         settings = Settings(service="api-gateway", peers=peers, peer_timeout=0.3)
         with LiveServer(create_app(settings)) as gw:
             start = time.perf_counter()
-            r = httpx2.get(gw.url + "/api/whoami", params={"n": 20}, timeout=10)
+            r = httpx.get(gw.url + "/api/whoami", params={"n": 20}, timeout=10)
             elapsed = time.perf_counter() - start
     finally:
         slow.stop()
@@ -248,13 +248,13 @@ def test_whoami_does_not_hang_on_a_slow_service(backends: dict[str, LiveServer])
 
 
 @pytest.mark.parametrize("path", ["/movies%0A", "/movies/%0A", "/users%0D%0A", "/bookings%00"])
-def test_control_characters_in_the_path_are_404_not_500(client: httpx2.Client, path: str) -> None:
+def test_control_characters_in_the_path_are_404_not_500(client: httpx.Client, path: str) -> None:
     r = client.get(path)
     assert r.status_code == 404, r.text
     assert r.json()["error"]["code"] == "not_found"
 
 
-def test_gateway_openapi_covers_the_proxied_routes(client: httpx2.Client) -> None:
+def test_gateway_openapi_covers_the_proxied_routes(client: httpx.Client) -> None:
     doc = client.get("/openapi.json").json()
     paths = doc["paths"]
     for path in ("/users/", "/users/{id}", "/movies/", "/movies/{id}", "/bookings/", "/bookings/{id}"):

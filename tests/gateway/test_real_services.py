@@ -7,17 +7,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
-import httpx2
+import httpx
 import pytest
 
 
 @pytest.fixture
-def gw(local_app: str) -> Iterator[httpx2.Client]:
-    with httpx2.Client(base_url=local_app, timeout=10) as client:
+def gw(local_app: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=local_app, timeout=10) as client:
         yield client
 
 
-def test_contract_through_the_gateway(gw: httpx2.Client) -> None:
+def test_contract_through_the_gateway(gw: httpx.Client) -> None:
     email = f"minsu-{uuid.uuid4().hex[:8]}@example.com"
     r = gw.post("/users", json={"name": "김민수 🎬", "email": email})
     assert r.status_code == 201, r.text
@@ -53,7 +53,7 @@ def test_contract_through_the_gateway(gw: httpx2.Client) -> None:
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "malformed_json"
 
 
-def test_status_and_whoami_in_the_local_run(gw: httpx2.Client) -> None:
+def test_status_and_whoami_in_the_local_run(gw: httpx.Client) -> None:
     status = gw.get("/api/status").json()
     clusters = {c["name"]: c for c in status["clusters"]}
     assert clusters["ctx1"]["reachable"] is False and clusters["ctx2"]["reason"] == "not_configured"
@@ -66,7 +66,7 @@ def test_status_and_whoami_in_the_local_run(gw: httpx2.Client) -> None:
         assert svc["counts"] == {f"local/{svc['service']}-local": 3}, svc
 
 
-def test_gateway_does_not_expose_internal_endpoints(gw: httpx2.Client) -> None:
+def test_gateway_does_not_expose_internal_endpoints(gw: httpx.Client) -> None:
     """Seat reservations are booking-service's to make: a browser going
     through the gateway cannot hold or free seats."""
     movie = gw.post("/movies/", json={"title": "내부", "genre": "드라마", "year": 2020, "capacity": 4}).json()

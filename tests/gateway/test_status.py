@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import httpx2
+import httpx
 import pytest
 
 from services import catalog
@@ -47,7 +47,7 @@ def gateway_settings(tmp_path: Path, **kw) -> Settings:
 def get_status(settings: Settings) -> tuple[dict, float]:
     with LiveServer(create_app(settings)) as gw:
         start = time.perf_counter()
-        r = httpx2.get(gw.url + "/api/status", timeout=10)
+        r = httpx.get(gw.url + "/api/status", timeout=10)
         elapsed = time.perf_counter() - start
     assert r.status_code == 200, r.text
     return r.json(), elapsed
@@ -212,8 +212,8 @@ def test_answers_are_cached_and_shared(tmp_path: Path, fakes: dict) -> None:
     )
     with LiveServer(create_app(settings)) as gw:
 
-        async def many() -> list[httpx2.Response]:
-            async with httpx2.AsyncClient(timeout=10) as client:
+        async def many() -> list[httpx.Response]:
+            async with httpx.AsyncClient(timeout=10) as client:
                 return await asyncio.gather(*(client.get(gw.url + "/api/status") for _ in range(20)))
 
         answers = asyncio.run(many())
@@ -221,7 +221,7 @@ def test_answers_are_cached_and_shared(tmp_path: Path, fakes: dict) -> None:
         assert len({r.json()["generatedAt"] for r in answers}) == 1
         assert len(two.hits) == 3  # one fetch (3 list calls) for 20 browsers
         time.sleep(1.1)
-        httpx2.get(gw.url + "/api/status", timeout=10)
+        httpx.get(gw.url + "/api/status", timeout=10)
         assert len(two.hits) == 6  # expired: fetched again
 
 

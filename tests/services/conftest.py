@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import httpx2
+import httpx
 import pytest
 import redis
 
@@ -34,7 +34,7 @@ class Stack:
     users: str
     movies: str
     bookings: str
-    http: httpx2.Client
+    http: httpx.Client
 
     def user(self, name: str = "Kim", email: str | None = None) -> dict:
         email = email or f"{name.lower()}-{free_port()}@example.com"
@@ -49,7 +49,7 @@ class Stack:
         assert r.status_code == 201, r.text
         return r.json()
 
-    def book(self, user_id: str, movie_id: str, seats: int = 1, **kw: object) -> httpx2.Response:
+    def book(self, user_id: str, movie_id: str, seats: int = 1, **kw: object) -> httpx.Response:
         return self.http.post(
             f"{self.bookings}/bookings/", json={"userId": user_id, "movieId": movie_id, "seats": seats}, **kw
         )
@@ -96,7 +96,7 @@ def session_stack(redis_server: RedisServer) -> Iterator[dict[str, str]]:
 def stack(session_stack: dict[str, str], redis_url: str) -> Iterator[Stack]:
     """The three services on a flushed Redis, and an HTTP client."""
     assert redis_url.endswith("/0")  # the session stack uses database 0
-    with httpx2.Client(timeout=10, follow_redirects=False) as client:
+    with httpx.Client(timeout=10, follow_redirects=False) as client:
         yield Stack(http=client, **session_stack)
 
 

@@ -6,21 +6,21 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-import httpx2
+import httpx
 import redis
 
 from tests.services.conftest import Stack
 
 
-async def _parallel(requests: list[tuple[str, str, dict]]) -> list[httpx2.Response]:
-    limits = httpx2.Limits(max_connections=len(requests))
-    async with httpx2.AsyncClient(timeout=30, limits=limits) as client:
+async def _parallel(requests: list[tuple[str, str, dict]]) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=len(requests))
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         return await asyncio.gather(
             *(client.request(method, url, **kwargs) for method, url, kwargs in requests)
         )
 
 
-def parallel(requests: list[tuple[str, str, dict]]) -> list[httpx2.Response]:
+def parallel(requests: list[tuple[str, str, dict]]) -> list[httpx.Response]:
     return asyncio.run(_parallel(requests))
 
 

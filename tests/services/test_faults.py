@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-import httpx2
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,7 +33,7 @@ def test_redis_stopped_gives_503_and_recovers_with_data(private_redis: RedisServ
     url = private_redis.url + "/0"
     with LiveServer(user_service.create_app(settings("user-service", url, redis_timeout=0.5))) as users, \
             LiveServer(movie_service.create_app(settings("movie-service", url, redis_timeout=0.5))) as movies:
-        http = httpx2.Client(timeout=10)
+        http = httpx.Client(timeout=10)
         user = http.post(users.url + "/users", json={"name": "이서연", "email": "seo@example.com"}).json()
         movie = http.post(movies.url + "/movies", json={"title": "t", "genre": "g", "year": 2000}).json()
 
@@ -72,7 +72,7 @@ def test_peer_down_gives_503_naming_it_and_records_nothing(redis_url: str, down:
     urls["user_url" if down == "user-service" else "movie_url"] = dead_url()
     servers, stack_urls = start_stack(redis_url, **urls)
     try:
-        with httpx2.Client(timeout=10) as http:
+        with httpx.Client(timeout=10) as http:
             stack = Stack(http=http, users=live_users.url, movies=live_movies.url, bookings=stack_urls["bookings"])
             user, movie = stack.user()["id"], stack.movie(capacity=5)["id"]
             for headers in ({}, {"Idempotency-Key": "during-outage"}):
@@ -99,7 +99,7 @@ def test_booking_store_down_after_reserving_releases_the_seats(
     )
     with LiveServer(app) as bookings:
         private_redis.stop()
-        r = httpx2.post(bookings.url + "/bookings", json={"userId": user, "movieId": movie, "seats": 3}, timeout=10)
+        r = httpx.post(bookings.url + "/bookings", json={"userId": user, "movieId": movie, "seats": 3}, timeout=10)
         assert r.status_code == 503 and r.json()["error"]["code"] == "redis_unavailable"
         assert stack.available(movie) == 5
 
@@ -107,7 +107,7 @@ def test_booking_store_down_after_reserving_releases_the_seats(
 def test_movie_service_down_during_cancel_keeps_the_booking(redis_url: str) -> None:
     servers, urls = start_stack(redis_url)
     try:
-        with httpx2.Client(timeout=10) as http:
+        with httpx.Client(timeout=10) as http:
             stack = Stack(http=http, **urls)
             user, movie = stack.user()["id"], stack.movie(capacity=5)["id"]
             booking = stack.book(user, movie, 2).json()
@@ -163,13 +163,13 @@ def test_trace_headers_are_forwarded_to_both_peers(redis_url: str) -> None:
         try:
             trace = {name: f"value-of-{name}" for name in TRACE_HEADERS}
             trace["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-            r = httpx2.post(
+            r = httpx.post(
                 urls["bookings"] + "/bookings",
                 json={"userId": "u1", "movieId": "m1", "seats": 1},
                 headers={**trace, "authorization": "Bearer secret", "cookie": "a=b"},
             )
             assert r.status_code == 201, r.text
-            r2 = httpx2.delete(urls["bookings"] + f"/bookings/{r.json()['id']}", headers=trace)
+            r2 = httpx.delete(urls["bookings"] + f"/bookings/{r.json()['id']}", headers=trace)
             assert r2.status_code == 204
         finally:
             for s in servers:
@@ -188,7 +188,7 @@ def test_slow_peer_gives_504_and_leaves_nothing(stack: Stack, redis_url: str) ->
         try:
             user = stack.user()["id"]
             started = time.monotonic()
-            r = httpx2.post(urls["bookings"] + "/bookings", json={"userId": user, "movieId": "m1", "seats": 1})
+            r = httpx.post(urls["bookings"] + "/bookings", json={"userId": user, "movieId": "m1", "seats": 1})
             assert r.status_code == 504, r.text
             assert r.json()["error"]["code"] == "peer_timeout" and "movie-service" in r.json()["error"]["message"]
             assert time.monotonic() - started < 1.5
@@ -212,7 +212,7 @@ def test_peer_5xx_becomes_503_naming_it(stack: Stack, redis_url: str) -> None:
         servers, urls = start_stack(redis_url, user_url=fake.url, movie_url=stack.movies)
         try:
             movie = stack.movie(capacity=3)["id"]
-            r = httpx2.post(urls["bookings"] + "/bookings", json={"userId": "u1", "movieId": movie, "seats": 1})
+            r = httpx.post(urls["bookings"] + "/bookings", json={"userId": "u1", "movieId": movie, "seats": 1})
             assert r.status_code == 503 and "user-service" in r.json()["error"]["message"]
             assert stack.available(movie) == 3
         finally:
@@ -228,7 +228,7 @@ def test_redis_out_of_memory_gives_503_and_loses_nothing(private_redis: RedisSer
     url = private_redis.url + "/0"
     admin = redis_lib.Redis.from_url(url)
     with LiveServer(user_service.create_app(settings("user-service", url))) as users:
-        http = httpx2.Client(timeout=10)
+        http = httpx.Client(timeout=10)
         user = http.post(users.url + "/users", json={"name": "박지훈", "email": "park@example.com"}).json()
         admin.config_set("maxmemory-policy", "noeviction")
         admin.config_set("maxmemory", 1)

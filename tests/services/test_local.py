@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2
+import httpx
 import pytest
 
 from services import catalog, local
@@ -97,7 +97,7 @@ def test_theater_local_runs_the_app_and_keeps_data_across_restarts(
     data = tmp_path / "data"
     launched.append(run := Launched(offset, data, tmp_path / "run1"))
     run.wait_running()
-    with httpx2.Client(timeout=10) as http:
+    with httpx.Client(timeout=10) as http:
         info = http.get(url("user-service", offset) + "/info").json()
         assert info["cluster"] == "local" and info["service"] == "user-service"
         user = http.post(url("user-service", offset) + "/users/", json={"name": "정우성", "email": "w@example.com"})
@@ -120,7 +120,7 @@ def test_theater_local_runs_the_app_and_keeps_data_across_restarts(
 
     launched.append(run := Launched(offset, data, tmp_path / "run2"))
     run.wait_running()
-    with httpx2.Client(timeout=10) as http:
+    with httpx.Client(timeout=10) as http:
         assert http.get(url("user-service", offset) + f"/users/{user.json()['id']}").json() == user.json()
         assert http.get(url("movie-service", offset) + f"/movies/{movie.json()['id']}").json()["availableSeats"] == 1
         got = http.get(url("booking-service", offset) + f"/bookings/{booking.json()['id']}")

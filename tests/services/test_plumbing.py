@@ -3,7 +3,7 @@ metrics and the OpenAPI document."""
 
 from __future__ import annotations
 
-import httpx2
+import httpx
 import pytest
 
 from services import booking_service, movie_service, user_service
@@ -28,7 +28,7 @@ def test_info_and_served_by_come_from_the_environment(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with LiveServer(MODULES[service].create_app()) as server:  # settings from the environment
-        r = httpx2.get(server.url + "/info")
+        r = httpx.get(server.url + "/info")
         assert r.status_code == 200
         assert r.json() == {
             "service": service,
@@ -39,9 +39,9 @@ def test_info_and_served_by_come_from_the_environment(
         }
         expected = f"{service}@ctx2/{service}-7d9f-abc12"
         for path in ("/info", "/healthz", "/readyz", "/nope", "/metrics"):
-            assert httpx2.get(server.url + path).headers["x-served-by"] == expected, path
-        assert httpx2.get(server.url + "/healthz").json()["status"] == "ok"
-        ready = httpx2.get(server.url + "/readyz")
+            assert httpx.get(server.url + path).headers["x-served-by"] == expected, path
+        assert httpx.get(server.url + "/healthz").json()["status"] == "ok"
+        ready = httpx.get(server.url + "/readyz")
         assert ready.status_code == 200 and ready.json()["checks"] == {"redis": "ok"}
 
 
