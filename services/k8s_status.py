@@ -45,6 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx2
 from lightkube import AsyncClient, ConfigError, KubeConfig
 from lightkube.core.exceptions import ApiError as KubeApiError
@@ -351,6 +352,14 @@ async def read_cluster(source: ClusterSource, namespace: str, timeout: float) ->
     return out
 
 
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "cannot connect"
+    return type(exc).__name__
+
+
 async def probe_service(client: HttpClient, name: str, url: str, timeout: float) -> dict[str, Any]:
     """/info, /healthz and /readyz of one service, for the local run's panel."""
     entry: dict[str, Any] = {"service": name, "url": url, "healthy": False, "ready": False, "info": None, "error": None}
@@ -363,7 +372,7 @@ async def probe_service(client: HttpClient, name: str, url: str, timeout: float)
     problems = []
     for what, res in (("info", info), ("healthz", health), ("readyz", ready)):
         if isinstance(res, BaseException):
-            problems.append(f"{what}: {type(res).__name__}")
+            problems.append(f"{what}: {_failure(res)}")
     if isinstance(info, Reply) and info.status_code == 200:
         try:
             entry["info"] = info.json()
