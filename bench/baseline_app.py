@@ -8,8 +8,8 @@ services/serve.py serves a real service.
   middleware. Comparing movie-service with it isolates the plumbing's cost
   from the cost of a Redis round trip.
 
-`python -m bench.baseline_app [SERVICE]` runs one. The uvicorn settings are
-not copied here: it takes them from `services.serve.uvicorn_options()`, as
+`python -m bench.baseline_app [SERVICE]` runs one. The server settings are
+not copied here: it takes them from `services.serve.server_options()`, as
 serve.main() does for a real service, so any change there (logging, proxy
 headers, shutdown...) applies to the baseline too.
 """
@@ -70,15 +70,13 @@ def create_app() -> Starlette:
 
 
 def main() -> None:
-    import uvicorn
-
     from services import catalog, serve
 
     # The baseline stands in for movie-service, the service it is compared
     # with: its catalog entry gives the default port, overridden by $PORT.
     os.environ.setdefault("PORT", "8099")
     spec = catalog.SERVICES[sys.argv[1] if len(sys.argv) > 1 else "movie-service"]
-    uvicorn.run("bench.baseline_app:create_app", factory=True, **serve.uvicorn_options(spec))
+    serve.run("bench.baseline_app:create_app", spec)
 
 
 if __name__ == "__main__":

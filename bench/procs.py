@@ -25,15 +25,38 @@ from services.redis_server import RedisServer, find_redis_server, free_port, sto
 HOST = "127.0.0.1"
 
 
-def rss_mib(pid: int) -> float | None:
-    """Resident set size of `pid` in MiB (VmRSS), or None if unreadable."""
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants: a service under Granian is a
+    supervisor process and its worker, and a pod pays for both."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def _own_pss_mib(pid: int) -> float | None:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
                 return int(line.split()[1]) / 1024
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def rss_mib(pid: int) -> float | None:
+    """Memory of `pid` and its descendants in MiB: their PSS summed (from
+    /proc/<pid>/smaps_rollup). A forked worker shares most pages with its
+    supervisor; PSS counts each shared page once across them, as the pod's
+    memory does, where summing RSS would count it twice. None if unreadable."""
+    sizes = [r for r in map(_own_pss_mib, process_tree(pid)) if r is not None]
+    return sum(sizes) if sizes else None
 
 
 def pick_redis_server() -> str:
@@ -56,12 +79,15 @@ def redis_version(binary: str) -> str:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of `pid` so far (all its threads)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return 0.0
+    """User + system CPU time of `pid` and its descendants so far (all threads)."""
+    total = 0.0
+    for p in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
 
 
 def machine_busy_seconds() -> float:
@@ -170,7 +196,7 @@ class Proc:
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc is None:
             return
-        # SIGINT: uvicorn shuts down gracefully, and pyinstrument (when
+        # SIGINT: the server shuts down gracefully, and pyinstrument (when
         # profiling) writes its report on the way out.
         stop_process(self.proc, signal.SIGINT, timeout)
         self.proc = None

@@ -69,7 +69,7 @@ def machine_info() -> dict[str, Any]:
         "memory_gib": mem_gib,
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "packages": {p: v(p) for p in ("starlette", "uvicorn", "uvloop", "httptools", "httpx", "redis", "pydantic")},
+        "packages": {p: v(p) for p in ("starlette", "granian", "uvloop", "aiohttp", "redis", "pydantic")},
         "wrk": _tool_version(["wrk", "--version"]).split(" Copyright")[0],
         "loadavg_start": loadavg(),
     }
@@ -123,7 +123,7 @@ def verdicts(results: dict) -> list[tuple[str, str, bool | None]]:
     if rss:
         svc = {k: v for k, v in rss.items() if k not in NOT_SERVICES and v}
         text = ", ".join(f"{k} {v:.0f}" for k, v in svc.items())
-        out.append((f"each service < {TARGET_RSS_MIB:.0f} MiB RSS after load", text + " MiB", all(v < TARGET_RSS_MIB for v in svc.values())))
+        out.append((f"each service < {TARGET_RSS_MIB:.0f} MiB (PSS) after load", text + " MiB", all(v < TARGET_RSS_MIB for v in svc.values())))
     return out
 
 
@@ -179,7 +179,7 @@ def table(results: dict) -> str:
         parts.append("\n" + _plain_table(["records", "p50 ms (c=1)", "p99 ms (c=1)", "req/s (c=16)"], rows))
     rss_rows = _rss_rows(results)
     if rss_rows:
-        parts.append("\n" + _plain_table(["process", "RSS MiB at start", "RSS MiB after load"], rss_rows))
+        parts.append("\n" + _plain_table(["process", "MiB (PSS) at start", "MiB (PSS) after load"], rss_rows))
     pu = _pulumi_rows(results)
     if pu:
         parts.append("\n" + _plain_table(["Pulumi stack", "fresh process s", "imports s", "program s", "warm re-run s", "resources"], pu))
@@ -261,7 +261,7 @@ def plot(results: dict, path: Path) -> None:
         ax_rss.axhline(TARGET_RSS_MIB, color="red", linestyle=":", label=f"service target {TARGET_RSS_MIB:.0f} MiB")
         ax_rss.set_xticks(list(x), [p.replace("-service", "") for p in procs], fontsize=8)
         ax_rss.legend(fontsize=7)
-    ax_rss.set_title("Resident memory per process")
+    ax_rss.set_title("Memory (PSS) per process")
     ax_rss.set_ylabel("MiB")
     m = results.get("machine", {})
     fig.suptitle(f"Theater MSA benchmark, {results.get('date', '')[:10]}: {m.get('cores')} cores {m.get('cpu')}, Python {m.get('python')}", fontsize=10)
@@ -294,8 +294,8 @@ def markdown(results: dict, png_name: str) -> str:
         "`--from-results` re-renders this page from one.",
         "",
         f"Run on {results['date']}. Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']},",
-        f"Python {m['python']} (starlette {pk.get('starlette')}, uvicorn {pk.get('uvicorn')}, uvloop {pk.get('uvloop')}, "
-        f"httpx {pk.get('httpx')}, redis-py {pk.get('redis')}); {m['wrk']}; {m.get('redis', '?')}.",
+        f"Python {m['python']} (starlette {pk.get('starlette')}, granian {pk.get('granian')}, uvloop {pk.get('uvloop')}, "
+        f"aiohttp {pk.get('aiohttp')}, redis-py {pk.get('redis')}); {m['wrk']}; {m.get('redis', '?')}.",
         f"Load average {m.get('loadavg_start')} at the start and {m.get('loadavg_end')} at the end (other work on the machine makes figures noisier).",
         f"Each load point: wrk, 1 thread, keep-alive connections, {cfg['duration_s']:.0f} s after a warm-up, request count capped.",
         "Load generator, services and Redis share the same cores.",
@@ -310,7 +310,7 @@ def markdown(results: dict, png_name: str) -> str:
         "## 1. Throughput and latency",
         "",
         "`baseline` is a minimal Starlette app returning a constant JSON body of the same size under the same",
-        "uvicorn settings (bench/baseline_app.py reuses services/serve.py); `baseline + 1 Redis MGET` is the same app",
+        "server settings (bench/baseline_app.py reuses services/serve.py); `baseline + 1 Redis MGET` is the same app",
         "reading the movie's record and seats with one MGET, as movie-service does, without the shared plumbing. The gateway path is",
         "wrk -> api-gateway -> movie-service -> Redis; the booking path is wrk -> api-gateway -> booking-service ->",
         "user-service + movie-service -> Redis (movies with capacity large enough never to sell out, many users).",
@@ -369,10 +369,10 @@ def markdown(results: dict, png_name: str) -> str:
         out += [
             "## 4. Memory",
             "",
-            "VmRSS of each process from /proc, after start (ready, no requests yet) and after all the load above.",
+            "Memory of each process with its children (Granian's worker): PSS summed from /proc/<pid>/smaps_rollup, which counts pages a forked worker shares with its supervisor once, as the pod's memory does; after start (ready, no requests yet) and after all the load above.",
             "The Kubernetes requests/limits in infra/microservice.py are set from these figures.",
             "",
-            _md_table(["process", "RSS MiB after start", "RSS MiB after load"], rr),
+            _md_table(["process", "MiB (PSS) after start", "MiB (PSS) after load"], rr),
             "",
         ]
     pu = _pulumi_rows(results)

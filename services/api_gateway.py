@@ -27,13 +27,14 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -42,8 +43,7 @@ from starlette.routing import Route
 from services import catalog
 from services.common.app import build_app
 from services.common.errors import ApiError, error_response
-from services.common.peers import peer_timeouts
-from services.common.transport import KeepAliveTransport
+from services.common.peers import HttpClient
 from services.common.settings import Settings
 from services.common.tracing import trace_headers
 from services.k8s_status import StatusReader
@@ -87,24 +87,28 @@ def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
     return out
 
 
-def forward_request_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The client's headers to send on. A client that sent no Accept-Encoding
-    gets `identity` from the backend, not an encoding it never offered."""
+def forward_request_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """The client's headers to send on (as latin-1 text, what the client
+    library takes). A client that sent no Accept-Encoding gets `identity`
+    from the backend, not an encoding it never offered."""
     drop = DROP_REQUEST | _connection_tokens(raw) if any(k == b"connection" for k, _ in raw) else DROP_REQUEST
-    out = [(k, v) for k, v in raw if k not in drop]
+    out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw if k not in drop]
     if not any(k == b"accept-encoding" for k, _ in raw):
-        out.append((b"accept-encoding", b"identity"))
+        out.append(("accept-encoding", "identity"))
     return out
 
 
 def forward_response_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The backend's headers to send on, names lower-cased as ASGI wants."""
     drop = DROP_RESPONSE | _connection_tokens(raw)
-    return [(k, v) for k, v in raw if k.lower() not in drop]
+    return [(k.lower(), v) for k, v in raw if k.lower() not in drop]
 
 
 async def proxy(request: Request) -> Response:
-    """Raw bytes in, raw bytes out, through the peers' pool
-    (KeepAliveTransport.forward): no httpx request/response models."""
+    """Raw path and query in, raw answer out, on the app's pool (the same
+    client as the peer calls). One deadline, PEER_TIMEOUT_SECONDS, covers
+    the whole exchange: reading the client's body (408 when that is what ran
+    out) and the backend's answer (504)."""
     scope = request.scope
     app_state = request.app.state
     settings: Settings = app_state.settings
@@ -116,33 +120,52 @@ async def proxy(request: Request) -> Response:
     query = scope.get("query_string", b"")
     if query:
         target += b"?" + query
-    body = await request.body()
-    transport: KeepAliveTransport = app_state.transport
+    method = request.method
+    client: HttpClient = app_state.http
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.peer_timeout
     try:
-        # One deadline for the whole exchange, including a slowly trickling body.
-        async with asyncio.timeout(settings.peer_timeout):
-            status, headers, content = await transport.forward(
-                request.method, base, target, forward_request_headers(scope["headers"]), body, app_state.proxy_timeouts
-            )
-    except (TimeoutError, httpx.TimeoutException):
+        async with asyncio.timeout_at(deadline):
+            body = await request.body()
+    except TimeoutError:
+        return error_response(408, f"the request body did not arrive within {settings.peer_timeout:g} s", "request_timeout")
+    try:
+        answer = await client.request(
+            method,
+            base + target.decode("latin-1"),
+            headers=forward_request_headers(scope["headers"]),
+            data=body if body or method in ("POST", "PUT", "PATCH") else None,
+            timeout=max(deadline - loop.time(), 0.001),
+            encoded=True,
+        )
+    except TimeoutError:
         return error_response(
             504,
             f"{spec.name} did not answer within {settings.peer_timeout:g} s",
             "backend_timeout",
             backend=spec.name,
         )
-    except httpx.TransportError as exc:
+    except aiohttp.ClientResponseError as exc:
+        # A 1xx the gateway cannot relay (101), or bytes that are not HTTP.
+        what = f"answered {exc.status}, which the gateway does not relay" if exc.status < 200 else "sent an answer that is not valid HTTP"
+        return error_response(502, f"{spec.name} {what}", "bad_gateway", backend=spec.name)
+    except aiohttp.ClientError as exc:
         return error_response(
             503,
             f"{spec.name} is unreachable at {base} ({type(exc).__name__})",
             "backend_unavailable",
             backend=spec.name,
         )
-    out = Response(content=content, status_code=status)
+    out = Response(content=answer.content, status_code=answer.status_code)
     # Replace Starlette's defaults with the backend's headers, then let
-    # Response's own content-length stand (it matches the body; none on 204/304).
-    length = [(k, v) for k, v in out.raw_headers if k == b"content-length"]
-    out.raw_headers = forward_response_headers(headers) + length
+    # Response's own content-length stand (it matches the body; none on
+    # 204/304). A HEAD answer has no body: the backend's length is the news.
+    headers = forward_response_headers(list(answer.raw_headers))
+    if method == "HEAD":
+        headers += [(k.lower(), v) for k, v in answer.raw_headers if k.lower() == b"content-length"]
+    else:
+        headers += [(k, v) for k, v in out.raw_headers if k == b"content-length"]
+    out.raw_headers = headers
     return out
 
 
@@ -201,15 +224,14 @@ async def api_status(request: Request) -> Response:
     return JSONResponse(await reader.status(), headers={"cache-control": "no-store"})
 
 
-async def _one_info(client: httpx.AsyncClient, url: str, timeout: float, headers: dict[str, str]) -> dict[str, Any]:
+async def _one_info(client: HttpClient, url: str, timeout: float, headers: dict[str, str]) -> dict[str, Any]:
     start = time.perf_counter()
 
     def elapsed_ms() -> float:
         return round((time.perf_counter() - start) * 1000, 1)
 
     try:
-        async with asyncio.timeout(timeout):
-            response = await client.get(url, headers=headers)
+        response = await client.request("GET", url, headers=headers, timeout=timeout)
         ms = elapsed_ms()
         if response.status_code != 200:
             return {"error": f"HTTP {response.status_code}", "ms": ms}
@@ -223,9 +245,9 @@ async def _one_info(client: httpx.AsyncClient, url: str, timeout: float, headers
             "servedBy": response.headers.get("x-served-by"),
             "ms": ms,
         }
-    except (TimeoutError, httpx.TimeoutException):
+    except TimeoutError:
         return {"error": "timeout", "ms": elapsed_ms()}
-    except httpx.TransportError as exc:
+    except aiohttp.ClientError as exc:
         return {"error": f"unreachable ({type(exc).__name__})", "ms": elapsed_ms()}
     except ValueError:
         return {"error": "answer was not JSON", "ms": elapsed_ms()}
@@ -250,7 +272,7 @@ async def api_whoami(request: Request) -> Response:
             fields=[{"field": "service", "message": "unknown service"}],
         )
     names = [wanted] if wanted else routed
-    client: httpx.AsyncClient = request.app.state.http
+    client: HttpClient = request.app.state.http
     trace = trace_headers(request.headers)
 
     async def ask(name: str) -> dict[str, Any]:
@@ -293,10 +315,27 @@ def routes() -> list[Route]:
     return out
 
 
+def proxied_openapi(own: dict[str, Any]) -> dict[str, Any]:
+    """The gateway's /openapi.json: its own routes plus every route it
+    proxies, taken from the documents the three services generate (the same
+    code builds them, so they cannot drift apart). /internal is not proxied,
+    so it is not listed."""
+    doc = {**own, "paths": dict(own.get("paths", {}))}
+    components = doc.setdefault("components", {}).setdefault("schemas", {})
+    for prefix, spec in catalog.ROUTED.items():
+        module = importlib.import_module(spec.module)
+        service_doc = module.create_app(Settings(service=spec.name)).state.openapi
+        for path, operations in service_doc.get("paths", {}).items():
+            if path == f"/{prefix}" or path.startswith(f"/{prefix}/"):
+                doc["paths"][path] = operations
+        components.update(service_doc.get("components", {}).get("schemas", {}))
+    return doc
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env(catalog.GATEWAY.name)
     app = build_app(settings, routes())
+    app.state.openapi = proxied_openapi(app.state.openapi)
     app.state.ui = UiFiles(Path(settings.ui_dir))
-    app.state.proxy_timeouts = peer_timeouts(settings).as_dict()
     app.state.status = StatusReader(settings, app.state.http)
     return app

@@ -45,7 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import httpx2
 from lightkube import AsyncClient, ConfigError, KubeConfig
 from lightkube.core.exceptions import ApiError as KubeApiError
@@ -53,6 +53,7 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Node, Pod
 
 from services import catalog
+from services.common.peers import HttpClient, Reply
 from services.common.settings import Settings
 
 # What the status page lists: (key in the JSON, lightkube resource, API path, namespaced?)
@@ -351,27 +352,35 @@ async def read_cluster(source: ClusterSource, namespace: str, timeout: float) ->
     return out
 
 
-async def probe_service(client: httpx.AsyncClient, name: str, url: str, timeout: float) -> dict[str, Any]:
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "cannot connect"
+    return type(exc).__name__
+
+
+async def probe_service(client: HttpClient, name: str, url: str, timeout: float) -> dict[str, Any]:
     """/info, /healthz and /readyz of one service, for the local run's panel."""
     entry: dict[str, Any] = {"service": name, "url": url, "healthy": False, "ready": False, "info": None, "error": None}
 
-    async def get(path: str) -> httpx.Response:
-        return await client.get(url + path, timeout=timeout)
+    async def get(path: str) -> Reply:
+        return await client.request("GET", url + path, timeout=timeout)
 
     results = await asyncio.gather(get("/info"), get("/healthz"), get("/readyz"), return_exceptions=True)
     info, health, ready = results
     problems = []
     for what, res in (("info", info), ("healthz", health), ("readyz", ready)):
         if isinstance(res, BaseException):
-            problems.append(f"{what}: {type(res).__name__}")
-    if isinstance(info, httpx.Response) and info.status_code == 200:
+            problems.append(f"{what}: {_failure(res)}")
+    if isinstance(info, Reply) and info.status_code == 200:
         try:
             entry["info"] = info.json()
         except ValueError:
             problems.append("info: not JSON")
-    if isinstance(health, httpx.Response):
+    if isinstance(health, Reply):
         entry["healthy"] = health.status_code == 200
-    if isinstance(ready, httpx.Response):
+    if isinstance(ready, Reply):
         entry["ready"] = ready.status_code == 200
         if ready.status_code != 200:
             try:
@@ -389,7 +398,7 @@ class StatusReader:
     def __init__(
         self,
         settings: Settings,
-        http: httpx.AsyncClient,
+        http: HttpClient,
         environ: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings

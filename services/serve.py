@@ -1,7 +1,23 @@
-"""Run one service under uvicorn: `python -m services.serve [SERVICE]`.
+"""Run one service under Granian: `python -m services.serve [SERVICE]`.
 
 The container images and `theater local` both start services this way.
 SERVICE defaults to $SERVICE_NAME; the port to $PORT, else the catalog's.
+
+Why Granian (a Rust HTTP server, hyper underneath) rather than uvicorn: it
+bounds what a hostile or broken client can hold. uvicorn (httptools) has no
+header read timeout, no body read timeout and no limit on header size, so a
+client sending a 10 MiB header or half a request kept memory and a socket
+for as long as it liked. The bounds every service gets (README, 3장):
+
+* request headers must arrive whole within HEADER_READ_TIMEOUT seconds of
+  the connection opening (or of the previous answer), else the connection
+  is closed: this covers a client that sends nothing at all;
+* an idle keep-alive connection is closed after the same time;
+* headers larger than MAX_HEADER_BYTES, or more than 100 of them (hyper's
+  fixed limit), are answered 431 and the connection closed;
+* the body must arrive within BODY_READ_TIMEOUT seconds of the request's
+  start, else 408 (services/common/app.py, BodyLimitMiddleware), and may be
+  at most 64 KiB (413).
 """
 
 from __future__ import annotations
@@ -10,24 +26,46 @@ import os
 import sys
 from typing import Any
 
-import uvicorn
+from granian.constants import HTTPModes, Interfaces, Loops
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+from granian.server import Server
 
 from services import catalog
 
+HEADER_READ_TIMEOUT = 5.0
+MAX_HEADER_BYTES = 16 * 1024  # hyper answers 431 from ~16 KiB of headers (measured), as Node.js does
 
-def uvicorn_options(spec: catalog.ServiceSpec) -> dict[str, Any]:
-    """The keyword arguments for `uvicorn.run` that every service gets (all
-    but the app): host and port (from $HOST, $PORT, else the catalog's port),
-    logging from $LOG_LEVEL / $ACCESS_LOG, proxy headers, graceful shutdown.
+
+def server_options(spec: catalog.ServiceSpec) -> dict[str, Any]:
+    """The keyword arguments for granian's Server that every service gets
+    (all but the app): host and port (from $HOST, $PORT, else the catalog's
+    port), logging from $LOG_LEVEL / $ACCESS_LOG, the HTTP/1 bounds above
+    (HEADER_READ_TIMEOUT_SECONDS overrides the timeout), graceful shutdown.
     bench/baseline_app.py serves its baselines with the same options."""
+    header_timeout = float(os.environ.get("HEADER_READ_TIMEOUT_SECONDS", HEADER_READ_TIMEOUT))
     return {
-        "host": os.environ.get("HOST", "0.0.0.0"),
+        "address": os.environ.get("HOST", "0.0.0.0"),
         "port": int(os.environ.get("PORT", spec.port)),
-        "log_level": os.environ.get("LOG_LEVEL", "info"),
-        "access_log": os.environ.get("ACCESS_LOG", "0") == "1",
-        "proxy_headers": True,
-        "timeout_graceful_shutdown": 5,
+        "interface": Interfaces.ASGI,
+        # HTTP/1.1 only (what Envoy and browsers speak to the services): with
+        # the HTTP/2 sniffing of "auto" the header timeout does not start on
+        # a connection that sends nothing at all.
+        "http": HTTPModes.http1,
+        "workers": 1,
+        "loop": Loops.auto,  # uvloop when installed
+        "log_level": LogLevels(os.environ.get("LOG_LEVEL", "info").lower()),
+        "log_access": os.environ.get("ACCESS_LOG", "0") == "1",
+        "http1_settings": HTTP1Settings(
+            header_read_timeout=int(header_timeout * 1000), keep_alive=True, max_buffer_size=MAX_HEADER_BYTES
+        ),
+        "workers_kill_timeout": 5,
     }
+
+
+def run(target: str, spec: catalog.ServiceSpec) -> None:
+    """Serve `target` ("module:factory") with the options above."""
+    Server(target, factory=True, **server_options(spec)).serve()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"usage: python -m services.serve SERVICE  (one of: {', '.join(catalog.SERVICES)})")
     spec = catalog.SERVICES[name]
     os.environ["SERVICE_NAME"] = name
-    uvicorn.run(f"{spec.module}:create_app", factory=True, **uvicorn_options(spec))
+    run(f"{spec.module}:create_app", spec)
+
 
 if __name__ == "__main__":
     main()

@@ -1,5 +1,9 @@
 """Real servers for tests: a Starlette app under uvicorn on a free port, in a
-background thread, reachable over real HTTP."""
+background thread, reachable over real HTTP. (The services themselves run
+under Granian, services/serve.py: what depends on the server, its time and
+size limits, is tested against `python -m services.serve` processes in
+tests/services/test_server_limits.py; uvicorn here only hosts apps built
+in the test process.)"""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -26,7 +27,6 @@ from services.common import redis as redis_mod
 from services.common.errors import EXCEPTION_HANDLERS, ApiError, error_response
 from services.common.metrics import Metrics, MetricsMiddleware
 from services.common.settings import Settings
-from services.common.transport import KeepAliveTransport
 
 ReadinessCheck = Callable[[Request], Awaitable[dict[str, str]]]
 
@@ -52,18 +52,20 @@ class ServedByMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Answers 413 as JSON for request bodies over `limit` bytes.
+    """Bounds the request body: at most `limit` bytes (413), arriving within
+    `timeout` seconds of the request's start (408). Both answers are JSON.
 
     A declared Content-Length over the limit is refused before the body is
     read; a chunked body is counted as it arrives and refused (ApiError 413,
     so the usual JSON error handler answers) once it passes the limit.
     Starlette's own `max_body_size` is not used because it replaces any 413
-    with a plain-text one.
+    with a plain-text one. The server (services/serve.py) bounds the headers.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout: float) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,14 +77,26 @@ class BodyLimitMiddleware:
             await response(scope, receive, send)
             return
         total = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        body_done = False
 
         async def receive_limited() -> Message:
-            nonlocal total
-            message = await receive()
+            nonlocal total, body_done
+            if body_done:  # after the body only a disconnect can come: no deadline
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise ApiError(
+                    408, f"the request body did not arrive within {self.timeout:g} s", "request_timeout"
+                ) from None
             if message["type"] == "http.request":
                 total += len(message.get("body", b""))
                 if total > self.limit:
                     raise ApiError(413, self.message)
+                body_done = not message.get("more_body", False)
             return message
 
         await self.app(scope, receive_limited, send)
@@ -90,6 +104,26 @@ class BodyLimitMiddleware:
     @property
     def message(self) -> str:
         return f"request body is larger than {self.limit // 1024} KiB"
+
+
+class PathGuardMiddleware:
+    """404 for a path holding a control character (a decoded %0A, %00...).
+    No route means to match one, and Starlette's route patterns end in `$`,
+    which also matches before a trailing newline: without this,
+    `GET /bookings/%0A` was served as `/bookings/`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _CONTROL.search(scope["path"]):
+            shown = scope.get("raw_path", b"").decode("latin-1") or repr(scope["path"])
+            await error_response(404, f"no route for {scope['method']} {shown}", "not_found")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def collection(path: str, endpoint: Callable[..., Any], methods: list[str]) -> list[Route]:
@@ -130,6 +164,35 @@ async def info(request: Request) -> Response:
     return JSONResponse(request.app.state.settings.info())
 
 
+_PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+CURSOR_SCHEMA = {"type": "string", "pattern": "^[0-9]{1,15}$"}
+
+
+def complete_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """What Starlette's docstring-based generator leaves out, filled in the
+    same way for every service: each `{name}` path parameter is declared
+    (required, a non-empty string), every request body is required, and
+    `cursor` is documented as what it is (the digits of a previous page's
+    `next`)."""
+    for path, operations in schema.get("paths", {}).items():
+        names = _PATH_PARAM.findall(path)
+        for operation in operations.values():
+            params = operation.setdefault("parameters", [])
+            declared = {(p.get("name"), p.get("in")) for p in params}
+            for name in names:
+                if (name, "path") not in declared:
+                    params.append({"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}})
+            for param in params:
+                if param.get("name") == "cursor" and param.get("in") == "query":
+                    param["schema"] = dict(CURSOR_SCHEMA)
+                    param["description"] = "`next` of the previous page (digits); omit for the first page"
+            if not params:
+                del operation["parameters"]
+            if "requestBody" in operation:
+                operation["requestBody"]["required"] = True
+    return schema
+
+
 def _openapi(app: Starlette, title: str, models: Sequence[type[pydantic.BaseModel]]) -> dict[str, Any]:
     generator = SchemaGenerator({"openapi": "3.1.0", "info": {"title": title, "version": "1.0.0"}})
     schema = generator.get_schema(routes=app.routes)
@@ -137,7 +200,7 @@ def _openapi(app: Starlette, title: str, models: Sequence[type[pydantic.BaseMode
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in models:
             components[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    return schema
+    return complete_openapi(schema)
 
 
 def build_app(
@@ -153,15 +216,14 @@ def build_app(
 
     State available to endpoints: `request.app.state.settings`, `.redis`
     (when the service uses Redis), `.peers` (calls to the services it calls),
-    `.http` (the httpx client under `.peers`), `.transport` (its pool) and
+    `.http` (the HTTP client under `.peers`, services/common/peers.py) and
     `.metrics`.
 
     `background(app)` runs as a task for as long as the app serves (e.g.
     booking-service's reconciler) and is cancelled when it stops.
     """
     metrics = Metrics(settings.service)
-    transport = KeepAliveTransport(max_connections=200)
-    http = peers_mod.http_client(settings, transport)
+    http = peers_mod.http_client(settings)
     redis = redis_mod.connect(settings) if settings.spec.uses_redis else None
 
     @contextlib.asynccontextmanager
@@ -193,7 +255,8 @@ def build_app(
         middleware=[
             Middleware(ServedByMiddleware, value=settings.served_by),
             Middleware(MetricsMiddleware, metrics=metrics),
-            Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes),
+            Middleware(PathGuardMiddleware),
+            Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, timeout=settings.body_read_timeout),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
@@ -203,14 +266,13 @@ def build_app(
     app.state.metrics = metrics
     app.state.redis = redis
     app.state.http = http
-    app.state.transport = transport  # the same pool, without httpx's models (the gateway's proxy)
     app.state.peers = peers_mod.Peers(settings, http)
     app.state.readiness = readiness or (_redis_ready if redis is not None else _no_dependencies)
 
-    spec = _openapi(app, f"Theater MSA {settings.service}", models)
+    app.state.openapi = _openapi(app, f"Theater MSA {settings.service}", models)
 
     async def openapi(request: Request) -> Response:
-        return JSONResponse(spec)
+        return JSONResponse(request.app.state.openapi)
 
     app.router.routes.append(Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False))
     return app

@@ -14,6 +14,7 @@ import redis.exceptions
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 log = logging.getLogger("theater")
 
@@ -21,9 +22,11 @@ _CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    431: "headers_too_large",
     422: "validation_error",
     500: "internal_error",
     502: "bad_gateway",
@@ -64,15 +67,29 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status, exc.message, exc.code, fields=exc.fields)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route of the app accepts on this path (Starlette's
+    own 405 names only the first route that matched the path)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "\x00"})  # no method matches: paths only
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "allow": allowed_methods(request)}
     messages = {
         404: f"no route for {request.method} {request.url.path}",
         405: f"method {request.method} is not allowed on {request.url.path}",
         413: "request body is larger than 64 KiB",
     }
     message = messages.get(exc.status_code, str(exc.detail))
-    return JSONResponse(error_body(exc.status_code, message), status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse(error_body(exc.status_code, message), status_code=exc.status_code, headers=headers)
 
 
 async def _redis_error(request: Request, exc: Exception) -> Response:

@@ -45,6 +45,11 @@ class Metrics:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+# Methods kept as label values; any other method (WebDAV's PROPFIND, a
+# fuzzer's inventions) counts as "other", so clients cannot grow the series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -69,4 +74,5 @@ class MetricsMiddleware:
             route = scope.get("route")
             # The route template keeps label cardinality bounded (no ids).
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe(scope["method"], template, status, time.perf_counter() - start)
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self.metrics.observe(method, template, status, time.perf_counter() - start)

@@ -40,6 +40,8 @@ class Settings:
     k8s_timeout: float = 3.0
     status_cache_seconds: float = 2.0
     max_body_bytes: int = 64 * 1024
+    # Seconds the whole request body may take to arrive (408 after that).
+    body_read_timeout: float = 10.0
 
     @property
     def spec(self) -> catalog.ServiceSpec:
@@ -90,4 +92,5 @@ class Settings:
             local_kubeconfig=Path(local_kubeconfig) if local_kubeconfig else None,
             k8s_timeout=float(env.get("K8S_TIMEOUT_SECONDS", "3")),
             status_cache_seconds=float(env.get("STATUS_CACHE_SECONDS", "2")),
+            body_read_timeout=float(env.get("BODY_READ_TIMEOUT_SECONDS", "10")),
         )

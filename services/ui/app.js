@@ -99,11 +99,40 @@ const CODE_MESSAGES = {
   peer_timeout: "다른 서비스가 제시간에 응답하지 않았습니다.",
   backend_unavailable: "서비스에 연결할 수 없습니다 (서비스가 꺼져 있거나 준비되지 않았습니다).",
   backend_timeout: "서비스가 제시간에 응답하지 않았습니다.",
+  request_timeout: "요청을 제시간에 다 받지 못했습니다. 다시 시도하세요.",
+  headers_too_large: "요청 헤더가 너무 큽니다.",
+  bad_gateway: "서비스가 잘못된 응답을 보냈습니다.",
 };
+
+// The services name each bad field's rule with a `reason` code (and its
+// `limit` when there is one): services/common/body.py.
+const REASON_MESSAGES = {
+  required: () => "필수 항목입니다.",
+  unknown_field: () => "알 수 없는 항목입니다.",
+  not_text: () => "문자열이어야 합니다.",
+  not_integer: () => "정수를 입력하세요.",
+  empty: () => "비워 둘 수 없습니다.",
+  too_short: (n) => `${n}자 이상이어야 합니다.`,
+  too_long: (n) => `${n}자 이하여야 합니다.`,
+  too_small: (n) => `${n} 이상이어야 합니다.`,
+  too_large: (n) => `${n} 이하여야 합니다.`,
+  invalid: () => "올바르지 않은 값입니다.",
+};
+
+function fieldRule(f) {
+  if (f.reason === "bad_format") {
+    if (f.field === "email") return "이메일 형식이 아닙니다 (예: name@example.com).";
+    if (f.field === "userId" || f.field === "movieId") return "영문자·숫자·'_'·'-' 1–64자여야 합니다.";
+    return "형식이 올바르지 않습니다.";
+  }
+  const rule = REASON_MESSAGES[f.reason];
+  return rule ? rule(f.limit) : fieldMessage(f.field, f.message);
+}
 
 const STATUS_MESSAGES = {
   400: "요청 형식이 잘못되었습니다.",
   404: "대상을 찾을 수 없습니다.",
+  408: "요청을 제시간에 다 받지 못했습니다.",
   409: "요청을 처리할 수 없습니다 (충돌).",
   413: "입력이 너무 깁니다.",
   422: "입력값을 확인하세요.",
@@ -145,7 +174,7 @@ function describeError(res, context) {
   if (!headline) headline = STATUS_MESSAGES[res.status] || `요청이 실패했습니다 (HTTP ${res.status}).`;
   const fields = (err.fields || []).map((f) => ({
     field: f.field,
-    text: `${FIELD_NAMES[f.field] || f.field}: ${fieldMessage(f.field, f.message)}`,
+    text: `${FIELD_NAMES[f.field] || f.field}: ${fieldRule(f)}`,
   }));
   const server = err.message ? `서버 메시지: ${err.message}` : `HTTP ${res.status}`;
   return { headline, fields, server };

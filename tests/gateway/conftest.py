@@ -53,7 +53,7 @@ def local_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         start_new_session=True,
     )
     url = catalog.GATEWAY.local_url("127.0.0.1", offset)
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + 120  # four services, one after another, on a shared machine
     try:
         while True:
             if proc.poll() is not None:

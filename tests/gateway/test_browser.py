@@ -59,7 +59,7 @@ def test_demo_in_the_browser(local_app: str) -> None:
             expect(error).to_be_visible()
             expect(error).to_contain_text("입력값을 확인하세요")
             expect(error).to_contain_text("이메일: 이메일 형식이 아닙니다")
-            expect(error).to_contain_text("서버 메시지: invalid fields: email")
+            expect(error).to_contain_text("서버 메시지: email must be an email address such as kim@example.com.")
             assert "{" not in error.inner_text()
             expect(page.get_by_test_id("user-email")).to_have_class(re.compile("invalid"))
 

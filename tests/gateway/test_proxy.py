@@ -245,3 +245,19 @@ def test_whoami_does_not_hang_on_a_slow_service(backends: dict[str, LiveServer])
     assert services["movie-service"]["counts"] == {"error: timeout": 1}
     assert services["user-service"]["counts"] == {"ctx9/user-service-standin": 20}
     assert elapsed < 1.5
+
+
+@pytest.mark.parametrize("path", ["/movies%0A", "/movies/%0A", "/users%0D%0A", "/bookings%00"])
+def test_control_characters_in_the_path_are_404_not_500(client: httpx.Client, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 404, r.text
+    assert r.json()["error"]["code"] == "not_found"
+
+
+def test_gateway_openapi_covers_the_proxied_routes(client: httpx.Client) -> None:
+    doc = client.get("/openapi.json").json()
+    paths = doc["paths"]
+    for path in ("/users/", "/users/{id}", "/movies/", "/movies/{id}", "/bookings/", "/bookings/{id}"):
+        assert path in paths, sorted(paths)
+    assert not any(p.startswith("/internal") for p in paths)
+    assert {"UserIn", "MovieIn", "BookingIn", "Booking"} <= set(doc["components"]["schemas"])

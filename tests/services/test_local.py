@@ -63,7 +63,7 @@ class Launched:
     def err(self) -> str:
         return self.err_path.read_text()
 
-    def wait_running(self, timeout: float = 30.0) -> None:
+    def wait_running(self, timeout: float = 120.0) -> None:
         """Until the banner is printed: the launcher saw every service healthy."""
         deadline = time.monotonic() + timeout
         while "running" not in self.out:

@@ -1,0 +1,261 @@
+"""Timeouts and limits of the server every service runs under
+(services/serve.py), probed over raw sockets against real
+`python -m services.serve` processes, the way the images start them: the
+api-gateway (in front of a real user-service) and user-service itself.
+
+The bounds are shortened through the environment so the suite stays quick
+(HEADER_READ_TIMEOUT_SECONDS, BODY_READ_TIMEOUT_SECONDS, PEER_TIMEOUT_SECONDS);
+the README states the defaults."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services import catalog
+from services.redis_server import RedisServer, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER_TIMEOUT = 2.0
+BODY_TIMEOUT = 2.0
+GATEWAY_DEADLINE = 2.0
+SLACK = 3.0  # a loaded CI machine
+
+
+class Served:
+    def __init__(self, name: str, port: int, log: Path, proc: subprocess.Popen) -> None:
+        self.name, self.port, self.log, self.proc = name, port, log, proc
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _start(name: str, env: dict[str, str], tmp: Path) -> Served:
+    port = free_port()
+    log = tmp / f"{name}.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.serve", name],
+        cwd=ROOT,
+        env={**env, "PORT": str(port)},
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+    )
+    return Served(name, port, log, proc)
+
+
+def _wait_healthy(served: Served, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert served.proc.poll() is None, f"{served.name} exited:\n{served.log_text()}"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{served.port}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{served.name} did not start:\n{served.log_text()}")
+
+
+@pytest.fixture(scope="module")
+def servers(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served]]:
+    tmp = tmp_path_factory.mktemp("served")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_SERVICE_URL")}
+    env.update(
+        HOST="127.0.0.1",
+        LOG_LEVEL="warning",
+        REDIS_URL=redis_server.url + "/3",
+        HEADER_READ_TIMEOUT_SECONDS=str(HEADER_TIMEOUT),
+        BODY_READ_TIMEOUT_SECONDS=str(BODY_TIMEOUT),
+        PEER_TIMEOUT_SECONDS=str(GATEWAY_DEADLINE),
+        PYTHONUNBUFFERED="1",
+    )
+    users = _start("user-service", env, tmp)
+    gw_env = {**env, catalog.SERVICES["user-service"].url_env: f"http://127.0.0.1:{users.port}"}
+    gateway = _start("api-gateway", gw_env, tmp)
+    out = {"user-service": users, "api-gateway": gateway}
+    try:
+        for served in out.values():
+            _wait_healthy(served)
+        yield out
+    finally:
+        for served in out.values():
+            served.proc.terminate()
+        for served in out.values():
+            try:
+                served.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                served.proc.kill()
+
+
+async def _probe(port: int, data: bytes, *, trickle: float = 0.0, wait: float = 30.0) -> tuple[float, bytes]:
+    """Send `data` (byte by byte every `trickle` s, if set), then read until
+    the server answers or closes. Returns (seconds, what came back)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    start = time.monotonic()
+
+    async def send() -> None:
+        try:
+            if trickle:
+                for i in range(len(data)):
+                    writer.write(data[i : i + 1])
+                    await writer.drain()
+                    await asyncio.sleep(trickle)
+            elif data:
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+
+    sender = asyncio.create_task(send())
+    try:
+        got = await asyncio.wait_for(reader.read(65536), wait)
+    except asyncio.TimeoutError:
+        got = b"<held open>"
+    except ConnectionError:
+        got = b""
+    sender.cancel()
+    writer.close()
+    return time.monotonic() - start, got
+
+
+def probe(port: int, data: bytes, **kw: float) -> tuple[float, bytes]:
+    return asyncio.run(_probe(port, data, **kw))
+
+
+NAMES = ["api-gateway", "user-service"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_slow_or_silent_clients_are_dropped_within_the_header_timeout(servers: dict[str, Served], name: str) -> None:
+    port = servers[name].port
+
+    async def all_at_once() -> list[tuple[float, bytes]]:
+        return await asyncio.gather(
+            _probe(port, b""),  # sends nothing
+            _probe(port, b"GET /healthz HTTP/1.1\r\nhost: x\r\n"),  # headers never end
+            _probe(port, b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-slow: " + b"a" * 100, trickle=0.05),  # slowloris
+        )
+
+    for seconds, got in asyncio.run(all_at_once()):
+        assert got != b"<held open>"
+        assert seconds < HEADER_TIMEOUT + SLACK, seconds
+        assert got == b"" or got.startswith(b"HTTP/1.1 408"), got[:100]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_idle_keep_alive_connection_is_closed(servers: dict[str, Served], name: str) -> None:
+    async def run() -> tuple[float, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", servers[name].port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        await writer.drain()
+        first = await reader.read(65536)
+        assert first.startswith(b"HTTP/1.1 200"), first
+        start = time.monotonic()
+        try:
+            got = await asyncio.wait_for(reader.read(65536), 30)
+        except asyncio.TimeoutError:
+            got = b"<held open>"
+        writer.close()
+        return time.monotonic() - start, got
+
+    seconds, got = asyncio.run(run())
+    assert got == b"" and seconds < HEADER_TIMEOUT + SLACK, (seconds, got)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_half_sent_body_gets_408(servers: dict[str, Served], name: str) -> None:
+    path = "/users/" if name == "user-service" else "/users/"
+    data = f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n".encode()
+    seconds, got = probe(servers[name].port, data + b'{"name": "Ki')
+    assert got.startswith(b"HTTP/1.1 408"), got[:200]
+    assert b'"request_timeout"' in got
+    limit = GATEWAY_DEADLINE if name == "api-gateway" else BODY_TIMEOUT
+    assert limit - 0.2 < seconds < limit + SLACK, seconds
+
+
+def test_gateway_deadline_covers_a_trickling_body(servers: dict[str, Served]) -> None:
+    """The gateway's one deadline starts with the request, not after the
+    body: a body that trickles in for longer gets 408 at the deadline."""
+    head = b"POST /users/ HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 60\r\n\r\n"
+    reader_data = head + b'{"name": "Kim", "email": "kim@example.com", "x": "aaaa"}    '
+
+    async def run() -> tuple[float, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", servers["api-gateway"].port)
+        start = time.monotonic()
+        writer.write(head)
+        await writer.drain()
+
+        async def trickle() -> None:
+            for b in reader_data[len(head) :]:
+                writer.write(bytes([b]))
+                await writer.drain()
+                await asyncio.sleep(0.2)  # 60 bytes: 12 s in all
+
+        task = asyncio.create_task(trickle())
+        got = await asyncio.wait_for(reader.read(65536), 30)
+        task.cancel()
+        writer.close()
+        return time.monotonic() - start, got
+
+    seconds, got = asyncio.run(run())
+    assert got.startswith(b"HTTP/1.1 408"), got[:200]
+    assert seconds < GATEWAY_DEADLINE + SLACK, seconds
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(b"x-big: " + b"a" * (16 * 1024) + b"\r\n", id="one 16 KiB header"),
+        pytest.param(b"x-big: " + b"a" * (100 * 1024) + b"\r\n", id="one 100 KiB header"),
+        pytest.param(b"".join(b"x-h%d: 1\r\n" % i for i in range(150)), id="150 headers"),
+    ],
+)
+def test_too_large_headers_get_431(servers: dict[str, Served], name: str, headers: bytes) -> None:
+    seconds, got = probe(servers[name].port, b"GET /users/ HTTP/1.1\r\nhost: x\r\n" + headers + b"\r\n")
+    assert got.startswith(b"HTTP/1.1 431"), got[:200]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_headers_under_the_limit_are_served(servers: dict[str, Served], name: str) -> None:
+    _, got = probe(servers[name].port, b"GET /users/ HTTP/1.1\r\nhost: x\r\nx-ok: " + b"a" * (12 * 1024) + b"\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 200"), got[:200]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_10_mib_header_is_refused_not_served(servers: dict[str, Served], name: str) -> None:
+    data = b"GET /users/ HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * (10 * 1024 * 1024) + b"\r\n\r\n"
+    seconds, got = probe(servers[name].port, data)
+    # 431, or the connection closed while the client was still sending.
+    assert got == b"" or got.startswith(b"HTTP/1.1 431"), got[:200]
+    assert seconds < SLACK
+
+
+def test_bad_requests_log_at_most_one_line_each(servers: dict[str, Served]) -> None:
+    gateway = servers["api-gateway"]
+    before = gateway.log_text().count("\n") + servers["user-service"].log_text().count("\n")
+    bad = [
+        b"GET /movies%0A HTTP/1.1\r\nhost: x\r\n\r\n",
+        b"GET /users/%0A HTTP/1.1\r\nhost: x\r\n\r\n",
+        b"GET /%00 HTTP/1.1\r\nhost: x\r\n\r\n",
+    ]
+    body = b'{"name": ' + b"[" * 3000 + b"]" * 3000 + b"}"
+    bad.append(b"POST /users/ HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body)
+    body = b'{"name": "a", "email": ' + b"9" * 5000 + b"}"
+    bad.append(b"POST /users/ HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body)
+    for data in bad:
+        _, got = probe(gateway.port, data + b"", wait=10)
+        status = int(got.split(b" ", 2)[1])
+        assert status in (400, 404, 422), got[:300]
+    time.sleep(0.5)
+    logs = gateway.log_text() + servers["user-service"].log_text()
+    assert "Traceback" not in logs
+    assert logs.count("\n") - before <= len(bad)
