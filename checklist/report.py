@@ -81,8 +81,8 @@ class Report:
 
     def render(self) -> str:
         marks = DOCTOR_MARKS if self.command == "doctor" else VERIFY_MARKS
-        mark_width = max(width(m) for m in marks.values())
-        title_width = min(36, max((width(r.title) for r in self.results), default=0))
+        mark_width = max([width(m) for m in marks.values()] + [width('상태')])
+        title_width = min(46, max((width(r.title) for r in self.results), default=0))
         lines = [f"theater {self.command}"] + [f"  {k}: {v}" for k, v in self.context.items()] + [""]
         lines.append(f"{pad('상태', mark_width)}  {pad('점검', title_width)}  결과")
         lines.append(f"{'-' * mark_width}  {'-' * title_width}  {'-' * 40}")

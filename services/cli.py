@@ -4,6 +4,9 @@
     theater render   render the Kubernetes manifests (infra/render.py)
     theater tools    build the deploy and simulation tools from Go modules (sim/tools.py)
     theater sim      two simulated clusters to rehearse a deployment (sim/simulation.py)
+    theater doctor   before deploying: what the clusters still miss (checklist/doctor.py)
+    theater verify   after deploying: the demo checklist, item by item (checklist/verify.py)
+    theater load     during the demo: bounded traffic with live counts (checklist/load.py)
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
                                             description=tools.__doc__.splitlines()[0]))
     simulation.add_arguments(commands.add_parser("sim", help="two simulated clusters ctx1, ctx2",
                                                  description=simulation.__doc__.splitlines()[0]))
+    from checklist import doctor, load, verify  # noqa: PLC0415
+
+    for name, module, text in (("doctor", doctor, "before deploying: check both clusters (read-only)"),
+                               ("verify", verify, "after deploying: the demo checklist with evidence"),
+                               ("load", load, "bounded demo traffic with live counts")):
+        module.add_arguments(commands.add_parser(name, help=text, description=module.__doc__.splitlines()[0]))
     commands.add_parser(
         "render",
         help="render the Kubernetes manifests (options: theater render --help)",
@@ -60,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sim import simulation, tools  # noqa: PLC0415
 
         return (tools if args.command == "tools" else simulation).main(args)
+    if args.command in ("doctor", "verify", "load"):
+        return importlib.import_module(f"checklist.{args.command}").main(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
