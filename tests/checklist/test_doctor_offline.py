@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from checklist import doctor, stack
-from checklist.report import FAIL, PASS, SKIP, Report, failed, passed, width
+from checklist.report import FAIL, PASS, SKIP, Report, failed, passed
 from tests.gateway.conftest import theater_command
 from tests.live import LiveServer
 
@@ -114,6 +115,9 @@ def test_table_and_exit_codes() -> None:
     lines = report.render().splitlines()
     rows = [line for line in lines if line[:1] in ("✓", "✗", "–") and "→" not in line]
     # The result column starts at the same terminal column on every row, Hangul counted as two.
+    def width(text: str) -> int:  # terminal columns: East Asian wide characters take two
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
     assert len({width(r[:r.index(t)]) for r, t in zip(rows, ("좋음", "안 풀림", "없음"))}) == 1, rows
     assert "    고치기: kubectl config rename-context old ctx1" in report.render()
     assert "(경고)" in report.render()
