@@ -205,7 +205,7 @@ class Doctor:
                 f"--set values.global.network=network-{self.stacks[cluster.name].cluster}",
                 f"kubectl --context {ctx} -n {ISTIO_NS} get deploy"])
         images = [c.get("image", "") for c in dep["spec"]["template"]["spec"].get("containers", [])]
-        version = next((i.rsplit(":", 1)[1] for i in images if ":" in i.rsplit("/", 1)[-1]), "?")
+        version = next((image_tag(i) for i in images if image_tag(i)), "?")
         want = dep["spec"].get("replicas", 1)
         ready = (dep.get("status") or {}).get("readyReplicas") or 0
         missing = [f"{g}/{v}" for g, v in REQUIRED_ISTIO_APIS.items() if v not in served[g]]
@@ -422,6 +422,15 @@ class Doctor:
             self.add(failed(key, title, f"{path} version 이 {out.returncode} 로 끝남: {out.stderr.strip()[:200]}"))
             return
         self.add(passed(key, title, f"{version} ({path})"))
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of an image reference (`docker.io/istio/pilot:1.28.0` -> 1.28.0), or its short digest."""
+    name, _, digest = image.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        return last.rsplit(":", 1)[1]
+    return digest[:19] if digest else None
 
 
 def host_covers(pattern: str, host: str) -> bool:

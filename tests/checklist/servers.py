@@ -3,6 +3,9 @@
 * `MeshLike`: the four real services on this machine, each saying it runs in
   its home cluster (X-Served-By: user-service@ctx1/..., movie-service@ctx2/...),
   one Redis database per cluster, reached through the real api-gateway.
+* `harbor_app`: a registry answering like Harbor's REST API v2.0 (swagger.yaml in
+  goharbor/harbor, api/v2.0): GET /api/v2.0/ping → "Pong"; GET /api/v2.0/projects/{name}
+  (header X-Is-Resource-Name: true) → the Project, metadata.public "true" or "false"; 404 when absent.
 * `Telemetry`: one small server answering like Prometheus, Jaeger and Kiali,
   with bodies shaped exactly like their documented responses:
   - Prometheus HTTP API, GET /api/v1/query (instant query, resultType vector):
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from services import api_gateway, booking_service, catalog, movie_service, user_service
@@ -185,3 +188,17 @@ def kiali_graph(cross: bool = True) -> dict:
              {"data": {"id": "e2", "source": "n1", "target": "n3",
                        "traffic": {"protocol": "http", "rates": {"http": "1.00", "httpPercentReq": "50.0"}}}}]
     return {"nodes": nodes, "edges": edges}
+
+
+def harbor_app(projects: dict[str, bool]) -> Starlette:
+    async def ping(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("Pong")
+
+    async def project(request: Request) -> JSONResponse:
+        name = request.path_params["name"]
+        if name not in projects:
+            return JSONResponse({"errors": [{"code": "NOT_FOUND", "message": f"project {name} not found"}]}, 404)
+        return JSONResponse({"project_id": 2, "name": name, "owner_name": "admin", "repo_count": 4,
+                             "metadata": {"public": "true" if projects[name] else "false"}})
+
+    return Starlette(routes=[Route("/api/v2.0/ping", ping), Route("/api/v2.0/projects/{name}", project)])

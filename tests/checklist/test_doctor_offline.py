@@ -13,31 +13,14 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
 
 from checklist import doctor, stack
 from checklist.report import FAIL, PASS, SKIP, Report, failed, passed
+from tests.checklist.servers import harbor_app
 from tests.gateway.conftest import theater_command
 from tests.live import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def harbor_app(projects: dict[str, bool]) -> Starlette:
-    async def ping(request: Request) -> PlainTextResponse:
-        return PlainTextResponse("Pong")
-
-    async def project(request: Request) -> JSONResponse:
-        name = request.path_params["name"]
-        if name not in projects:
-            return JSONResponse({"errors": [{"code": "NOT_FOUND", "message": f"project {name} not found"}]}, 404)
-        return JSONResponse({"project_id": 2, "name": name, "owner_name": "admin", "repo_count": 4,
-                             "metadata": {"public": "true" if projects[name] else "false"}})
-
-    return Starlette(routes=[Route("/api/v2.0/ping", ping), Route("/api/v2.0/projects/{name}", project)])
 
 
 def run(tmp_path: Path, registry_url: str, resolver=lambda host: [], **overrides: str) -> Report:
@@ -97,6 +80,13 @@ def test_the_istio_apis_doctor_requires_are_the_ones_the_program_declares() -> N
     from infra.istio import typed
 
     assert {g: v for g, v in (typed.NETWORKING.split("/"), typed.SECURITY.split("/"))} == doctor.REQUIRED_ISTIO_APIS
+
+
+def test_image_tags() -> None:
+    assert doctor.image_tag("docker.io/istio/pilot:1.28.0") == "1.28.0"
+    assert doctor.image_tag("registry:5000/istio/pilot:1.20.0") == "1.20.0"
+    assert doctor.image_tag("registry:5000/istio/pilot@sha256:" + "a" * 64) == "sha256:aaaaaaaaaaaa"
+    assert doctor.image_tag("registry:5000/istio/pilot") is None
 
 
 def test_gateway_hosts() -> None:
