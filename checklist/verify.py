@@ -563,7 +563,7 @@ class Verify:
 
 def describe(sample: dict) -> str:
     labels = ", ".join(f"{k}={v}" for k, v in sorted(sample["metric"].items()) if k != "__name__")
-    return f"{{{labels}}} {sample['value']:g}"
+    return f"{{{labels}}} {sample['value']:g}" if labels else f"요청 {sample['value']:g}건"
 
 
 def parse_seconds(text: str) -> float:
