@@ -15,6 +15,7 @@ import argparse
 import base64
 import concurrent.futures
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -442,11 +443,12 @@ def host_covers(pattern: str, host: str) -> bool:
 
 
 def gateway_manifest(ctx: str, namespace: str, name: str, host: str) -> str:
-    return (f"kubectl --context {ctx} apply -f - <<'EOF'\n"
-            "apiVersion: networking.istio.io/v1beta1\nkind: Gateway\n"
-            f"metadata: {{name: {name}, namespace: {namespace}}}\n"
-            "spec:\n  selector: {istio: ingressgateway}\n"
-            f"  servers: [{{port: {{number: 80, name: http, protocol: HTTP}}, hosts: [\"{host}\"]}}]\nEOF")
+    """One line (copy-pasteable from the table): the Gateway as JSON, piped to kubectl apply."""
+    manifest = {"apiVersion": "networking.istio.io/v1beta1", "kind": "Gateway",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"selector": {"istio": "ingressgateway"},
+                         "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": [host]}]}}
+    return f"echo '{json.dumps(manifest, separators=(',', ':'))}' | kubectl --context {ctx} apply -f -"
 
 
 def fingerprint(pem: str) -> str:

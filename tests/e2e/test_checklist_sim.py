@@ -12,6 +12,7 @@ The outputs are saved in test-artifacts/e2e/ (doctor.txt, verify.txt).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -110,8 +111,9 @@ def test_doctor_finds_cp_gateway_deleted(sim, clusters, harbor: str) -> None:
     item = report.get("gateway")
     assert item.status == FAIL and "istio-system/cp-gateway Gateway 가 없습니다" in item.detail
     fix = item.fix[0]
-    assert fix.startswith("kubectl --context ctx1 apply -f - <<'EOF'") and f'hosts: ["theater.{DOMAIN}"]' in fix
-    manifest = yaml.safe_load(fix.split("\n", 1)[1].rsplit("\nEOF", 1)[0])
+    assert fix.startswith("echo '") and fix.endswith("' | kubectl --context ctx1 apply -f -") and "\n" not in fix
+    manifest = json.loads(fix[len("echo '"):fix.rindex("'")])
+    assert manifest["spec"]["servers"][0]["hosts"] == [f"theater.{DOMAIN}"]
     apply_fix(sim, fix, lambda: ctx1.http.post(f"/apis/networking.istio.io/v1beta1/namespaces/{ISTIO_NAMESPACE}/gateways",
                                                json=manifest).raise_for_status())
     again = run_doctor(sim, harbor)
