@@ -72,7 +72,6 @@ class Doctor:
         self.stacks: dict[str, StackSettings] = {}
         self.clusters: dict[str, kube.Cluster] = {}
         self.unreachable: dict[str, str] = {}
-        self.versions: dict[str, str] = {}  # group -> served versions, per cluster: set in istio()
         self.served: dict[str, dict[str, list[str]]] = {}
 
     # ------------------------------------------------------------ plumbing

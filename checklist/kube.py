@@ -86,7 +86,3 @@ class Cluster:
     def close(self) -> None:
         self.http.close()
 
-
-def ready(obj: dict) -> bool:
-    conditions = (obj.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import httpx2
 
 from checklist import kube
 
@@ -77,13 +78,18 @@ def discover(tool: str, cluster: kube.Cluster) -> Endpoint | None:
         port = default_port if default_port in ports else (ports[0] if ports else default_port)
         base = f"/api/v1/namespaces/{ISTIO_NS}/services/{name}:{port}/proxy"
 
-        def fetch(path: str, params: dict, base: str = base) -> Any:
+        def fetch(path: str, params: dict, base: str = base, name: str = name) -> Any:
             # Kiali and Jaeger are often served under a web root (/kiali, /jaeger): try it second.
+            status = None
             for candidate in (base + path, base + prefix + path) if prefix else (base + path,):
-                r = cluster.http.get(candidate, params=params)
+                try:
+                    r = cluster.http.get(candidate, params=params)
+                except httpx2.HTTPError as exc:
+                    raise TelemetryError(f"{cluster.name} 의 API 서버 프록시 오류 ({type(exc).__name__})") from None
                 if r.status_code == 200:
                     return r.json()
-            raise TelemetryError(f"{cluster.name} 의 {ISTIO_NS}/{name} 가 {path} 에 답하지 않습니다 (HTTP {r.status_code})")
+                status = r.status_code
+            raise TelemetryError(f"{cluster.name} 의 {ISTIO_NS}/{name} 가 {path} 에 답하지 않습니다 (HTTP {status})")
 
         return Endpoint(tool, f"{cluster.name}:{ISTIO_NS}/{name}:{port}", fetch)
     return None

@@ -417,7 +417,6 @@ class Verify:
             ("observability.prometheus.apps", "Prometheus 가 앱 메트릭 수집",
              f'sum by (service) (http_requests_total{{service=~"{"|".join(APPS)}"}})'),
         ]
-        self.prometheus = prom
         for key, title, query in items:
             if prom is None:
                 self.add(skipped(key, title, "Prometheus 를 찾지 못함 (istio-system/prometheus 또는 --prometheus-url)"))
@@ -462,7 +461,7 @@ class Verify:
             self.add(skipped("lessons", "실습 토글", "엣지가 응답하지 않아 건너뜀"))
             return
         seen = set()
-        for stack, key, value in toggles:
+        for _stack, key, value in toggles:
             try:
                 parsed = json.loads(value)
             except json.JSONDecodeError:

@@ -102,7 +102,7 @@ def evaluate(query: str, series: list[tuple[dict, float]]) -> list[dict]:
         groups[tuple(labels.get(k, "") for k in keys)] += value
     if not picked:
         return []
-    return [{"metric": dict(zip(keys, group)), "value": [time.time(), repr(total)]} for group, total in groups.items()]
+    return [{"metric": dict(zip(keys, group, strict=True)), "value": [time.time(), repr(total)]} for group, total in groups.items()]
 
 
 @dataclass

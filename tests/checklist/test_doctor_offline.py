@@ -108,7 +108,7 @@ def test_table_and_exit_codes() -> None:
     def width(text: str) -> int:  # terminal columns: East Asian wide characters take two
         return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
-    assert len({width(r[:r.index(t)]) for r, t in zip(rows, ("좋음", "안 풀림", "없음"))}) == 1, rows
+    assert len({width(r[:r.index(t)]) for r, t in zip(rows, ("좋음", "안 풀림", "없음"), strict=True)}) == 1, rows
     assert "    고치기: kubectl config rename-context old ctx1" in report.render()
     assert "(경고)" in report.render()
     data = json.loads(report.to_json())
