@@ -32,9 +32,10 @@ from checklist.stack import REPO_ROOT, StackError, StackSettings, read
 from services import catalog
 
 ISTIO_NS = "istio-system"
-# The Istio API versions the Pulumi program declares its objects with
-# (infra/istio/typed.py NETWORKING and SECURITY; a test keeps them equal).
-REQUIRED_ISTIO_APIS = {"networking.istio.io": "v1", "security.istio.io": "v1"}
+# The Istio kinds the Pulumi program declares (infra/istio/typed.py; a test keeps them equal), by API group.
+# Their version is the stack setting istioApiVersion.
+ISTIO_KINDS = {"networking.istio.io": ("virtualservices", "destinationrules"),
+               "security.istio.io": ("peerauthentications", "authorizationpolicies")}
 EASTWEST_SERVICE = "istio-eastwestgateway"
 ROOT_CERT_CONFIGMAP = "istio-ca-root-cert"
 REMOTE_SECRET_LABEL = "istio/multiCluster=true"
@@ -196,7 +197,7 @@ class Doctor:
     def istio(self, cluster: kube.Cluster) -> Result:
         ctx = cluster.context
         dep = cluster.get(f"/apis/apps/v1/namespaces/{ISTIO_NS}/deployments/istiod")
-        served = {group: self.served_versions(cluster, group) for group in REQUIRED_ISTIO_APIS}
+        served = {group: self.served_versions(cluster, group) for group in ISTIO_KINDS}
         apis = ", ".join(f"{g}: {'/'.join(v) or '없음'}" for g, v in served.items())
         if dep is None:
             return failed("", "", f"istio-system/istiod Deployment 가 없습니다 (Istio 미설치?); API {apis}", [
@@ -205,19 +206,25 @@ class Doctor:
                 f"--set values.global.network=network-{self.stacks[cluster.name].cluster}",
                 f"kubectl --context {ctx} -n {ISTIO_NS} get deploy"])
         images = [c.get("image", "") for c in dep["spec"]["template"]["spec"].get("containers", [])]
-        version = next((image_tag(i) for i in images if image_tag(i)), "?")
+        istio_version = next((image_tag(i) for i in images if image_tag(i)), "?")
         want = dep["spec"].get("replicas", 1)
         ready = (dep.get("status") or {}).get("readyReplicas") or 0
-        missing = [f"{g}/{v}" for g, v in REQUIRED_ISTIO_APIS.items() if v not in served[g]]
-        evidence = f"istiod {ready}/{want} 준비, Istio {version}; API {apis}"
+        version = self.stacks[cluster.name].istio_api_version
+        missing = []
+        for group, kinds in ISTIO_KINDS.items():
+            resources = {r["name"] for r in (cluster.get(f"/apis/{group}/{version}") or {}).get("resources") or []}
+            missing += [f"{k}.{group}/{version}" for k in kinds if k not in resources]
+        evidence = f"istiod {ready}/{want} 준비, Istio {istio_version}; API {apis}"
         if ready < 1:
             return failed("", "", evidence + " — istiod 가 준비되지 않았습니다", [
                 f"kubectl --context {ctx} -n {ISTIO_NS} get pods -l app=istiod",
                 f"kubectl --context {ctx} -n {ISTIO_NS} rollout restart deploy/istiod"])
         if missing:
-            return failed("", "", evidence + f" — 이 키트가 쓰는 {', '.join(missing)} 를 제공하지 않습니다 (Istio 1.22 이상 필요)",
-                          [f"istioctl --context {ctx} upgrade -y   # Istio 1.22 이상의 istioctl 로",
-                           f"kubectl --context {ctx} api-resources --api-group=networking.istio.io"])
+            fixes = [f"pulumi config set theater-msa:istioApiVersion v1beta1 --stack {cluster.name}   # Istio 1.14 이상 모두 제공"]
+            if version == "v1beta1":
+                fixes = [f"istioctl --context {ctx} upgrade -y   # Istio 1.14 이상으로"]
+            return failed("", "", evidence + f" — 스택 설정 istioApiVersion={version} 의 {', '.join(missing)} 를 제공하지 않습니다",
+                          fixes + [f"kubectl --context {ctx} api-resources --api-group=networking.istio.io"])
         return passed("", "", evidence)
 
     def gateway(self, cluster: kube.Cluster) -> Result:
@@ -254,9 +261,13 @@ class Doctor:
         for name, settings in self.stacks.items():
             ns, sa = settings.ingress_service_account
             configured = f"{ns}/{sa}"
-            exists = cluster.get(f"/api/v1/namespaces/{ns}/serviceaccounts/{sa}") is not None
-            ok = exists and (not actual or configured in actual)
-            lines.append(f"{name} 설정 {configured}{'' if exists else ' (없는 SA)'}")
+            if sa == "*":  # every ServiceAccount of the namespace
+                ok = bool(actual) and all(a.split("/", 1)[0] == ns for a in actual)
+                lines.append(f"{name} 설정 {configured}{'' if ok else f' ({ns} 의 게이트웨이 Pod 없음)'}")
+            else:
+                exists = cluster.get(f"/api/v1/namespaces/{ns}/serviceaccounts/{sa}") is not None
+                ok = exists and (not actual or configured in actual)
+                lines.append(f"{name} 설정 {configured}{'' if exists else ' (없는 SA)'}")
             if not ok:
                 wrong.append(name)
         seen = f"게이트웨이 Pod 의 SA: {', '.join(actual) if actual else '(Pod 없음)'}"
@@ -395,7 +406,7 @@ class Doctor:
             fixes = [f"curl -u {settings.text('harborUsername') or 'admin'} -X PUT {api}/{project}/metadatas/public "
                      "-H 'X-Is-Resource-Name: true' -H 'content-type: application/json' -d '{\"public\":\"true\"}'"]
             if pull:
-                fixes.append(f"pulumi config set theater-msa:{pull[0]} true --stack ctx1   # 또는 비공개로 두고 pull secret 사용 (ctx2 에도)")
+                fixes.append(f"pulumi config set theater-msa:{pull[0]} true --stack ctx1   # 또는 비공개로 두고 pull Secret 사용 (ctx2 에도)")
             why = "익명 조회 불가" if state.unauthorized else "metadata.public=false"
             self.add(failed(key, title, f"Harbor 응답, 프로젝트 {project} 비공개({why}): 노드가 이미지를 받지 못합니다", fixes))
 

@@ -56,6 +56,10 @@ class StackSettings:
         return self.text("clusterName") or self.stack
 
     @property
+    def istio_api_version(self) -> str:
+        return self.text("istioApiVersion") or "v1beta1"
+
+    @property
     def ingress_cluster(self) -> str:
         return self.text("ingressCluster") or catalog.CLUSTERS[0]
 

@@ -82,7 +82,8 @@ def test_doctor_on_a_ready_pair(sim, harbor: str, artifacts: Path) -> None:
     print("\n" + report.render())
     assert {k: report.get(k).status for k in CLUSTER_CHECKS} == {k: PASS for k in CLUSTER_CHECKS}, report.render()
     assert "Kubernetes v1.30" in report.get("context.ctx1").detail
-    assert "Istio 1.28.0" in report.get("istio.ctx1").detail and "networking.istio.io: v1" in report.get("istio.ctx2").detail
+    assert "Istio 1.28.0" in report.get("istio.ctx1").detail and "networking.istio.io: v1/" in report.get("istio.ctx2").detail
+    assert "ctx1 설정 istio-system/*" in report.get("ingress-sa").detail  # Pulumi.yaml's default
     assert "192.0.2.12" in report.get("eastwest.ctx2").detail
     assert report.get("dns").status == PASS and "인그레스 게이트웨이 주소와 같음" in report.get("dns").detail
     assert report.get("registry").status == PASS and report.get("pulumi").status == PASS
@@ -179,17 +180,16 @@ def test_doctor_finds_a_context_with_another_name(sim, harbor: str, tmp_path: Pa
 
 
 def test_doctor_on_istio_1_20(tmp_path_factory: pytest.TempPathFactory, harbor: str) -> None:
-    """Istio 1.20 serves VirtualService and DestinationRule as v1beta1/v1alpha3 only: doctor says whether the
-    versions the program declares (doctor.REQUIRED_ISTIO_APIS = infra/istio/typed.py) are served."""
+    """Istio 1.20 serves VirtualService, DestinationRule and PeerAuthentication as v1beta1 only: fine with
+    the default istioApiVersion v1beta1, a blocking failure with istioApiVersion v1 (with the setting that fixes it)."""
     with running_sim(tmp_path_factory.mktemp("sim-istio-1.20"), istio="1.20.0") as old:
-        report = run_doctor(old, harbor)
-    item = report.get("istio.ctx1")
-    assert "Istio 1.20.0" in item.detail and "networking.istio.io: v1beta1/v1alpha3" in item.detail, item
-    if doctor.REQUIRED_ISTIO_APIS["networking.istio.io"] == "v1":
-        assert item.status == FAIL and "networking.istio.io/v1 를 제공하지 않습니다" in item.detail
-        assert item.fix[0].startswith("istioctl --context ctx1 upgrade")
-    else:
-        assert item.status == PASS
+        default, v1 = run_doctor(old, harbor), run_doctor(old, harbor, istioApiVersion="v1")
+    item = default.get("istio.ctx1")
+    assert item.status == PASS and "Istio 1.20.0" in item.detail and "networking.istio.io: v1beta1/v1alpha3" in item.detail
+    item = v1.get("istio.ctx1")
+    assert item.status == FAIL and "virtualservices.networking.istio.io/v1" in item.detail
+    assert "peerauthentications.security.istio.io/v1" in item.detail, item.detail
+    assert item.fix[0].startswith("pulumi config set theater-msa:istioApiVersion v1beta1 --stack ctx1")
 
 
 # ---------------------------------------------------------------- verify
