@@ -4,6 +4,9 @@
     theater render   render the Kubernetes manifests (infra/render.py)
     theater tools    build the deploy and simulation tools from Go modules (sim/tools.py)
     theater sim      two simulated clusters to rehearse a deployment (sim/simulation.py)
+    theater doctor   before deploying: what the clusters still miss (checklist/doctor.py)
+    theater verify   after deploying: the demo checklist, item by item (checklist/verify.py)
+    theater load     during the demo: bounded traffic with live counts (checklist/load.py)
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ import sys
 from collections.abc import Sequence
 
 from services import local
+
+
+# Subcommands in checklist/, imported only when run (lightkube and httpx2 would slow `theater local`'s start).
+CHECKLIST = {"doctor": "before deploying: check both clusters (read-only)",
+             "verify": "after deploying: the demo checklist with evidence",
+             "load": "bounded demo traffic with live counts"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             description=tools.__doc__.splitlines()[0]))
     simulation.add_arguments(commands.add_parser("sim", help="two simulated clusters ctx1, ctx2",
                                                  description=simulation.__doc__.splitlines()[0]))
+    for name, text in CHECKLIST.items():  # they parse their own options (checklist/<name>.py)
+        commands.add_parser(name, help=f"{text} (options: theater {name} --help)", add_help=False)
     commands.add_parser(
         "render",
         help="render the Kubernetes manifests (options: theater render --help)",
@@ -49,10 +60,19 @@ def render(argv: list[str]) -> int:
     return result if isinstance(result, int) else 0
 
 
+def checklist(name: str, argv: list[str]) -> int:
+    module = importlib.import_module(f"checklist.{name}")
+    parser = argparse.ArgumentParser(prog=f"theater {name}", description=module.__doc__.splitlines()[0])
+    module.add_arguments(parser)
+    return module.main(parser.parse_args(argv))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "render":
         return render(argv[1:])  # infra/render.py parses its own options
+    if argv and argv[0] in CHECKLIST:
+        return checklist(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "local":
         return local.main(args)

@@ -139,7 +139,10 @@ class ControlPlane:
             "--use-service-account-credentials=true", "--leader-elect=false", "--secure-port=0",
             f"--service-cluster-ip-range={self.service_cidr}",
             "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
-            "--node-monitor-grace-period=60s", "--profiling=false", "--v=1",
+            # On a loaded machine kwok's heartbeats came late; with a 60 s grace the node lifecycle controller
+            # marked the nodes NotReady and every pod Ready=False, which kwok never sets back (Deployments
+            # stayed 0/1). Fake nodes do not fail, so give them an hour.
+            "--node-monitor-grace-period=3600s", "--profiling=false", "--v=1",
         ], env)
         self._spawn("kube-scheduler", [
             binaries["kube-scheduler"], f"--kubeconfig={kubeconfig}",

@@ -1,0 +1,141 @@
+"""The Pulumi stack settings doctor and verify need, read the way
+infra/mockrun.py's stack_config reads them: Pulumi.yaml's defaults, then
+Pulumi.<stack>.yaml. No Pulumi CLI and no Pulumi SDK import (the commands
+stay fast); secrets are never read. `overrides` (the CLI's --set) win.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from services import catalog
+
+PROJECT = "theater-msa"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# A stack setting that tells the program to give pods an imagePullSecret for
+# the registry (declared by infra/config.py when the checkout has it).
+PULL_SECRET_KEYS = ("imagePullSecret", "harborPullSecret", "createPullSecret")
+
+
+class StackError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    stack: str
+    values: Mapping[str, str] = field(repr=False)
+    declared: frozenset[str] = field(repr=False)  # keys Pulumi.yaml declares
+
+    def text(self, key: str) -> str:
+        return str(self.values.get(key) or "").strip()
+
+    @property
+    def domain(self) -> str:
+        return self.text("domain")
+
+    @property
+    def host(self) -> str:
+        return f"theater.{self.domain}"
+
+    @property
+    def kube_context(self) -> str:
+        return self.text("kubeContext") or self.stack
+
+    @property
+    def kubeconfig(self) -> str | None:
+        return self.text("kubeconfig") or None
+
+    @property
+    def cluster(self) -> str:
+        return self.text("clusterName") or self.stack
+
+    @property
+    def istio_api_version(self) -> str:
+        return self.text("istioApiVersion") or "v1beta1"
+
+    @property
+    def ingress_cluster(self) -> str:
+        return self.text("ingressCluster") or catalog.CLUSTERS[0]
+
+    def namespaced(self, key: str) -> tuple[str, str]:
+        value = self.text(key)
+        namespace, _, name = value.partition("/")
+        if not namespace or not name:
+            raise StackError(f"{PROJECT}:{key} must look like namespace/name, got {value!r}")
+        return namespace, name
+
+    @property
+    def ingress_gateway(self) -> tuple[str, str]:
+        return self.namespaced("ingressGateway")
+
+    @property
+    def ingress_service_account(self) -> tuple[str, str]:
+        return self.namespaced("ingressServiceAccount")
+
+    @property
+    def registry(self) -> str:
+        return self.text("registry") or f"harbor.{self.domain}"
+
+    @property
+    def harbor_project(self) -> str:
+        return self.text("harborProject") or PROJECT
+
+    @property
+    def pull_secret_setting(self) -> tuple[str, bool] | None:
+        """(key, on) of the pull secret setting, or None when this checkout has none."""
+        for key in PULL_SECRET_KEYS:
+            if key in self.declared:
+                value = self.text(key).lower()
+                return key, value not in ("", "false", "0", "no")
+        return None
+
+    @property
+    def placement(self) -> dict[str, str]:
+        placement = catalog.default_placement()
+        raw = self.text("placement")
+        if raw:
+            try:
+                override = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise StackError(f"{PROJECT}:placement is not valid JSON ({exc})") from None
+            if not isinstance(override, dict):
+                raise StackError(f"{PROJECT}:placement must be a JSON object")
+            placement.update({str(k): str(v) for k, v in override.items()})
+        return placement
+
+
+def read(stack: str, root: Path = REPO_ROOT, overrides: Mapping[str, str] | None = None) -> StackSettings:
+    project_file = root / "Pulumi.yaml"
+    if not project_file.is_file():
+        raise StackError(f"{project_file} not found: run from the repository or pass --project-dir")
+    project = yaml.safe_load(project_file.read_text()) or {}
+    values: dict[str, str] = {}
+    declared = set()
+    for key, decl in (project.get("config") or {}).items():
+        if ":" in key:
+            continue
+        declared.add(key)
+        if isinstance(decl, dict) and "default" in decl:
+            values[key] = _text(decl["default"])
+    stack_file = root / f"Pulumi.{stack}.yaml"
+    if stack_file.is_file():
+        for key, value in ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).items():
+            if key.startswith(f"{PROJECT}:") and not (isinstance(value, dict) and "secure" in value):
+                values[key.split(":", 1)[1]] = _text(value)
+    for key, value in (overrides or {}).items():
+        values[key.removeprefix(f"{PROJECT}:")] = value
+    return StackSettings(stack, values, frozenset(declared))
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return "" if value is None else str(value)

@@ -1,0 +1,136 @@
+"""`theater doctor`'s checks that need no cluster: the registry (against a
+server answering like Harbor's REST API v2.0: GET /api/v2.0/ping → "Pong",
+GET /api/v2.0/projects/{name} with X-Is-Resource-Name: true → the Project,
+whose metadata.public is the string "true" or "false"; swagger.yaml in
+goharbor/harbor, api/v2.0), DNS, the Pulumi CLI, the stack settings, the
+output table and JSON, and the CLI's exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from checklist import doctor, stack
+from checklist.report import FAIL, PASS, SKIP, Report, failed, passed
+from tests.checklist.servers import harbor_app
+from tests.gateway.conftest import theater_command
+from tests.live import LiveServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(tmp_path: Path, registry_url: str, resolver=lambda host: [], **overrides: str) -> Report:
+    options = doctor.Options(kubeconfig=str(tmp_path / "no-kubeconfig"), overrides=overrides, registry_url=registry_url,
+                             timeout=3, resolver=resolver, pulumi="/bin/false")
+    return doctor.Doctor(options).run()
+
+
+@pytest.mark.parametrize(("projects", "pull_secret", "status", "fix_has"), [
+    ({"theater-msa": True}, "false", PASS, None),
+    ({"theater-msa": False}, "true", PASS, None),  # private, but the stack gives pods a pull Secret
+    ({"theater-msa": False}, "false", FAIL, "metadatas/public"),
+    ({}, "true", FAIL, '"project_name":"theater-msa"'),
+])
+def test_registry(tmp_path: Path, projects: dict, pull_secret: str, status: str, fix_has: str | None) -> None:
+    with LiveServer(harbor_app(projects)) as harbor:
+        report = run(tmp_path, harbor.url, imagePullSecret=pull_secret)
+    item = report.get("registry")
+    assert item.status == status, item
+    if fix_has:
+        assert any(fix_has in f for f in item.fix), item.fix
+
+
+def test_a_registry_that_does_not_answer(tmp_path: Path) -> None:
+    item = run(tmp_path, "http://127.0.0.1:9").get("registry")
+    assert item.status == FAIL and "연결할 수 없습니다" in item.detail and item.blocking
+
+
+def test_dns_and_what_skips_without_clusters(tmp_path: Path) -> None:
+    with LiveServer(harbor_app({"theater-msa": True})) as harbor:
+        # RFC 6761: .invalid never resolves; the system resolver answers that.
+        report = run(tmp_path, harbor.url, resolver=None, domain="theater-doctor.invalid")
+        resolved = run(tmp_path, harbor.url, resolver=lambda host: ["192.0.2.11"] if host == "theater.x.example" else [],
+                       domain="x.example")
+    dns = report.get("dns")
+    assert dns.status == FAIL and not dns.blocking and "nslookup theater.theater-doctor.invalid" in dns.fix
+    assert resolved.get("dns").status == PASS and "192.0.2.11" in resolved.get("dns").detail
+    assert report.get("kubeconfig").status == FAIL
+    assert report.get("nodes.ctx1").status == SKIP and report.get("root-ca").status == SKIP
+    assert report.get("pulumi").status == FAIL  # /bin/false version
+    assert report.exit_code == 1
+
+
+def test_settings_come_from_the_stack_files_and_set(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.ctx1.yaml").write_text("config:\n  theater-msa:domain: 10.0.0.1.nip.io\n"
+                                               "  theater-msa:harborPassword:\n    secure: AAAB\n")
+    s = stack.read("ctx1", tmp_path)
+    assert (s.domain, s.kube_context, s.cluster) == ("10.0.0.1.nip.io", "ctx1", "ctx1")
+    assert s.ingress_service_account == ("istio-system", "*")  # Pulumi.yaml's default: any SA of the namespace
+    assert s.istio_api_version == "v1beta1"
+    assert "harborPassword" not in s.values  # secrets are never read
+    assert stack.read("ctx1", tmp_path, {"theater-msa:domain": "b.example"}).host == "theater.b.example"
+    with pytest.raises(stack.StackError, match="ingressServiceAccount must look like namespace/name"):
+        _ = stack.read("ctx1", tmp_path, {"ingressServiceAccount": "nameonly"}).ingress_service_account
+
+
+def test_the_istio_kinds_doctor_requires_are_the_ones_the_program_declares() -> None:
+    from infra.istio import typed
+
+    declared: dict[str, set[str]] = {}
+    for cls in (typed.VirtualService, typed.DestinationRule, typed.PeerAuthentication, typed.AuthorizationPolicy):
+        kind = cls.KIND.lower()
+        declared.setdefault(cls.GROUP, set()).add(kind[:-1] + "ies" if kind.endswith("y") else kind + "s")
+    assert declared == {g: set(k) for g, k in doctor.ISTIO_KINDS.items()}
+
+
+def test_image_tags() -> None:
+    assert doctor.image_tag("docker.io/istio/pilot:1.28.0") == "1.28.0"
+    assert doctor.image_tag("registry:5000/istio/pilot:1.20.0") == "1.20.0"
+    assert doctor.image_tag("registry:5000/istio/pilot@sha256:" + "a" * 64) == "sha256:aaaaaaaaaaaa"
+    assert doctor.image_tag("registry:5000/istio/pilot") is None
+
+
+def test_gateway_hosts() -> None:
+    assert doctor.host_covers("*", "theater.a.b")
+    assert doctor.host_covers("istio-system/theater.a.b", "theater.a.b")
+    assert doctor.host_covers("*.a.b", "theater.a.b")
+    assert not doctor.host_covers("*.c.d", "theater.a.b")
+    assert not doctor.host_covers("other.a.b", "theater.a.b")
+
+
+def test_table_and_exit_codes() -> None:
+    report = Report("doctor", [passed("a", "노드 레이블", "좋음"), failed("b", "DNS", "안 풀림", "nslookup x", blocking=False)])
+    assert report.exit_code == 0  # only a warning failed
+    report.add(failed("c", "컨텍스트", "없음", ["kubectl config rename-context old ctx1"]))
+    assert report.exit_code == 1
+    lines = report.render().splitlines()
+    rows = [line for line in lines if line[:1] in ("✓", "✗", "–") and "→" not in line]
+    # The result column starts at the same terminal column on every row, Hangul counted as two.
+    def width(text: str) -> int:  # terminal columns: East Asian wide characters take two
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+    assert len({width(r[:r.index(t)]) for r, t in zip(rows, ("좋음", "안 풀림", "없음"), strict=True)}) == 1, rows
+    assert "    고치기: kubectl config rename-context old ctx1" in report.render()
+    assert "(경고)" in report.render()
+    data = json.loads(report.to_json())
+    assert data["exitCode"] == 1 and data["counts"] == {"pass": 1, "fail": 2, "skip": 0}
+    assert data["results"][2]["fix"] == ["kubectl config rename-context old ctx1"]
+
+
+def test_cli_json_and_bad_options(tmp_path: Path) -> None:
+    done = subprocess.run([*theater_command(), "doctor", "--kubeconfig", str(tmp_path / "none"), "--json",
+                           "--registry-url", "http://127.0.0.1:9", "--timeout", "2", "--set", "domain=d.invalid"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    data = json.loads(done.stdout)
+    assert data["command"] == "doctor" and data["context"]["host"] == "theater.d.invalid"
+    assert {r["key"] for r in data["results"]} >= {"kubeconfig", "nodes.ctx1", "gateway", "ingress-sa", "root-ca", "dns",
+                                                   "registry", "pulumi"}
+    bad = subprocess.run([*theater_command(), "doctor", "--set", "nodomain"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2 and "--set takes KEY=VALUE" in bad.stderr and "Traceback" not in bad.stderr
