@@ -389,7 +389,15 @@ def run_one(cluster: Cluster, seed: int) -> RunResult:
     started = time.monotonic()
     with httpx.Client(timeout=10) as http:
         cluster.ready()
-        r = http.post(f"{cluster.movies[0].url}/movies/", json={"title": f"Run {seed}", "genre": "test", "year": 2000, "capacity": capacity})
+        # Set-up, not a finding: the previous run's fault may still be settling (Redis reloading its
+        # append-only file answers 503), so the run's movie is created with a bounded wait.
+        deadline = time.monotonic() + 30
+        while True:
+            r = http.post(f"{cluster.movies[0].url}/movies/",
+                          json={"title": f"Run {seed}", "genre": "test", "year": 2000, "capacity": capacity})
+            if r.status_code != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         r.raise_for_status()
         movie = r.json()
     run = _Run(cluster, seed, movie)
