@@ -58,13 +58,16 @@ class Workspace:
         home.mkdir()
         logs.mkdir(parents=True, exist_ok=True)
         ws = cls(project, home, kubeconfig, logs)
-        ws.run("login", "--local")
+        # The README's `pulumi login --local` is `file://~`, and the CLI takes ~ from the OS user
+        # database, not $HOME: it would share /root/.pulumi between runs. Same file backend, own folder.
+        (base / "state").mkdir()
+        ws.run("login", f"file://{base / 'state'}")
         return ws
 
     def env(self) -> dict[str, str]:
         env = tools.tool_env()
         env.update({
-            "HOME": str(self.home),  # `pulumi login --local` keeps state in ~/.pulumi: a fresh one per test
+            "HOME": str(self.home),
             "PULUMI_HOME": str(self.home / ".pulumi"),
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
             "KUBECONFIG": str(self.kubeconfig),
