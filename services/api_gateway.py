@@ -261,15 +261,18 @@ async def api_whoami(request: Request) -> Response:
     try:
         n = int(request.query_params.get("n", "6"))
     except ValueError:
-        raise ApiError(422, "n must be an integer", fields=[{"field": "n", "message": "must be an integer"}]) from None
+        n = 0
     if not 1 <= n <= WHOAMI_MAX:
-        raise ApiError(422, f"n must be between 1 and {WHOAMI_MAX}", fields=[{"field": "n", "message": f"1-{WHOAMI_MAX}"}])
+        reason, limit = ("too_small", 1) if n < 1 else ("too_large", WHOAMI_MAX)
+        words = f"must be a whole number from 1 to {WHOAMI_MAX}"
+        field = {"field": "n", "reason": reason, "message": words, "limit": limit}
+        raise ApiError(422, f"n {words}.", fields=[field])
     routed = [s.name for s in catalog.ROUTED.values()]
     if wanted is not None and wanted not in routed:
         raise ApiError(
             422,
             f"unknown service {wanted!r}; expected one of {', '.join(routed)}",
-            fields=[{"field": "service", "message": "unknown service"}],
+            fields=[{"field": "service", "reason": "invalid", "message": f"must be one of {', '.join(routed)}"}],
         )
     names = [wanted] if wanted else routed
     client: HttpClient = request.app.state.http

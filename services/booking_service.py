@@ -49,7 +49,7 @@ from services.booking_ledger import Ledger
 from services.booking_reconciler import MOVIES, USERS, Reconciler, release
 from services.common import idempotency
 from services.common.app import build_app, collection
-from services.common.body import StrictModel, read_body
+from services.common.body import PATTERN_MEANINGS, StrictModel, read_body, summary
 from services.common.errors import ApiError
 from services.common.settings import Settings
 from services.common.store import Store, now_iso, page_params
@@ -226,12 +226,12 @@ async def list_bookings(request: Request) -> Response:
     user_id = request.query_params.get("userId")
     movie_id = request.query_params.get("movieId")
     bad = [
-        {"field": name, "message": "must be 1-64 letters, digits, '_' or '-'"}
+        {"field": name, "reason": "bad_format", "message": PATTERN_MEANINGS[REF_PATTERN]}
         for name, value in (("userId", user_id), ("movieId", movie_id))
         if value is not None and not _is_ref(value)
     ]
     if bad:
-        raise ApiError(422, "invalid query parameters: " + ", ".join(b["field"] for b in bad), fields=bad)
+        raise ApiError(422, summary(bad), fields=bad)
     if user_id and movie_id:
         index = store.index_by("pair", f"{user_id}:{movie_id}")
     elif user_id:
