@@ -102,7 +102,7 @@ const MESSAGES = {
   // One sentence per field rule (f: the field above, e: the API's field error).
   rules: {
     required: (f) => `${withJosa(f.label, "을/를")} ${f.pick ? "고르세요" : "입력하세요"}.`,
-    length: (f, e) => `${withJosa(f.label, "은/는")} ${bounds(e, "자")}로 입력하세요.`,
+    length: (f, e) => `${withJosa(f.label, "은/는")} ${bounds({ ...e, min: e.min > 1 ? e.min : undefined }, "자")}로 입력하세요.`,
     range: (f, e) => `${withJosa(f.label, "은/는")} ${bounds(e, "")}로 입력하세요.`,
     integer: (f, e) => `${withJosa(f.label, "은/는")} ${hasBounds(e) ? bounds(e, "") + "의 " : ""}정수로 입력하세요.`,
     text: (f) => `${withJosa(f.label, "은/는")} 글자로 입력하세요.`,

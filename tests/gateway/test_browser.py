@@ -1,134 +1,113 @@
 """The whole demo in a real browser: Playwright driving Debian's Chromium
-(/usr/bin/chromium, never a downloaded browser) against `theater local`."""
+(/usr/bin/chromium, never a downloaded browser) against `theater local`.
+Form errors, the phone layout and the confirmations have their own files
+(test_ui_forms.py, test_ui_phone.py); the shared checks are in browser.py."""
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-def require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); .ci/run does this"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+from tests.gateway.browser import DESKTOP, PHONE, chromium, horizontal_overflow, open_page, shot
 
 
 @pytest.mark.browser
 def test_demo_in_the_browser(local_app: str) -> None:
-    require_chromium()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
     name = "김민수"
     email = f"minsu-{uuid.uuid4().hex[:6]}@example.com"
     title = f"기생충 {uuid.uuid4().hex[:4]}"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000}, locale="ko-KR")
-            console_errors: list[str] = []
-            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: console_errors.append(str(e)))
-            page.goto(local_app + "/")
-            expect(page.get_by_role("heading", name=re.compile("사용자"))).to_be_visible()
+    with chromium() as browser:
+        page, console = open_page(browser, local_app + "/", DESKTOP)
+        expect(page.get_by_role("heading", name=re.compile("사용자"))).to_be_visible()
 
-            # An invalid form: a Korean explanation next to it, not raw JSON.
-            page.get_by_test_id("user-name").fill(name)
-            page.get_by_test_id("user-email").fill("not-an-email")
-            page.get_by_test_id("user-submit").click()
-            error = page.get_by_test_id("user-error")
-            expect(error).to_be_visible()
-            expect(error).to_contain_text("입력값을 확인하세요")
-            expect(error).to_contain_text("이메일: 이메일 형식이 아닙니다")
-            expect(error).to_contain_text("서버 메시지: email must be an email address such as kim@example.com.")
-            assert "{" not in error.inner_text()
-            expect(page.get_by_test_id("user-email")).to_have_class(re.compile("invalid"))
+        # An invalid form: a Korean sentence next to it, not raw JSON; the
+        # server's English original folded away under "서버 원문".
+        page.get_by_test_id("user-name").fill(name)
+        page.get_by_test_id("user-email").fill("not-an-email")
+        page.get_by_test_id("user-submit").click()
+        error = page.get_by_test_id("user-error")
+        expect(error).to_be_visible()
+        expect(error).to_contain_text("입력값을 확인하세요")
+        expect(error).to_contain_text("이메일은 name@example.com 같은 형식으로 입력하세요.")
+        expect(error.locator("details summary")).to_have_text("서버 원문")
+        expect(error.locator("details")).to_contain_text("email must be an email address such as name@example.com.")
+        assert "{" not in error.inner_text() and "email must" not in error.inner_text()
+        expect(page.get_by_test_id("user-email")).to_have_class(re.compile("invalid"))
 
-            # A user with a Korean name.
-            page.get_by_test_id("user-email").fill(email)
-            page.get_by_test_id("user-submit").click()
-            expect(error).to_be_hidden()
-            user_item = page.get_by_test_id("user-item").filter(has_text=email)
-            expect(user_item.get_by_test_id("user-item-name")).to_have_text(name)
-            expect(page.get_by_test_id("user-served-by")).to_contain_text("user-service@local/")
+        # A user with a Korean name: editing the email closes the box.
+        page.get_by_test_id("user-email").fill(email)
+        expect(error).to_be_hidden()
+        page.get_by_test_id("user-submit").click()
+        user_item = page.get_by_test_id("user-item").filter(has_text=email)
+        expect(user_item.get_by_test_id("user-item-name")).to_have_text(name)
+        expect(page.get_by_test_id("user-served-by")).to_contain_text("user-service@local/")
 
-            # A movie with 10 seats.
-            page.get_by_test_id("movie-title").fill(title)
-            page.get_by_test_id("movie-genre").fill("드라마")
-            page.get_by_test_id("movie-year").fill("2019")
-            page.get_by_test_id("movie-capacity").fill("10")
-            page.get_by_test_id("movie-submit").click()
-            movie_item = page.get_by_test_id("movie-item").filter(has_text=title)
-            seats = movie_item.get_by_test_id("movie-seats")
-            expect(seats).to_have_text("10 / 10")
+        # A movie with 10 seats.
+        page.get_by_test_id("movie-title").fill(title)
+        page.get_by_test_id("movie-genre").fill("드라마")
+        page.get_by_test_id("movie-year").fill("2019")
+        page.get_by_test_id("movie-capacity").fill("10")
+        page.get_by_test_id("movie-submit").click()
+        movie_item = page.get_by_test_id("movie-item").filter(has_text=title)
+        seats = movie_item.get_by_test_id("movie-seats")
+        expect(seats).to_have_text("10 / 10")
 
-            # A booking of 3 seats: listed, and the seats drop.
-            page.get_by_test_id("booking-user").select_option(label=f"{name} ({email})")
-            page.get_by_test_id("booking-movie").select_option(label=f"{title} (잔여 10석)")
-            page.get_by_test_id("booking-seats").fill("3")
-            with page.expect_request(lambda r: r.method == "POST" and "/bookings" in r.url) as sent:
-                page.get_by_test_id("booking-submit").click()
-            # Each booking click carries its own Idempotency-Key (mesh retries book once).
-            key = sent.value.headers.get("idempotency-key", "")
-            assert re.fullmatch(r"[0-9a-f]{32}", key), sent.value.headers
-            booking = page.get_by_test_id("booking-item").filter(has_text=f"{name} → {title}")
-            expect(booking).to_have_count(1)
-            expect(booking.get_by_test_id("booking-status")).to_have_text("확정")
-            expect(booking).to_contain_text("3석")
-            expect(seats).to_have_text("7 / 10")
-
-            # More seats than are left: the booking form explains.
-            page.get_by_test_id("booking-movie").select_option(label=f"{title} (잔여 7석)")
-            page.get_by_test_id("booking-seats").fill("8")
+        # A booking of 3 seats: listed, and the seats drop.
+        page.get_by_test_id("booking-user").select_option(label=f"{name} ({email})")
+        page.get_by_test_id("booking-movie").select_option(label=f"{title} (잔여 10석)")
+        page.get_by_test_id("booking-seats").fill("3")
+        with page.expect_request(lambda r: r.method == "POST" and "/bookings" in r.url) as sent:
             page.get_by_test_id("booking-submit").click()
-            booking_error = page.get_by_test_id("booking-error")
-            expect(booking_error).to_contain_text("남은 좌석이 부족합니다")
-            expect(seats).to_have_text("7 / 10")
+        # Each booking click carries its own Idempotency-Key (mesh retries book once).
+        key = sent.value.headers.get("idempotency-key", "")
+        assert re.fullmatch(r"[0-9a-f]{32}", key), sent.value.headers
+        booking = page.get_by_test_id("booking-item").filter(has_text=f"{name} → {title}")
+        expect(booking).to_have_count(1)
+        expect(booking.get_by_test_id("booking-status")).to_have_text("확정")
+        expect(booking).to_contain_text("3석")
+        expect(seats).to_have_text("7 / 10")
 
-            # The panels: local run, clusters honestly "not connected", who answered.
-            expect(page.locator("[data-testid=cluster-card][data-cluster=ctx2] [data-testid=cluster-message]")).to_have_text(
-                "ctx2: 연결되지 않음 — 원격 kubeconfig가 설정되지 않았습니다"
-            )
-            expect(page.get_by_test_id("local-service")).to_have_count(4)
-            expect(page.get_by_test_id("local-services")).not_to_contain_text("응답 없음")
-            expect(page.get_by_test_id("whoami-service")).to_have_count(3)
-            expect(page.locator("[data-service=movie-service] [data-testid=whoami-row]")).to_contain_text("movie-service-local")
-            expect(page.locator("[data-service=movie-service] [data-testid=whoami-row]")).to_contain_text("6회")
+        # More seats than are left: the booking form explains.
+        page.get_by_test_id("booking-movie").select_option(label=f"{title} (잔여 7석)")
+        page.get_by_test_id("booking-seats").fill("8")
+        page.get_by_test_id("booking-submit").click()
+        booking_error = page.get_by_test_id("booking-error")
+        expect(booking_error).to_contain_text("남은 좌석이 부족합니다")
+        expect(seats).to_have_text("7 / 10")
+        page.get_by_test_id("booking-seats").fill("2")
+        expect(booking_error).to_be_hidden()
 
-            page.screenshot(path=str(ARTIFACTS / "gateway-ui-booked.png"), full_page=True)
+        # The panels: a calm local run (no cluster cards), who answered.
+        expect(page.get_by_test_id("local-note")).to_contain_text("이 컴퓨터에서 로컬로 실행 중입니다")
+        expect(page.get_by_test_id("cluster-card")).to_have_count(0)
+        expect(page.get_by_test_id("status-panel")).not_to_contain_text("연결되지 않음")
+        expect(page.get_by_test_id("local-service")).to_have_count(4)
+        expect(page.get_by_test_id("local-services")).not_to_contain_text("응답 없음")
+        expect(page.get_by_test_id("whoami-service")).to_have_count(3)
+        expect(page.locator("[data-service=movie-service] [data-testid=whoami-row]")).to_contain_text("movie-service-local")
+        expect(page.locator("[data-service=movie-service] [data-testid=whoami-row]")).to_contain_text("6회")
 
-            # Cancel: the seats come back.
-            booking.get_by_test_id("booking-cancel").click()
-            expect(booking.get_by_test_id("booking-status")).to_have_text("취소됨")
-            expect(seats).to_have_text("10 / 10")
-            expect(booking.get_by_test_id("booking-cancel")).to_have_count(0)
+        shot(page, "gateway-ui-booked.png")
 
-            page.screenshot(path=str(ARTIFACTS / "gateway-ui.png"), full_page=True)
-            # Errors the page expected (4xx answers) are logged by Chromium as
-            # "Failed to load resource"; anything else is a bug in app.js.
-            unexpected = [e for e in console_errors if "Failed to load resource" not in e]
-            assert unexpected == []
-        finally:
-            browser.close()
+        # Cancel: asked first; the seats come back only once confirmed.
+        booking.get_by_test_id("booking-cancel").click()
+        dialog = page.get_by_test_id("confirm-dialog")
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text(f"{name} → {title}, 3석 예약을 취소합니다")
+        dialog.get_by_test_id("confirm-yes").click()
+        expect(dialog).to_be_hidden()
+        expect(booking.get_by_test_id("booking-status")).to_have_text("취소됨")
+        expect(seats).to_have_text("10 / 10")
+        expect(booking.get_by_test_id("booking-cancel")).to_have_count(0)
+
+        assert horizontal_overflow(page) is None
+        shot(page, "gateway-ui.png")
+        assert console.unexpected() == []
 
 
 @pytest.mark.browser
@@ -136,8 +115,7 @@ def test_status_panel_shows_both_clusters(tmp_path: Path, monkeypatch: pytest.Mo
     """The deployment-status and who-answered panels fed by two stand-in
     Kubernetes APIs (ctx2 without the ClusterRole for nodes) and stand-in
     services answering from ctx1 and ctx2."""
-    require_chromium()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from services import catalog
     from services.api_gateway import create_app
@@ -163,31 +141,34 @@ def test_status_panel_shows_both_clusters(tmp_path: Path, monkeypatch: pytest.Mo
         )
         gateway = LiveServer(create_app(settings)).start()
         servers.append(gateway)
-        ARTIFACTS.mkdir(exist_ok=True)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-            try:
-                page = browser.new_page(viewport={"width": 1600, "height": 1000}, locale="ko-KR")
-                page.goto(gateway.url + "/")
-                ctx1 = page.locator("[data-testid=cluster-card][data-cluster=ctx1]")
-                ctx2 = page.locator("[data-testid=cluster-card][data-cluster=ctx2]")
-                expect(ctx1).to_have_attribute("data-reachable", "true")
-                expect(ctx1.get_by_test_id("pods-table").locator("tbody tr")).to_have_count(3)
-                crashing = ctx1.get_by_test_id("pods-table").locator("tr", has_text="user-service-7d9f8c6b5-klmno")
-                expect(crashing).to_contain_text("CrashLoopBackOff")
-                expect(crashing).to_contain_text("1/2")
-                expect(ctx1.get_by_test_id("deployments-table").locator("tr", has_text="user-service")).to_contain_text("1 / 2")
-                expect(ctx1.get_by_test_id("nodes-table")).to_contain_text("ctx1-control-plane")
-                expect(ctx2.get_by_test_id("cluster-message")).to_contain_text("권한(RBAC)")
-                expect(ctx2.get_by_test_id("cluster-message")).to_contain_text("nodes")
-                expect(ctx2.get_by_test_id("pods-table")).to_contain_text("movie-service-5c6d7e8f9-pqrst")
-                movie_row = page.locator("[data-service=movie-service] [data-testid=whoami-row]")
-                expect(movie_row).to_contain_text("ctx2")
-                expect(movie_row).to_contain_text("6회")
-                assert set(catalog.CLUSTERS) == {"ctx1", "ctx2"}
-                page.screenshot(path=str(ARTIFACTS / "gateway-ui-clusters.png"), full_page=True)
-            finally:
-                browser.close()
+        with chromium() as browser:
+            page, console = open_page(browser, gateway.url + "/", DESKTOP)
+            ctx1 = page.locator("[data-testid=cluster-card][data-cluster=ctx1]")
+            ctx2 = page.locator("[data-testid=cluster-card][data-cluster=ctx2]")
+            expect(ctx1).to_have_attribute("data-reachable", "true")
+            expect(ctx1.get_by_test_id("pods-table").locator("tbody tr")).to_have_count(3)
+            crashing = ctx1.get_by_test_id("pods-table").locator("tr", has_text="user-service-7d9f8c6b5-klmno")
+            expect(crashing).to_contain_text("CrashLoopBackOff")
+            expect(crashing).to_contain_text("1/2")
+            expect(ctx1.get_by_test_id("deployments-table").locator("tr", has_text="user-service")).to_contain_text("1 / 2")
+            expect(ctx1.get_by_test_id("nodes-table")).to_contain_text("ctx1-control-plane")
+            expect(ctx2.get_by_test_id("cluster-message")).to_contain_text("권한(RBAC)")
+            expect(ctx2.get_by_test_id("cluster-message")).to_contain_text("nodes")
+            expect(ctx2.get_by_test_id("pods-table")).to_contain_text("movie-service-5c6d7e8f9-pqrst")
+            expect(page.get_by_test_id("local-note")).to_have_count(0)  # a cluster run is not the local run
+            movie_row = page.locator("[data-service=movie-service] [data-testid=whoami-row]")
+            expect(movie_row).to_contain_text("ctx2")
+            expect(movie_row).to_contain_text("6회")
+            assert set(catalog.CLUSTERS) == {"ctx1", "ctx2"}
+            assert horizontal_overflow(page) is None
+            shot(page, "gateway-ui-clusters.png")
+
+            # On a phone the node, Deployment and pod tables become labelled cards.
+            page.set_viewport_size(PHONE)
+            expect(crashing.locator("td").first).to_have_attribute("data-label", "이름")
+            assert horizontal_overflow(page) is None, horizontal_overflow(page)
+            shot(page, "gateway-ui-clusters-phone-390x844.png")
+            assert console.unexpected() == []
     finally:
         for server in reversed(servers):
             server.stop()
