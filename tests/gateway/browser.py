@@ -138,7 +138,7 @@ def untranslated(text: str) -> list[str]:
     return [w for w in re.findall(r"[A-Za-z][A-Za-z0-9@._-]*", text) if w not in ALLOWED_LATIN]
 
 
-def shot(page: Any, name: str) -> Path:
+def shot(page: Any, name: str, full_page: bool = True) -> Path:
     path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
