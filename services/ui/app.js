@@ -102,8 +102,10 @@ const MESSAGES = {
   // One sentence per field rule (f: the field above, e: the API's field error).
   rules: {
     required: (f) => `${withJosa(f.label, "을/를")} ${f.pick ? "고르세요" : "입력하세요"}.`,
-    length: (f, e) => `${withJosa(f.label, "은/는")} ${bounds({ ...e, min: e.min > 1 ? e.min : undefined }, "자")}로 입력하세요.`,
-    range: (f, e) => `${withJosa(f.label, "은/는")} ${bounds(e, "")}로 입력하세요.`,
+    length: (f, e) => (hasBounds(e) ? `${withJosa(f.label, "은/는")} ${bounds({ ...e, min: e.min > 1 ? e.min : undefined }, "자")}로 입력하세요.`
+      : `${withJosa(f.label, "의")} 글자 수를 확인하세요.`),
+    range: (f, e) => (hasBounds(e) ? `${withJosa(f.label, "은/는")} ${bounds(e, "")}로 입력하세요.`
+      : `${withJosa(f.label, "의")} 범위를 확인하세요.`),
     integer: (f, e) => `${withJosa(f.label, "은/는")} ${hasBounds(e) ? bounds(e, "") + "의 " : ""}정수로 입력하세요.`,
     text: (f) => `${withJosa(f.label, "은/는")} 글자로 입력하세요.`,
     format: (f) => (f.pick ? `${withJosa(f.label, "을/를")} 목록에서 고르세요.`
@@ -156,7 +158,8 @@ const MESSAGES = {
 
 // Korean particles follow the last syllable: 이메일을 / 좌석 수를, 이름은 / 장르는.
 function withJosa(word, pair) {
-  const [afterConsonant, afterVowel] = pair.includes("/") ? pair.split("/") : [pair, pair];
+  if (!pair.includes("/")) return word + pair; // 의: the same after any syllable
+  const [afterConsonant, afterVowel] = pair.split("/");
   const code = word.charCodeAt(word.length - 1);
   if (code < 0xac00 || code > 0xd7a3) return `${word}${afterConsonant}(${afterVowel})`;
   return word + ((code - 0xac00) % 28 ? afterConsonant : afterVowel);
