@@ -153,8 +153,23 @@ const MESSAGES = {
     504: "응답 시간이 초과되었습니다. 잠시 후 다시 시도하세요.",
   },
   failed: (status) => `요청이 실패했습니다 (HTTP ${status}).`,
+  // Why a /info call in the "누가 응답했나?" panel failed (api_gateway._one_info).
+  whoami: {
+    timeout: "제시간에 응답하지 않음",
+    unreachable: "연결할 수 없음",
+    http: (status) => `HTTP ${status} 오류`,
+    "answer was not JSON": "응답 형식이 잘못됨",
+  },
   serverOriginal: "서버 원문",
 };
+
+function whoamiError(text) {
+  const w = MESSAGES.whoami;
+  if (w[text]) return w[text];
+  if (text.startsWith("unreachable")) return w.unreachable;
+  const http = /^HTTP (\d+)$/.exec(text);
+  return http ? w.http(http[1]) : text;
+}
 
 // Korean particles follow the last syllable: 이메일을 / 좌석 수를, 이름은 / 장르는.
 function withJosa(word, pair) {
@@ -523,7 +538,7 @@ async function runWhoami() {
       const rows = Object.entries(svc.counts).map(([key, count]) => {
         const isErr = key.startsWith("error:");
         const cluster = isErr ? "" : key.split("/")[0];
-        const pod = isErr ? key.slice(6).trim() : key.slice(cluster.length + 1);
+        const pod = isErr ? whoamiError(key.slice(6).trim()) : key.slice(cluster.length + 1);
         return h("div", { class: "bar", "data-testid": "whoami-row" },
           h("div", { class: "label" },
             isErr ? h("span", { class: "badge bad", text: "오류" }) : h("span", { class: `chip ${clusterClass(cluster)}`, text: cluster }),
