@@ -172,3 +172,51 @@ def test_status_panel_shows_both_clusters(tmp_path: Path, monkeypatch: pytest.Mo
     finally:
         for server in reversed(servers):
             server.stop()
+
+
+@pytest.mark.browser
+def test_a_cluster_not_yet_connected_is_calm_and_failures_read_in_korean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ctx1 read through its kubeconfig, ctx2 not connected yet (a set-up
+    step, not a failure), and services that do not answer."""
+    from playwright.sync_api import expect
+
+    from services import catalog
+    from services.api_gateway import create_app
+    from services.common.settings import Settings
+    from tests.gateway import fake_kube as fk
+    from tests.gateway.browser import untranslated
+    from tests.gateway.test_status import closed_port
+    from tests.live import LiveServer
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    one = fk.ctx1_cluster()
+    servers = [LiveServer(one.app()).start()]
+    try:
+        settings = Settings(
+            service="api-gateway", cluster="ctx1", pod="api-gateway-7d9f8c6b5-abcde", node="ctx1-worker",
+            peers={s.name: f"http://127.0.0.1:{closed_port()}" for s in catalog.ROUTED.values()},
+            local_kubeconfig=fk.write_kubeconfig(tmp_path / "ctx1.yaml", servers[0].url, one.token, "ctx1"),
+        )
+        gateway = LiveServer(create_app(settings)).start()
+        servers.append(gateway)
+        with chromium() as browser:
+            page, _ = open_page(browser, gateway.url + "/", DESKTOP)
+            ctx2 = page.locator("[data-testid=cluster-card][data-cluster=ctx2]")
+            expect(ctx2.get_by_test_id("cluster-message")).to_have_text(
+                "ctx2: 다른 클러스터의 kubeconfig가 아직 연결되지 않았습니다 (README 5.3 참고)"
+            )
+            expect(ctx2.locator(".badge")).to_have_text("연결 전")
+            expect(ctx2.locator(".badge.bad")).to_have_count(0)
+            # The English detail is folded away, one click from view.
+            expect(ctx2.locator("details.detail")).not_to_have_attribute("open", "")
+            assert "REMOTE_KUBECONFIG" not in ctx2.inner_text()
+            # /info calls that fail are named in Korean in the who-answered panel.
+            rows = page.get_by_test_id("whoami-row")
+            expect(rows).to_have_count(3)
+            for text in rows.all_inner_texts():
+                assert "연결할 수 없음" in text and untranslated(text) == [], text
+    finally:
+        for server in reversed(servers):
+            server.stop()
