@@ -136,6 +136,7 @@ def test_status_panel_shows_both_clusters(tmp_path: Path, monkeypatch: pytest.Mo
         settings = Settings(
             service="api-gateway", cluster="ctx1", pod="api-gateway-7d9f8c6b5-abcde", node="ctx1-worker",
             peers={name: s.url for name, s in backends.items()},
+            peer_timeout=20.0,  # this test shows answers; a loaded machine must not turn them into timeouts
             local_kubeconfig=fk.write_kubeconfig(tmp_path / "ctx1.yaml", servers[0].url, one.token, "ctx1"),
             remote_kubeconfig=fk.write_kubeconfig(tmp_path / "ctx2.yaml", servers[1].url, two.token, "ctx2"),
         )
