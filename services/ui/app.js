@@ -456,7 +456,7 @@ function confirmedBookingsOf(key, id) {
 function bookingNote(list) {
   if (!list.length) return "";
   const seats = list.reduce((n, b) => n + b.seats, 0);
-  return ` 확정된 예약이 ${list.length}건(${seats}석) 있습니다.`;
+  return ` 확정된 예약이 ${list.length}건(${seats}석) 있으며, 삭제하면 함께 취소되고 좌석이 돌아갑니다.`;
 }
 
 async function act(method, path, kind, reload) {

@@ -111,7 +111,7 @@ def test_delete_and_cancel_ask_first(local_app: str) -> None:
         # Deleting the movie names its confirmed booking; "그대로 두기" keeps it.
         movie_item.get_by_test_id("movie-delete").click()
         expect(page.get_by_test_id("confirm-title")).to_have_text("영화를 삭제할까요?")
-        confirm(page, expect, "확정된 예약이 1건(2석) 있습니다.", "no")
+        confirm(page, expect, "확정된 예약이 1건(2석) 있으며, 삭제하면 함께 취소되고 좌석이 돌아갑니다.", "no")
         expect(movie_item).to_have_count(1)
 
         # A deletion the API refuses (409, e.g. confirmed bookings): said in Korean.
