@@ -81,8 +81,8 @@ function age(seconds) {
 // ------------------------------------------------------------------ messages (Korean)
 // Every sentence the page shows for an API error is here, in MESSAGES.
 // The API speaks English; the page says the same in Korean from the error's
-// `code` (and HTTP status), and for each bad field from its `rule`, `min`
-// and `max` (see services/common/field_messages.py). The server's English
+// `code` (and HTTP status), and for each bad field from its `reason` code
+// and `limit` (see services/common/body.py). The server's English
 // original stays one click away, under "서버 원문".
 
 const MESSAGES = {
@@ -99,18 +99,20 @@ const MESSAGES = {
     seats: { label: "좌석 수" },
     "(body)": { label: "요청 본문" },
   },
-  // One sentence per field rule (f: the field above, e: the API's field error).
-  rules: {
+  // One sentence per field `reason` (f: the field above, e: the API's field
+  // error; e.limit is the bound the value crossed, when there is one).
+  reasons: {
     required: (f) => `${withJosa(f.label, "을/를")} ${f.pick ? "고르세요" : "입력하세요"}.`,
-    length: (f, e) => (hasBounds(e) ? `${withJosa(f.label, "은/는")} ${bounds({ ...e, min: e.min > 1 ? e.min : undefined }, "자")}로 입력하세요.`
-      : `${withJosa(f.label, "의")} 글자 수를 확인하세요.`),
-    range: (f, e) => (hasBounds(e) ? `${withJosa(f.label, "은/는")} ${bounds(e, "")}로 입력하세요.`
-      : `${withJosa(f.label, "의")} 범위를 확인하세요.`),
-    integer: (f, e) => `${withJosa(f.label, "은/는")} ${hasBounds(e) ? bounds(e, "") + "의 " : ""}정수로 입력하세요.`,
-    text: (f) => `${withJosa(f.label, "은/는")} 글자로 입력하세요.`,
-    format: (f) => (f.pick ? `${withJosa(f.label, "을/를")} 목록에서 고르세요.`
+    empty: (f) => `${withJosa(f.label, "을/를")} ${f.pick ? "고르세요" : "입력하세요"}.`,
+    too_short: (f, e) => limited(f, e, "자 이상으로", "글자 수"),
+    too_long: (f, e) => limited(f, e, "자 이하로", "글자 수"),
+    too_small: (f, e) => limited(f, e, " 이상으로", "범위"),
+    too_large: (f, e) => limited(f, e, " 이하로", "범위"),
+    not_integer: (f) => `${withJosa(f.label, "은/는")} 정수로 입력하세요.`,
+    not_text: (f) => `${withJosa(f.label, "은/는")} 글자로 입력하세요.`,
+    bad_format: (f) => (f.pick ? `${withJosa(f.label, "을/를")} 목록에서 고르세요.`
       : `${withJosa(f.label, "은/는")} ${f.format || "올바른 형식으로 입력하세요."}`),
-    unknown: (f) => `${withJosa(f.label, "은/는")} 이 요청에 없는 항목입니다.`,
+    unknown_field: (f) => `${withJosa(f.label, "은/는")} 이 요청에 없는 항목입니다.`,
     invalid: (f) => `${withJosa(f.label, "의")} 값이 올바르지 않습니다. 다시 확인하세요.`,
   },
   // Errors by the API's `code`; `field` names the form field to fix.
@@ -132,6 +134,9 @@ const MESSAGES = {
     backend_unavailable: { text: "서비스에 연결할 수 없습니다. 서비스가 꺼져 있거나 아직 준비되지 않았습니다." },
     backend_timeout: { text: "서비스가 제시간에 응답하지 않았습니다. 잠시 후 다시 시도하세요." },
     not_ready: { text: "서비스가 아직 준비되지 않았습니다. 잠시 후 다시 시도하세요." },
+    request_timeout: { text: "요청을 제시간에 다 받지 못했습니다. 다시 시도하세요." },
+    headers_too_large: { text: "요청 헤더가 너무 큽니다." },
+    bad_gateway: { text: "서비스가 잘못된 응답을 보냈습니다. 잠시 후 다시 시도하세요." },
   },
   // A refused deletion (409): whatever its code, say why in Korean.
   deleteRefused: {
@@ -144,8 +149,10 @@ const MESSAGES = {
     400: "요청 형식이 잘못되었습니다.",
     404: "대상을 찾을 수 없습니다. 이미 삭제되었을 수 있습니다.",
     405: "허용되지 않는 요청입니다.",
+    408: "요청을 제시간에 다 받지 못했습니다. 다시 시도하세요.",
     409: "지금은 요청을 처리할 수 없습니다 (다른 데이터와 충돌).",
     413: "입력이 너무 깁니다.",
+    431: "요청 헤더가 너무 큽니다.",
     422: "입력값을 확인하세요.",
     500: "서버 내부 오류가 발생했습니다.",
     502: "게이트웨이 오류가 발생했습니다.",
@@ -180,33 +187,31 @@ function withJosa(word, pair) {
   return word + ((code - 0xac00) % 28 ? afterConsonant : afterVowel);
 }
 
-function hasBounds(e) {
-  return e.min !== undefined || e.max !== undefined;
+// "좌석 수는 10 이하로 입력하세요."; without a limit (an older API), still a whole sentence.
+function limited(f, e, bound, what) {
+  if (e.limit !== undefined && e.limit !== null) return `${withJosa(f.label, "은/는")} ${e.limit}${bound} 입력하세요.`;
+  return `${withJosa(f.label, "의")} ${what}를 확인하세요.`;
 }
 
-function bounds(e, unit) {
-  const low = e.min !== undefined ? `${e.min}${unit} 이상` : "";
-  const high = e.max !== undefined ? `${e.max}${unit} 이하` : "";
-  return [low, high].filter(Boolean).join(" ");
-}
-
-// An API that does not send `rule` yet (or an older one): guess it from the words.
-function guessRule(message) {
+// An API that does not send `reason` (or an older one): guess it from the words.
+function guessReason(message) {
   const m = String(message || "").toLowerCase();
-  if (/required|missing|empty|blank/.test(m)) return "required";
-  if (/unknown field|not a field/.test(m)) return "unknown";
-  if (/character/.test(m)) return "length";
-  if (/integer|whole number/.test(m)) return "integer";
-  if (/greater|less|at least|at most|between|from \d/.test(m)) return "range";
-  if (/pattern|format|email|id of/.test(m)) return "format";
-  if (/string|text/.test(m)) return "text";
+  if (/required|missing/.test(m)) return "required";
+  if (/empty|blank/.test(m)) return "empty";
+  if (/unknown field|not a field/.test(m)) return "unknown_field";
+  if (/character/.test(m)) return /at most|long/.test(m) ? "too_long" : "too_short";
+  if (/integer|whole number/.test(m)) return "not_integer";
+  if (/greater|at least/.test(m)) return "too_small";
+  if (/less|at most/.test(m)) return "too_large";
+  if (/pattern|format|email|letters/.test(m)) return "bad_format";
+  if (/string|text/.test(m)) return "not_text";
   return "invalid";
 }
 
 function fieldText(e) {
   const f = MESSAGES.fields[e.field] || { label: e.field };
-  const rule = MESSAGES.rules[e.rule] ? e.rule : guessRule(e.message);
-  return { field: e.field, rule, text: MESSAGES.rules[rule](f, e) };
+  const reason = MESSAGES.reasons[e.reason] ? e.reason : guessReason(e.message);
+  return { field: e.field, reason, text: MESSAGES.reasons[reason](f, e) };
 }
 
 // A Korean headline, the fields to fix with one sentence each, and the
@@ -243,18 +248,18 @@ function describeError(res, context = "") {
 // closes when nothing is left; an error about no field in particular closes
 // on the next edit.
 
-const formErrors = new WeakMap(); // form -> Map(field name -> rule)
+const formErrors = new WeakMap(); // form -> Map(field name -> reason)
 
 function showFormError(form, box, res, context) {
   const d = describeError(res, context);
   const parts = [h("strong", { "data-testid": "error-headline", text: d.headline })];
   if (d.fields.length) {
-    parts.push(h("ul", {}, d.fields.map((f) => h("li", { "data-field": f.field, "data-rule": f.rule, text: f.text }))));
+    parts.push(h("ul", {}, d.fields.map((f) => h("li", { "data-field": f.field, "data-reason": f.reason, text: f.text }))));
   }
   parts.push(h("details", { class: "server" }, h("summary", { text: MESSAGES.serverOriginal }), h("div", { text: d.server })));
   box.replaceChildren(...parts);
   box.hidden = false;
-  const flagged = new Map(d.flagged.map((name) => [name, (d.fields.find((f) => f.field === name) || {}).rule || "other"]));
+  const flagged = new Map(d.flagged.map((name) => [name, (d.fields.find((f) => f.field === name) || {}).reason || "other"]));
   formErrors.set(form, flagged);
   for (const el of form.querySelectorAll("input, select")) el.classList.toggle("invalid", flagged.has(el.name));
 }
@@ -273,7 +278,7 @@ function watchFormError(form, box) {
     const el = ev.target;
     if (flagged.size === 0) { clearFormError(form, box); return; }
     if (!flagged.has(el.name)) return;
-    if (flagged.get(el.name) === "required" && !String(el.value).trim()) return;
+    if (["required", "empty"].includes(flagged.get(el.name)) && !String(el.value).trim()) return;
     flagged.delete(el.name);
     el.classList.remove("invalid");
     for (const li of box.querySelectorAll("li[data-field]")) if (li.dataset.field === el.name) li.remove();

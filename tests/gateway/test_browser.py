@@ -35,7 +35,7 @@ def test_demo_in_the_browser(local_app: str) -> None:
         expect(error).to_contain_text("입력값을 확인하세요")
         expect(error).to_contain_text("이메일은 name@example.com 같은 형식으로 입력하세요.")
         expect(error.locator("details summary")).to_have_text("서버 원문")
-        expect(error.locator("details")).to_contain_text("email must be an email address such as name@example.com.")
+        expect(error.locator("details")).to_contain_text("email must be an email address such as kim@example.com.")
         assert "{" not in error.inner_text() and "email must" not in error.inner_text()
         expect(page.get_by_test_id("user-email")).to_have_class(re.compile("invalid"))
 

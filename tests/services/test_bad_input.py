@@ -246,7 +246,8 @@ REASONS = {"required", "empty", "too_short", "too_long", "too_small", "too_large
 @pytest.mark.parametrize("case", [c for c in CASES if c[2] == 422], ids=[_id(c) for c in CASES if c[2] == 422])
 def test_field_errors_state_the_rule_in_words(stack: Stack, case: tuple) -> None:
     service, body, _, _, field = case
-    r = stack.http.post(f"{getattr(stack, service)}/{service}/", json=body)
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    r = stack.http.post(f"{getattr(stack, service)}/{service}/", content=content, headers={"content-type": "application/json"})
     error = r.json()["error"]
     for f in error["fields"]:
         assert f["reason"] in REASONS, f
@@ -259,6 +260,8 @@ def test_field_errors_state_the_rule_in_words(stack: Stack, case: tuple) -> None
     "service, body, expected",
     [
         ("users", with_(USER, email=...), {"field": "email", "reason": "required", "message": "is required"}),
+        ("users", with_(USER, email=""), {"field": "email", "reason": "empty", "message": "must not be empty"}),
+        ("users", with_(USER, name="   "), {"field": "name", "reason": "empty", "message": "must not be empty"}),
         (
             "users",
             with_(USER, email="not-an-email"),
