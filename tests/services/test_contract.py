@@ -167,7 +167,10 @@ def test_bookings_carry_names_read_from_booking_service_alone(redis_url: str) ->
             user_server.stop()
             movie_server.stop()
             one = http.get(f"{stack.bookings}/bookings/{booking['id']}")
-            assert one.status_code == 200 and one.json() == booking
+            # Deleting the user cancels the booking (issue 10) whenever the
+            # reconciler reads the deletion feed: the status may have changed.
+            assert one.status_code == 200 and one.json()["status"] in {"confirmed", "cancelled"}
+            assert {**one.json(), "status": None} == {**booking, "status": None}
             listed = stack.all_bookings()
             assert [(b["userName"], b["movieTitle"]) for b in listed] == [("김민수", "기생충")]
     finally:
