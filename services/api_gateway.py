@@ -15,7 +15,8 @@
 * A backend that cannot be reached gives 503 naming it; one that does not
   finish answering within PEER_TIMEOUT_SECONDS gives 504. Nothing waits longer.
 * / serves the web UI (index.html) and /app.js, /style.css the other
-  `catalog.UI_FILES`, read from UI_DIR (in Kubernetes a mounted ConfigMap,
+  `catalog.UI_FILES` (and /favicon.ico, an alias of favicon.svg:
+  `catalog.UI_ALIASES`), read from UI_DIR (in Kubernetes a mounted ConfigMap,
   whose files are symlinks that change on update: files are re-read when
   their stat changes).
 * GET /api/status: deployment status of both clusters (services/k8s_status.py).
@@ -213,7 +214,8 @@ async def index(request: Request) -> Response:
 
 
 async def ui_file(request: Request) -> Response:
-    return _ui_response(request, request.url.path.lstrip("/"))
+    name = request.url.path.lstrip("/")
+    return _ui_response(request, catalog.UI_ALIASES.get(name, name))
 
 
 # ------------------------------------------------------------------ /api
@@ -261,15 +263,18 @@ async def api_whoami(request: Request) -> Response:
     try:
         n = int(request.query_params.get("n", "6"))
     except ValueError:
-        raise ApiError(422, "n must be an integer", fields=[{"field": "n", "message": "must be an integer"}]) from None
+        n = 0
     if not 1 <= n <= WHOAMI_MAX:
-        raise ApiError(422, f"n must be between 1 and {WHOAMI_MAX}", fields=[{"field": "n", "message": f"1-{WHOAMI_MAX}"}])
+        reason, limit = ("too_small", 1) if n < 1 else ("too_large", WHOAMI_MAX)
+        words = f"must be a whole number from 1 to {WHOAMI_MAX}"
+        field = {"field": "n", "reason": reason, "message": words, "limit": limit}
+        raise ApiError(422, f"n {words}.", fields=[field])
     routed = [s.name for s in catalog.ROUTED.values()]
     if wanted is not None and wanted not in routed:
         raise ApiError(
             422,
             f"unknown service {wanted!r}; expected one of {', '.join(routed)}",
-            fields=[{"field": "service", "message": "unknown service"}],
+            fields=[{"field": "service", "reason": "invalid", "message": f"must be one of {', '.join(routed)}"}],
         )
     names = [wanted] if wanted else routed
     client: HttpClient = request.app.state.http
@@ -310,7 +315,7 @@ def routes() -> list[Route]:
         Route("/api/whoami", api_whoami, methods=["GET"]),
     ]
     # One route per UI file (no catch-all: it would shadow /openapi.json).
-    for name in catalog.UI_FILES:
+    for name in (*catalog.UI_FILES, *catalog.UI_ALIASES):
         out.append(Route(f"/{name}", ui_file, methods=["GET", "HEAD"], include_in_schema=False, name=f"ui:{name}"))
     return out
 

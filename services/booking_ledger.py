@@ -67,7 +67,7 @@ return {'new', ARGV[1]}
 """
 
 # KEYS: record, pending, settle, seq, index, by-user, by-movie, by-pair, gone users, gone movies
-# ARGV: id, now, ttl of a failed record
+# ARGV: id, now, ttl of a failed record, the movie title to store (or "")
 _CONFIRM = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then
@@ -86,6 +86,7 @@ if gone then
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1] .. ':' .. doc.movieId)
   return {gone, raw}
 end
+if ARGV[4] ~= '' then doc.movieTitle = ARGV[4] end
 doc.status = 'confirmed'
 raw = cjson.encode(doc)
 redis.call('SET', KEYS[1], raw)
@@ -205,16 +206,19 @@ class Ledger:
         status, raw = await self._begin(keys=keys, args=args)
         return status, self._doc(raw)
 
-    async def confirm(self, booking_id: str, user_id: str, movie_id: str, now: float) -> tuple[str, dict[str, Any] | None]:
+    async def confirm(
+        self, booking_id: str, user_id: str, movie_id: str, now: float, title: str | None = None
+    ) -> tuple[str, dict[str, Any] | None]:
         """('confirmed', record) or the state that stopped it: 'cancelled',
-        'failed', 'gone_user', 'gone_movie' or 'missing'."""
+        'failed', 'gone_user', 'gone_movie' or 'missing'. `title` (the
+        movie's, from the reservation answer) is stored with the confirm."""
         s = self.store
         keys = [
             s.record_key(booking_id), self.pending, self.settle, s.key("seq"), s.index,
             s.index_by("user", user_id), s.index_by("movie", movie_id), s.index_by("pair", f"{user_id}:{movie_id}"),
             self.gone("users"), self.gone("movies"),
         ]
-        status, raw = await self._confirm(keys=keys, args=[booking_id, now, self.key_ttl])
+        status, raw = await self._confirm(keys=keys, args=[booking_id, now, self.key_ttl, title or ""])
         return status, self._doc(raw)
 
     async def fail(self, booking_id: str, now: float, *, nothing_held: bool) -> tuple[str, dict[str, Any] | None]:

@@ -49,7 +49,7 @@ from services.booking_ledger import Ledger
 from services.booking_reconciler import MOVIES, USERS, Reconciler, release
 from services.common import idempotency
 from services.common.app import build_app, collection
-from services.common.body import StrictModel, read_body
+from services.common.body import PATTERN_MEANINGS, StrictModel, read_body, summary
 from services.common.errors import ApiError
 from services.common.settings import Settings
 from services.common.store import Store, now_iso, page_params
@@ -57,6 +57,11 @@ from services.common.store import Store, now_iso, page_params
 SERVICE = "booking-service"
 REF_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 FIELDS = ("id", "userId", "movieId", "seats", "status", "createdAt")
+# Names copied when booking (README 3.4): the user's from the user check, the
+# movie's title from movie-service's reservation answer, stored with the
+# confirm. A booking reads like a ticket, with no call to other services;
+# bookings made before these fields existed show null.
+SNAPSHOT = ("userName", "movieTitle")
 
 
 
@@ -75,10 +80,12 @@ class Booking(pydantic.BaseModel):
     seats: int
     status: str = pydantic.Field(description='"confirmed" or "cancelled" ("pending" while being made)')
     createdAt: str
+    userName: str | None = pydantic.Field(description="the user's name when the booking was made")
+    movieTitle: str | None = pydantic.Field(description="the movie's title when the booking was made")
 
 
 def view(record: dict[str, Any]) -> dict[str, Any]:
-    return {name: record[name] for name in FIELDS}
+    return {name: record[name] for name in FIELDS} | {name: record.get(name) for name in SNAPSHOT}
 
 
 def _store(request: Request) -> Store:
@@ -102,12 +109,22 @@ def _abandoned(booking_id: str) -> ApiError:
     )
 
 
-async def _check_user(request: Request, user_id: str) -> None:
+async def _check_user(request: Request, user_id: str) -> str | None:
+    """The user's name; 404 when there is no such user."""
     reply = await request.app.state.peers.request(USERS, "GET", f"/users/{user_id}", request.headers)
     if reply.status_code == 404:
         raise ApiError(404, f"user {user_id} not found", "user_not_found")
     if reply.status_code != 200:
         raise _unavailable(USERS, reply.status_code)
+    return _peer_field(reply, "name")
+
+
+def _peer_field(reply: Any, name: str) -> str | None:
+    try:
+        value = reply.json()[name]
+    except Exception:
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _peer_error(reply: Any) -> tuple[str | None, str | None]:
@@ -142,7 +159,7 @@ async def create_booking(request: Request) -> Response:
     """
     body = await read_body(request, BookingIn)
     key = idempotency.header_key(request)
-    await _check_user(request, body.userId)
+    user_name = await _check_user(request, body.userId)
     ledger = _ledger(request)
     record = {
         "id": _store(request).new_id(),
@@ -151,6 +168,7 @@ async def create_booking(request: Request) -> Response:
         "seats": body.seats,
         "status": "pending",
         "createdAt": now_iso(),
+        "userName": user_name,
     }
     fp = idempotency.fingerprint(body.model_dump())
     outcome, found = await ledger.begin(record, time.time(), idempotency.hashed(key) if key else None, fp)
@@ -173,7 +191,8 @@ async def _complete(request: Request, record: dict[str, Any]) -> dict[str, Any]:
     except ApiError as exc:  # it may still arrive: give up and release
         return await _give_up(request, record, exc, nothing_held=False)
     if reply.status_code in (200, 201):
-        status, after = await _ledger(request).confirm(booking_id, record["userId"], movie_id, time.time())
+        title = _peer_field(reply, "title")
+        status, after = await _ledger(request).confirm(booking_id, record["userId"], movie_id, time.time(), title)
         if status in ("confirmed", "cancelled") and after is not None:
             return after
         if status == "gone_user":
@@ -226,12 +245,12 @@ async def list_bookings(request: Request) -> Response:
     user_id = request.query_params.get("userId")
     movie_id = request.query_params.get("movieId")
     bad = [
-        {"field": name, "message": "must be 1-64 letters, digits, '_' or '-'"}
+        {"field": name, "reason": "bad_format", "message": PATTERN_MEANINGS[REF_PATTERN]}
         for name, value in (("userId", user_id), ("movieId", movie_id))
         if value is not None and not _is_ref(value)
     ]
     if bad:
-        raise ApiError(422, "invalid query parameters: " + ", ".join(b["field"] for b in bad), fields=bad)
+        raise ApiError(422, summary(bad), fields=bad)
     if user_id and movie_id:
         index = store.index_by("pair", f"{user_id}:{movie_id}")
     elif user_id:

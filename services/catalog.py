@@ -107,7 +107,10 @@ REDIS = RedisSpec()
 # The web UI: these files are served by api-gateway from UI_DIR locally and
 # become the UI ConfigMap in Kubernetes.
 UI_DIR = Path(__file__).resolve().parent / "ui"
-UI_FILES: tuple[str, ...] = ("index.html", "app.js", "style.css")
+UI_FILES: tuple[str, ...] = ("index.html", "app.js", "style.css", "favicon.svg")
+# Paths browsers ask for on their own, served from one of UI_FILES
+# (every browser requests /favicon.ico unless the page names an icon).
+UI_ALIASES: dict[str, str] = {"favicon.ico": "favicon.svg"}
 
 # Where the api-gateway mounts a kubeconfig for the other cluster (from a Secret).
 REMOTE_KUBECONFIG_DIR = "/etc/theater/remote"

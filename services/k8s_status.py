@@ -3,6 +3,7 @@
 The api-gateway's GET /api/status answers with `StatusReader.status()`:
 
     {"namespace": "theater-msa",
+     "mode": "kubernetes" | "local",
      "generatedAt": "...Z",
      "clusters": [ {"name": "ctx1", "role": "local", "source": "in-cluster", "server": "https://...",
                     "reachable": true, "error": null, "reason": null, "forbidden": [],
@@ -26,6 +27,11 @@ Where each cluster's API comes from:
 A kubeconfig with a context named after the cluster (ctx1/ctx2) uses that
 context, otherwise its current context: so one ~/.kube/config holding both
 contexts can serve as LOCAL_KUBECONFIG and REMOTE_KUBECONFIG at once.
+
+`mode` is "local" when no cluster is configured at all (not in a pod, no
+LOCAL_KUBECONFIG, no remote kubeconfig): the laptop run of `theater local`.
+That is not a failure, and the web UI says so instead of showing two
+unreachable clusters; the clusters are still listed, with their reasons.
 
 Failures never raise: each cluster reports `reachable`, a `reason` code
 (not_configured, not_in_cluster, config_error, forbidden, unauthorized,
@@ -425,6 +431,7 @@ class StatusReader:
         self.fetches += 1
         sources = cluster_sources(self.settings, self.environ)
         in_kubernetes = any(s.kind == "in-cluster" for s in sources)
+        no_cluster = all(s.kind == "none" for s in sources)
         clusters = await asyncio.gather(
             *(read_cluster(s, self.settings.namespace, self.settings.k8s_timeout) for s in sources)
         )
@@ -438,6 +445,7 @@ class StatusReader:
             local = [me, *probes]
         return {
             "namespace": self.settings.namespace,
+            "mode": "local" if no_cluster else "kubernetes",
             "generatedAt": iso(utcnow()),
             "cacheSeconds": self.settings.status_cache_seconds,
             "clusters": list(clusters),

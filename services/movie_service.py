@@ -14,7 +14,8 @@ each one Lua script, so availability never goes below zero and every
 booking holds or frees its seats at most once:
 
     POST   /internal/movies/{id}/reservations {"bookingId","seats"}
-           201 reserved, 200 already held by this booking (a retry),
+           201 reserved, 200 already held by this booking (a retry); the
+           answer carries the movie's title for the booking's record;
            404 no such movie, 409 not enough seats or already released.
            Every answer but 201/200 is final for that booking id: a refusal
            for want of seats leaves a tombstone too, so the same booking id
@@ -123,6 +124,7 @@ class ReservationIn(StrictModel):
 
 class Reservation(pydantic.BaseModel):
     movieId: str
+    title: str | None = pydantic.Field(description="the movie's title, which booking-service copies into the booking")
     bookingId: str
     seats: int
     availableSeats: int
@@ -277,7 +279,15 @@ async def reserve_seats(request: Request) -> Response:
         )
     if status == "released":
         raise ApiError(409, f"the reservation for booking {body.bookingId} was already released", "released")
-    result = {"movieId": movie_id, "bookingId": body.bookingId, "seats": body.seats, "availableSeats": int(available)}
+    record = await movies.store.get(movie_id)  # the title, for the booking's snapshot
+    title = record["title"] if record else None
+    result = {
+        "movieId": movie_id,
+        "title": title,
+        "bookingId": body.bookingId,
+        "seats": body.seats,
+        "availableSeats": int(available),
+    }
     return JSONResponse(result, status_code=201 if status == "reserved" else 200)
 
 

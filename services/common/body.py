@@ -51,6 +51,9 @@ def _sentence(err: Any) -> tuple[str, str]:
     """(reason code, English sentence) for one pydantic error."""
     kind = err["type"]
     ctx = err.get("ctx") or {}
+    value = err.get("input")
+    if kind in ("string_too_short", "value_error") and isinstance(value, str) and not value.strip():
+        return "empty", "must not be empty"  # "" or only spaces, whatever the minimum length
     if kind == "extra_forbidden":
         return "unknown_field", "is not a field of this request"
     if kind == "missing":
@@ -75,11 +78,11 @@ def _sentence(err: Any) -> tuple[str, str]:
 
 def field_errors(exc: pydantic.ValidationError) -> list[dict[str, Any]]:
     out = []
-    for err in exc.errors(include_url=False, include_input=False):
+    for err in exc.errors(include_url=False):  # the input only to tell a blank value; never echoed
         loc = ".".join(str(p) for p in err["loc"]) or "(body)"
         reason, message = _sentence(err)
         entry: dict[str, Any] = {"field": loc, "message": message, "reason": reason}
-        limit = next((v for k, v in (err.get("ctx") or {}).items() if k in ("min_length", "max_length", "ge", "le", "gt", "lt")), None)
+        limit = None if reason == "empty" else next((v for k, v in (err.get("ctx") or {}).items() if k in ("min_length", "max_length", "ge", "le", "gt", "lt")), None)
         if limit is not None:
             entry["limit"] = limit
         out.append(entry)

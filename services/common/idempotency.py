@@ -35,7 +35,13 @@ def header_key(request: Request) -> str | None:
         raise ApiError(
             422,
             f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters",
-            fields=[{"field": "Idempotency-Key", "message": "1-255 printable characters"}],
+            fields=[
+                {
+                    "field": "Idempotency-Key",
+                    "reason": "bad_format",
+                    "message": f"must be 1 to {MAX_KEY_LENGTH} printable characters",
+                }
+            ],
         )
     return key
 

@@ -121,19 +121,24 @@ def page_params(request: Request) -> tuple[int, int]:
     limit = DEFAULT_LIMIT
     if raw_limit is not None:
         if not re.fullmatch(r"[0-9]{1,4}", raw_limit) or not 1 <= int(raw_limit) <= MAX_LIMIT:
-            fields.append({"field": "limit", "message": f"must be an integer from 1 to {MAX_LIMIT}"})
+            fields.append(
+                {
+                    "field": "limit",
+                    "reason": "invalid",
+                    "message": f"must be a whole number from 1 to {MAX_LIMIT}",
+                }
+            )
         else:
             limit = int(raw_limit)
     raw_cursor = request.query_params.get("cursor")
     cursor = 0
     if raw_cursor is not None and raw_cursor != "":
         if not _CURSOR.match(raw_cursor):
-            fields.append({"field": "cursor", "message": "not a cursor from a previous page's `next`"})
+            fields.append({"field": "cursor", "reason": "bad_format", "message": "must be the `next` value of a previous page"})
         else:
             cursor = int(raw_cursor)
     if fields:
-        names = ", ".join(f["field"] for f in fields)
-        raise ApiError(422, f"invalid query parameters: {names}", fields=fields)
+        raise ApiError(422, "; ".join(f"{f['field']} {f['message']}" for f in fields) + ".", fields=fields)
     return limit, cursor
 
 

@@ -78,124 +78,214 @@ function age(seconds) {
   return `${Math.floor(hrs / 24)}일 ${hrs % 24}시간`;
 }
 
-// ------------------------------------------------------------------ errors in Korean
+// ------------------------------------------------------------------ messages (Korean)
+// Every sentence the page shows for an API error is here, in MESSAGES.
+// The API speaks English; the page says the same in Korean from the error's
+// `code` (and HTTP status), and for each bad field from its `reason` code
+// and `limit` (see services/common/body.py). The server's English
+// original stays one click away, under "서버 원문".
 
-const FIELD_NAMES = {
-  name: "이름", email: "이메일", title: "제목", genre: "장르", year: "개봉 연도", capacity: "좌석 수",
-  userId: "사용자", movieId: "영화", seats: "좌석 수", "(body)": "요청 본문",
+const MESSAGES = {
+  // Field names as the forms label them; `pick` fields are chosen from a list.
+  fields: {
+    name: { label: "이름" },
+    email: { label: "이메일", format: "name@example.com 같은 형식으로 입력하세요." },
+    title: { label: "제목" },
+    genre: { label: "장르" },
+    year: { label: "개봉 연도" },
+    capacity: { label: "좌석 수" },
+    userId: { label: "사용자", pick: true },
+    movieId: { label: "영화", pick: true },
+    seats: { label: "좌석 수" },
+    "(body)": { label: "요청 본문" },
+  },
+  // One sentence per field `reason` (f: the field above, e: the API's field
+  // error; e.limit is the bound the value crossed, when there is one).
+  reasons: {
+    required: (f) => `${withJosa(f.label, "을/를")} ${f.pick ? "고르세요" : "입력하세요"}.`,
+    empty: (f) => `${withJosa(f.label, "을/를")} ${f.pick ? "고르세요" : "입력하세요"}.`,
+    too_short: (f, e) => limited(f, e, "자 이상으로", "글자 수"),
+    too_long: (f, e) => limited(f, e, "자 이하로", "글자 수"),
+    too_small: (f, e) => limited(f, e, " 이상으로", "범위"),
+    too_large: (f, e) => limited(f, e, " 이하로", "범위"),
+    not_integer: (f) => `${withJosa(f.label, "은/는")} 정수로 입력하세요.`,
+    not_text: (f) => `${withJosa(f.label, "은/는")} 글자로 입력하세요.`,
+    bad_format: (f) => (f.pick ? `${withJosa(f.label, "을/를")} 목록에서 고르세요.`
+      : `${withJosa(f.label, "은/는")} ${f.format || "올바른 형식으로 입력하세요."}`),
+    unknown_field: (f) => `${withJosa(f.label, "은/는")} 이 요청에 없는 항목입니다.`,
+    invalid: (f) => `${withJosa(f.label, "의")} 값이 올바르지 않습니다. 다시 확인하세요.`,
+  },
+  // Errors by the API's `code`; `field` names the form field to fix.
+  codes: {
+    validation_error: { text: "입력값을 확인하세요." },
+    email_taken: { text: "이미 같은 이메일로 등록된 사용자가 있습니다. 다른 이메일을 입력하세요.", field: "email" },
+    user_not_found: { text: "고른 사용자를 찾을 수 없습니다. 이미 삭제되었을 수 있으니 목록에서 다시 고르세요.", field: "userId" },
+    movie_not_found: { text: "고른 영화를 찾을 수 없습니다. 이미 삭제되었을 수 있으니 목록에서 다시 고르세요.", field: "movieId" },
+    booking_not_found: { text: "예약을 찾을 수 없습니다. 이미 삭제되었을 수 있습니다." },
+    sold_out: { text: "남은 좌석이 부족합니다. 좌석 수를 줄이거나 다른 영화를 고르세요.", field: "seats" },
+    idempotency_in_progress: { text: "같은 예약 요청이 아직 처리 중입니다. 잠시 후 목록을 확인하세요." },
+    idempotency_key_reused: { text: "같은 요청 키가 다른 내용으로 다시 쓰였습니다. 다시 예약하세요." },
+    malformed_json: { text: "요청 형식이 잘못되었습니다." },
+    not_an_object: { text: "요청 형식이 잘못되었습니다." },
+    payload_too_large: { text: "입력이 너무 깁니다 (64 KiB 초과)." },
+    redis_unavailable: { text: "데이터 저장소(Redis)에 연결할 수 없습니다. 잠시 후 다시 시도하세요." },
+    peer_unavailable: { text: "다른 서비스에 연결할 수 없습니다. 잠시 후 다시 시도하세요." },
+    peer_timeout: { text: "다른 서비스가 제시간에 응답하지 않았습니다. 잠시 후 다시 시도하세요." },
+    backend_unavailable: { text: "서비스에 연결할 수 없습니다. 서비스가 꺼져 있거나 아직 준비되지 않았습니다." },
+    backend_timeout: { text: "서비스가 제시간에 응답하지 않았습니다. 잠시 후 다시 시도하세요." },
+    not_ready: { text: "서비스가 아직 준비되지 않았습니다. 잠시 후 다시 시도하세요." },
+    request_timeout: { text: "요청을 제시간에 다 받지 못했습니다. 다시 시도하세요." },
+    headers_too_large: { text: "요청 헤더가 너무 큽니다." },
+    bad_gateway: { text: "서비스가 잘못된 응답을 보냈습니다. 잠시 후 다시 시도하세요." },
+  },
+  // A refused deletion (409): whatever its code, say why in Korean.
+  deleteRefused: {
+    users: "이 사용자에게 확정된 예약이 있어 삭제할 수 없습니다. 예약을 먼저 취소하세요.",
+    movies: "이 영화에 확정된 예약이 있어 삭제할 수 없습니다. 예약을 먼저 취소하세요.",
+    bookings: "예약을 취소할 수 없습니다.",
+  },
+  status: {
+    0: "게이트웨이에 연결할 수 없습니다. 네트워크나 서버 상태를 확인하세요.",
+    400: "요청 형식이 잘못되었습니다.",
+    404: "대상을 찾을 수 없습니다. 이미 삭제되었을 수 있습니다.",
+    405: "허용되지 않는 요청입니다.",
+    408: "요청을 제시간에 다 받지 못했습니다. 다시 시도하세요.",
+    409: "지금은 요청을 처리할 수 없습니다 (다른 데이터와 충돌).",
+    413: "입력이 너무 깁니다.",
+    431: "요청 헤더가 너무 큽니다.",
+    422: "입력값을 확인하세요.",
+    500: "서버 내부 오류가 발생했습니다.",
+    502: "게이트웨이 오류가 발생했습니다.",
+    503: "서비스를 사용할 수 없습니다. 잠시 후 다시 시도하세요.",
+    504: "응답 시간이 초과되었습니다. 잠시 후 다시 시도하세요.",
+  },
+  failed: (status) => `요청이 실패했습니다 (HTTP ${status}).`,
+  // Why a /info call in the "누가 응답했나?" panel failed (api_gateway._one_info).
+  whoami: {
+    timeout: "제시간에 응답하지 않음",
+    unreachable: "연결할 수 없음",
+    http: (status) => `HTTP ${status} 오류`,
+    "answer was not JSON": "응답 형식이 잘못됨",
+  },
+  serverOriginal: "서버 원문",
 };
 
-const CODE_MESSAGES = {
-  email_taken: "이미 같은 이메일로 등록된 사용자가 있습니다.",
-  user_not_found: "사용자를 찾을 수 없습니다. (이미 삭제되었을 수 있습니다)",
-  movie_not_found: "영화를 찾을 수 없습니다. (이미 삭제되었을 수 있습니다)",
-  booking_not_found: "예약을 찾을 수 없습니다.",
-  sold_out: "남은 좌석이 부족합니다.",
-  malformed_json: "요청 형식이 잘못되었습니다.",
-  not_an_object: "요청 형식이 잘못되었습니다.",
-  payload_too_large: "입력이 너무 깁니다 (64 KiB 초과).",
-  redis_unavailable: "데이터 저장소(Redis)에 연결할 수 없습니다. 잠시 후 다시 시도하세요.",
-  peer_unavailable: "다른 서비스에 연결할 수 없습니다. 잠시 후 다시 시도하세요.",
-  peer_timeout: "다른 서비스가 제시간에 응답하지 않았습니다.",
-  backend_unavailable: "서비스에 연결할 수 없습니다 (서비스가 꺼져 있거나 준비되지 않았습니다).",
-  backend_timeout: "서비스가 제시간에 응답하지 않았습니다.",
-  request_timeout: "요청을 제시간에 다 받지 못했습니다. 다시 시도하세요.",
-  headers_too_large: "요청 헤더가 너무 큽니다.",
-  bad_gateway: "서비스가 잘못된 응답을 보냈습니다.",
-};
-
-// The services name each bad field's rule with a `reason` code (and its
-// `limit` when there is one): services/common/body.py.
-const REASON_MESSAGES = {
-  required: () => "필수 항목입니다.",
-  unknown_field: () => "알 수 없는 항목입니다.",
-  not_text: () => "문자열이어야 합니다.",
-  not_integer: () => "정수를 입력하세요.",
-  empty: () => "비워 둘 수 없습니다.",
-  too_short: (n) => `${n}자 이상이어야 합니다.`,
-  too_long: (n) => `${n}자 이하여야 합니다.`,
-  too_small: (n) => `${n} 이상이어야 합니다.`,
-  too_large: (n) => `${n} 이하여야 합니다.`,
-  invalid: () => "올바르지 않은 값입니다.",
-};
-
-function fieldRule(f) {
-  if (f.reason === "bad_format") {
-    if (f.field === "email") return "이메일 형식이 아닙니다 (예: name@example.com).";
-    if (f.field === "userId" || f.field === "movieId") return "영문자·숫자·'_'·'-' 1–64자여야 합니다.";
-    return "형식이 올바르지 않습니다.";
-  }
-  const rule = REASON_MESSAGES[f.reason];
-  return rule ? rule(f.limit) : fieldMessage(f.field, f.message);
+function whoamiError(text) {
+  const w = MESSAGES.whoami;
+  if (w[text]) return w[text];
+  if (text.startsWith("unreachable")) return w.unreachable;
+  const http = /^HTTP (\d+)$/.exec(text);
+  return http ? w.http(http[1]) : text;
 }
 
-const STATUS_MESSAGES = {
-  400: "요청 형식이 잘못되었습니다.",
-  404: "대상을 찾을 수 없습니다.",
-  408: "요청을 제시간에 다 받지 못했습니다.",
-  409: "요청을 처리할 수 없습니다 (충돌).",
-  413: "입력이 너무 깁니다.",
-  422: "입력값을 확인하세요.",
-  500: "서버 내부 오류가 발생했습니다.",
-  502: "게이트웨이 오류가 발생했습니다.",
-  503: "서비스를 사용할 수 없습니다. 잠시 후 다시 시도하세요.",
-  504: "응답 시간이 초과되었습니다.",
-};
-
-function fieldMessage(field, msg) {
-  const m = String(msg || "").toLowerCase();
-  if (m.includes("field required") || m.includes("missing")) return "필수 항목입니다.";
-  if (m.includes("unknown field")) return "알 수 없는 항목입니다.";
-  if (m.includes("email") || (field === "email" && m.includes("pattern"))) return "이메일 형식이 아닙니다 (예: name@example.com).";
-  if (m.includes("pattern")) return "형식이 올바르지 않습니다.";
-  if (m.includes("blank") || m.includes("empty") || m.includes("at least 1 character")) return "비워 둘 수 없습니다.";
-  if (m.includes("at most") || m.includes("too long")) return "너무 깁니다.";
-  if (m.includes("greater than") || m.includes("at least")) return "값이 너무 작습니다.";
-  if (m.includes("less than")) return "값이 너무 큽니다.";
-  if (m.includes("valid integer") || m.includes("int")) return "정수를 입력하세요.";
-  if (m.includes("string")) return "문자열이어야 합니다.";
-  return "올바르지 않은 값입니다.";
+// Korean particles follow the last syllable: 이메일을 / 좌석 수를, 이름은 / 장르는.
+function withJosa(word, pair) {
+  if (!pair.includes("/")) return word + pair; // 의: the same after any syllable
+  const [afterConsonant, afterVowel] = pair.split("/");
+  const code = word.charCodeAt(word.length - 1);
+  if (code < 0xac00 || code > 0xd7a3) return `${word}${afterConsonant}(${afterVowel})`;
+  return word + ((code - 0xac00) % 28 ? afterConsonant : afterVowel);
 }
 
-// Korean headline, field list and the server's own message: never raw JSON.
-function describeError(res, context) {
+// "좌석 수는 10 이하로 입력하세요."; without a limit (an older API), still a whole sentence.
+function limited(f, e, bound, what) {
+  if (e.limit !== undefined && e.limit !== null) return `${withJosa(f.label, "은/는")} ${e.limit}${bound} 입력하세요.`;
+  return `${withJosa(f.label, "의")} ${what}를 확인하세요.`;
+}
+
+// An API that does not send `reason` (or an older one): guess it from the words.
+function guessReason(message) {
+  const m = String(message || "").toLowerCase();
+  if (/required|missing/.test(m)) return "required";
+  if (/empty|blank/.test(m)) return "empty";
+  if (/unknown field|not a field/.test(m)) return "unknown_field";
+  if (/character/.test(m)) return /at most|long/.test(m) ? "too_long" : "too_short";
+  if (/integer|whole number/.test(m)) return "not_integer";
+  if (/greater|at least/.test(m)) return "too_small";
+  if (/less|at most/.test(m)) return "too_large";
+  if (/pattern|format|email|letters/.test(m)) return "bad_format";
+  if (/string|text/.test(m)) return "not_text";
+  return "invalid";
+}
+
+function fieldText(e) {
+  const f = MESSAGES.fields[e.field] || { label: e.field };
+  const reason = MESSAGES.reasons[e.reason] ? e.reason : guessReason(e.message);
+  return { field: e.field, reason, text: MESSAGES.reasons[reason](f, e) };
+}
+
+// A Korean headline, the fields to fix with one sentence each, and the
+// server's own words for the curious: never raw JSON.
+// `context` is the collection ("users", "movies", "bookings") and, for a
+// delete or cancel, the action: "users:delete".
+function describeError(res, context = "") {
+  const [kind, action] = context.split(":");
   if (res.status === 0) {
-    return { headline: "게이트웨이에 연결할 수 없습니다. 네트워크나 서버 상태를 확인하세요.", fields: [], server: res.networkError };
+    return { headline: MESSAGES.status[0], fields: [], flagged: [], server: res.networkError || "" };
   }
   const err = (res.data && res.data.error) || {};
-  let headline = CODE_MESSAGES[err.code];
-  if (!headline && res.status === 409 && context === "users") headline = CODE_MESSAGES.email_taken;
-  if (!headline && res.status === 409 && context === "bookings") headline = CODE_MESSAGES.sold_out;
-  if (!headline && res.status === 404 && context === "bookings") {
+  const known = MESSAGES.codes[err.code];
+  let headline = known && known.text;
+  const flagged = known && known.field ? [known.field] : [];
+  if (action === "delete" && res.status === 409) headline = MESSAGES.deleteRefused[kind] || headline;
+  if (!headline && res.status === 409 && kind === "users") headline = MESSAGES.codes.email_taken.text;
+  if (!headline && res.status === 409 && kind === "bookings") headline = MESSAGES.codes.sold_out.text;
+  if (!headline && res.status === 404 && kind === "bookings" && !action) {
     const msg = String(err.message || "");
-    headline = msg.startsWith("user") ? CODE_MESSAGES.user_not_found
-      : msg.startsWith("movie") ? CODE_MESSAGES.movie_not_found : STATUS_MESSAGES[404];
+    headline = msg.startsWith("user") ? MESSAGES.codes.user_not_found.text
+      : msg.startsWith("movie") ? MESSAGES.codes.movie_not_found.text : MESSAGES.status[404];
   }
-  if (!headline) headline = STATUS_MESSAGES[res.status] || `요청이 실패했습니다 (HTTP ${res.status}).`;
-  const fields = (err.fields || []).map((f) => ({
-    field: f.field,
-    text: `${FIELD_NAMES[f.field] || f.field}: ${fieldRule(f)}`,
-  }));
-  const server = err.message ? `서버 메시지: ${err.message}` : `HTTP ${res.status}`;
-  return { headline, fields, server };
+  if (!headline) headline = MESSAGES.status[res.status] || MESSAGES.failed(res.status);
+  const fields = (err.fields || []).map(fieldText);
+  for (const f of fields) flagged.push(f.field);
+  const server = err.message ? err.message : `HTTP ${res.status}`;
+  return { headline, fields, flagged, server };
 }
+
+// ------------------------------------------------------------------ form errors
+// A form's error box lists what to fix. Each field's line goes away once
+// that field is edited (a required one once it is filled in), and the box
+// closes when nothing is left; an error about no field in particular closes
+// on the next edit.
+
+const formErrors = new WeakMap(); // form -> Map(field name -> reason)
 
 function showFormError(form, box, res, context) {
   const d = describeError(res, context);
-  const parts = [h("strong", { text: d.headline })];
-  if (d.fields.length) parts.push(h("ul", {}, d.fields.map((f) => h("li", { text: f.text }))));
-  parts.push(h("div", { class: "server", text: d.server }));
+  const parts = [h("strong", { "data-testid": "error-headline", text: d.headline })];
+  if (d.fields.length) {
+    parts.push(h("ul", {}, d.fields.map((f) => h("li", { "data-field": f.field, "data-reason": f.reason, text: f.text }))));
+  }
+  parts.push(h("details", { class: "server" }, h("summary", { text: MESSAGES.serverOriginal }), h("div", { text: d.server })));
   box.replaceChildren(...parts);
   box.hidden = false;
-  for (const el of form.querySelectorAll("input, select")) {
-    el.classList.toggle("invalid", d.fields.some((f) => f.field === el.name));
-  }
+  const flagged = new Map(d.flagged.map((name) => [name, (d.fields.find((f) => f.field === name) || {}).reason || "other"]));
+  formErrors.set(form, flagged);
+  for (const el of form.querySelectorAll("input, select")) el.classList.toggle("invalid", flagged.has(el.name));
 }
 
 function clearFormError(form, box) {
   box.hidden = true;
   box.replaceChildren();
+  formErrors.delete(form);
   for (const el of form.querySelectorAll(".invalid")) el.classList.remove("invalid");
+}
+
+function watchFormError(form, box) {
+  const edited = (ev) => {
+    const flagged = formErrors.get(form);
+    if (box.hidden || !flagged) return;
+    const el = ev.target;
+    if (flagged.size === 0) { clearFormError(form, box); return; }
+    if (!flagged.has(el.name)) return;
+    if (["required", "empty"].includes(flagged.get(el.name)) && !String(el.value).trim()) return;
+    flagged.delete(el.name);
+    el.classList.remove("invalid");
+    for (const li of box.querySelectorAll("li[data-field]")) if (li.dataset.field === el.name) li.remove();
+    if (flagged.size === 0) clearFormError(form, box);
+  };
+  form.addEventListener("input", edited);
+  form.addEventListener("change", edited);
 }
 
 // A number field: integers become numbers, empty is left out (the server
@@ -267,20 +357,32 @@ function renderMovies() {
   fillSelect($("booking-movie"), state.movies, (m) => `${m.title} (잔여 ${m.availableSeats}석)`, "영화를 고르세요");
 }
 
+// Bookings carry the user's name and the movie's title as they were when
+// booked (userName, movieTitle); older bookings fall back to the lists.
+function bookingNames(b) {
+  const user = state.users.find((u) => u.id === b.userId);
+  const movie = state.movies.find((m) => m.id === b.movieId);
+  return {
+    user: b.userName || (user && user.name) || "(알 수 없는 사용자)",
+    movie: b.movieTitle || (movie && movie.title) || "(알 수 없는 영화)",
+    userGone: !user && !state.more.users,
+    movieGone: !movie && !state.more.movies,
+  };
+}
+
 function renderBookings() {
   const ul = $("booking-list");
   $("booking-count").textContent = countText("bookings");
-  const users = new Map(state.users.map((u) => [u.id, u]));
-  const movies = new Map(state.movies.map((m) => [m.id, m]));
   ul.replaceChildren(...(state.bookings.length ? state.bookings.map((b) => {
-    const user = users.get(b.userId);
-    const movie = movies.get(b.movieId);
+    const names = bookingNames(b);
     const confirmed = b.status === "confirmed";
+    const gone = [names.userGone ? "사용자 삭제됨" : null, names.movieGone ? "영화 삭제됨" : null].filter(Boolean);
     return h("li", { "data-testid": "booking-item", "data-id": b.id, class: confirmed ? "" : "cancelled" },
       h("div", { class: "main" },
-        h("div", { class: "title", text: `${user ? user.name : "(삭제된 사용자)"} → ${movie ? movie.title : "(삭제된 영화)"}` }),
+        h("div", { class: "title", text: `${names.user} → ${names.movie}` }),
         h("div", { class: "meta" }, `${b.seats}석 · `,
-          h("span", { class: `badge ${confirmed ? "ok" : "gray"}`, "data-testid": "booking-status", text: confirmed ? "확정" : "취소됨" }))),
+          h("span", { class: `badge ${confirmed ? "ok" : "gray"}`, "data-testid": "booking-status", text: confirmed ? "확정" : "취소됨" }),
+          gone.length ? h("span", { class: "gone", "data-testid": "booking-gone", text: ` · ${gone.join(", ")}` }) : null)),
       confirmed ? h("button", { class: "small danger", type: "button", "data-testid": "booking-cancel", onclick: () => cancelBooking(b) }, "취소") : null);
   }) : [h("li", { class: "empty", text: "아직 예약이 없습니다." })]));
 }
@@ -309,6 +411,7 @@ async function refresh(...kinds) {
 function wireForm(formId, errorId, kind, buildBody, after) {
   const form = $(formId);
   const box = $(errorId);
+  watchFormError(form, box);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const button = form.querySelector("button[type=submit]");
@@ -330,18 +433,75 @@ function wireForm(formId, errorId, kind, buildBody, after) {
   });
 }
 
-async function act(method, path, kind, errorBoxId, reload) {
+// ------------------------------------------------------------------ confirm, then delete or cancel
+
+// The page's own Korean dialog (not window.confirm): resolves true only when
+// the red button is pressed; Esc, the backdrop and "그대로 두기" keep things.
+function confirmAction({ title, text, yes }) {
+  const dialog = $("confirm-dialog");
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text;
+  $("confirm-yes").textContent = yes;
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
+    dialog.showModal();
+    $("confirm-no").focus();
+  });
+}
+
+$("confirm-dialog").addEventListener("click", (ev) => {
+  if (ev.target === ev.currentTarget) ev.currentTarget.close("keep"); // a click on the backdrop
+});
+
+function confirmedBookingsOf(key, id) {
+  return state.bookings.filter((b) => b[key] === id && b.status === "confirmed");
+}
+
+function bookingNote(list) {
+  if (!list.length) return "";
+  const seats = list.reduce((n, b) => n + b.seats, 0);
+  return ` 확정된 예약이 ${list.length}건(${seats}석) 있으며, 삭제하면 함께 취소되고 좌석이 돌아갑니다.`;
+}
+
+async function act(method, path, kind, reload) {
   const res = await api(method, path);
   showServedBy(`${kind.slice(0, -1)}-served-by`, res);
   const form = $(`${kind.slice(0, -1)}-form`);
-  if (!res.ok && res.status !== 404) showFormError(form, $(errorBoxId), res, kind);
-  else clearFormError(form, $(errorBoxId));
+  const box = $(`${kind.slice(0, -1)}-error`);
+  // 404: someone else deleted it first; the refreshed list shows that.
+  if (!res.ok && res.status !== 404) showFormError(form, box, res, `${kind}:delete`);
+  else clearFormError(form, box);
   await refresh(...reload);
 }
 
-const removeUser = (u) => act("DELETE", `/users/${encodeURIComponent(u.id)}`, "users", "user-error", ["users", "bookings"]);
-const removeMovie = (m) => act("DELETE", `/movies/${encodeURIComponent(m.id)}`, "movies", "movie-error", ["movies", "bookings"]);
-const cancelBooking = (b) => act("DELETE", `/bookings/${encodeURIComponent(b.id)}`, "bookings", "booking-error", ["movies", "bookings"]);
+async function removeUser(u) {
+  const ok = await confirmAction({
+    title: "사용자를 삭제할까요?",
+    text: `${u.name} (${u.email}) 사용자를 삭제합니다. 삭제하면 되돌릴 수 없습니다.${bookingNote(confirmedBookingsOf("userId", u.id))}`,
+    yes: "사용자 삭제",
+  });
+  if (ok) await act("DELETE", `/users/${encodeURIComponent(u.id)}`, "users", ["users", "movies", "bookings"]);
+}
+
+async function removeMovie(m) {
+  const ok = await confirmAction({
+    title: "영화를 삭제할까요?",
+    text: `${m.title} (${m.year}년) 영화를 삭제합니다. 삭제하면 되돌릴 수 없습니다.${bookingNote(confirmedBookingsOf("movieId", m.id))}`,
+    yes: "영화 삭제",
+  });
+  if (ok) await act("DELETE", `/movies/${encodeURIComponent(m.id)}`, "movies", ["movies", "bookings"]);
+}
+
+async function cancelBooking(b) {
+  const names = bookingNames(b);
+  const ok = await confirmAction({
+    title: "예약을 취소할까요?",
+    text: `${names.user} → ${names.movie}, ${b.seats}석 예약을 취소합니다. 좌석은 영화로 돌아가고, 예약은 '취소됨'으로 남습니다.`,
+    yes: "예약 취소",
+  });
+  if (ok) await act("DELETE", `/bookings/${encodeURIComponent(b.id)}`, "bookings", ["movies", "bookings"]);
+}
 
 wireForm("user-form", "user-error", "users",
   () => ({ name: $("user-name").value, email: $("user-email").value.trim() }),
@@ -383,7 +543,7 @@ async function runWhoami() {
       const rows = Object.entries(svc.counts).map(([key, count]) => {
         const isErr = key.startsWith("error:");
         const cluster = isErr ? "" : key.split("/")[0];
-        const pod = isErr ? key.slice(6).trim() : key.slice(cluster.length + 1);
+        const pod = isErr ? whoamiError(key.slice(6).trim()) : key.slice(cluster.length + 1);
         return h("div", { class: "bar", "data-testid": "whoami-row" },
           h("div", { class: "label" },
             isErr ? h("span", { class: "badge bad", text: "오류" }) : h("span", { class: `chip ${clusterClass(cluster)}`, text: cluster }),
@@ -403,19 +563,25 @@ $("whoami-run").addEventListener("click", runWhoami);
 
 // ------------------------------------------------------------------ deployment status
 
+// Why a cluster is not (fully) shown. `calm` ones are set-up steps not yet
+// taken, not failures: shown in amber, not red.
 const REASONS = {
-  not_configured: "원격 kubeconfig가 설정되지 않았습니다",
-  not_in_cluster: "쿠버네티스 밖에서 실행 중입니다 (로컬 실행: 아래에 로컬 서비스 상태를 표시합니다)",
-  config_error: "kubeconfig를 읽을 수 없습니다",
-  unreachable: "API 서버에 연결할 수 없습니다",
-  timeout: "API 서버가 제시간에 응답하지 않았습니다",
-  unauthorized: "인증에 실패했습니다 (토큰이 거부됨)",
-  forbidden: "권한(RBAC)이 부족해 일부 목록을 볼 수 없습니다",
-  error: "조회 중 오류가 발생했습니다",
+  not_configured: { text: "다른 클러스터의 kubeconfig가 아직 연결되지 않았습니다 (README 5.3 참고)", calm: true },
+  not_in_cluster: { text: "쿠버네티스 밖에서 실행 중이라 이 클러스터를 읽지 않습니다", calm: true },
+  config_error: { text: "kubeconfig를 읽을 수 없습니다" },
+  unreachable: { text: "API 서버에 연결할 수 없습니다" },
+  timeout: { text: "API 서버가 제시간에 응답하지 않았습니다" },
+  unauthorized: { text: "인증에 실패했습니다 (토큰이 거부됨)" },
+  forbidden: { text: "권한(RBAC)이 부족해 일부 목록을 볼 수 없습니다" },
+  error: { text: "조회 중 오류가 발생했습니다" },
 };
 const SOURCES = { "in-cluster": "파드 ServiceAccount", kubeconfig: "kubeconfig", none: "설정 없음" };
 
+// Rows become labelled cards on a phone (style.css: td::before shows data-label).
 function table(headers, rows, testid) {
+  for (const row of rows) {
+    [...row.children].forEach((td, i) => td.setAttribute("data-label", headers[i] || ""));
+  }
   return h("table", { "data-testid": testid },
     h("thead", {}, h("tr", {}, headers.map((t) => h("th", { text: t })))),
     h("tbody", {}, rows.length ? rows : [h("tr", {}, h("td", { colspan: headers.length, class: "muted", text: "없음" }))]));
@@ -430,18 +596,26 @@ function phaseBadge(phase) {
   return h("span", { class: `badge ${cls}`, text: phase });
 }
 
+// The English detail of a Kubernetes error, folded away: useful to the instructor.
+function detail(text) {
+  return h("details", { class: "detail" }, h("summary", { text: "자세히 (영문 원문)" }), h("div", { text }));
+}
+
 function renderCluster(c) {
+  const reason = c.reason ? REASONS[c.reason] || REASONS.error : null;
+  const badge = c.reachable
+    ? (c.reason ? h("span", { class: "badge warn", text: "일부만 보임" }) : h("span", { class: "badge ok", text: "연결됨" }))
+    : reason && reason.calm ? h("span", { class: "badge gray", text: "연결 전" })
+      : h("span", { class: "badge bad", text: "연결되지 않음" });
   const head = h("h3", {},
-    h("span", { class: `chip ${clusterClass(c.name)}`, text: c.name }),
-    c.reachable ? (c.reason ? h("span", { class: "badge warn", text: "일부만 보임" }) : h("span", { class: "badge ok", text: "연결됨" }))
-      : h("span", { class: "badge bad", text: "연결되지 않음" }),
+    h("span", { class: `chip ${clusterClass(c.name)}`, text: c.name }), badge,
     h("span", { class: "src", text: `${c.role === "local" ? "게이트웨이가 있는 클러스터" : "원격 클러스터"} · ${SOURCES[c.source] || c.source}${c.server ? " · " + c.server : ""}` }));
   const parts = [head];
-  if (c.reason) {
-    let text = `${c.name}: ${c.reachable ? "" : "연결되지 않음 — "}${REASONS[c.reason] || REASONS.error}`;
+  if (reason) {
+    let text = `${c.name}: ${c.reachable || reason.calm ? "" : "연결되지 않음 — "}${reason.text}`;
     if (c.reason === "forbidden" && c.forbidden.length) text += ` (${c.forbidden.join(", ")})`;
-    parts.push(h("div", { class: `message ${c.reachable ? "warn" : ""}`, "data-testid": "cluster-message", text }));
-    if (c.error) parts.push(h("div", { class: "detail", text: c.error }));
+    parts.push(h("div", { class: `message ${c.reachable || reason.calm ? "warn" : ""}`, "data-testid": "cluster-message", text }));
+    if (c.error) parts.push(detail(c.error));
   }
   if (c.reachable) {
     parts.push(h("h4", { text: `노드 (${c.nodes.length})` }),
@@ -465,19 +639,37 @@ function renderCluster(c) {
     "data-reachable": String(c.reachable) }, parts);
 }
 
-function renderLocal(local) {
+// `theater local`: no cluster at all, and that is how it should be.
+function renderLocalMode() {
+  return h("div", { class: "local-note", "data-testid": "local-note" },
+    h("strong", { text: "이 컴퓨터에서 로컬로 실행 중입니다" }),
+    h("p", {}, "지금은 ", h("code", { text: "theater local" }),
+      " 로 실행하고 있어 쿠버네티스 클러스터가 없습니다. 정상입니다. 아래 표는 이 컴퓨터에서 돌고 있는 서비스입니다. ",
+      "클러스터에 배포하면 이 자리에 ctx1 · ctx2 의 노드, Deployment, 파드가 보입니다."));
+}
+
+function localNote(s) {
+  if (!s.healthy) return "응답하지 않습니다. 꺼져 있거나 아직 시작 중입니다.";
+  if (!s.ready) return "아직 준비되지 않았습니다. Redis 연결을 확인하세요.";
+  return "";
+}
+
+function renderLocal(local, mode) {
   const box = $("local-services");
   if (!local) { box.hidden = true; return; }
   box.hidden = false;
-  box.replaceChildren(h("h3", { text: "로컬에서 실행 중인 서비스 (/info · /healthz · /readyz)" }),
-    table(["서비스", "주소", "살아있음", "준비", "클러스터 / 파드", "비고"], local.map((s) =>
+  const title = mode === "local" ? "이 컴퓨터에서 실행 중인 서비스" : "로컬에서 실행 중인 서비스";
+  box.replaceChildren(h("h3", { text: title }),
+    h("p", { class: "muted small", text: "각 서비스의 /info · /healthz · /readyz 를 5초마다 확인합니다." }),
+    // The 비고 column only when some service has something to say.
+    table(["서비스", "주소", "살아있음", "준비", "응답한 곳", "비고"].slice(0, local.some(localNote) ? 6 : 5), local.map((s) =>
       h("tr", { "data-testid": "local-service", "data-service": s.service },
         h("td", { class: "mono", text: s.service }),
-        h("td", { class: "mono", text: s.url || "(이 게이트웨이)" }),
+        h("td", { class: "mono url", text: s.url || "(이 게이트웨이)" }),
         h("td", {}, yes(s.healthy, "정상", "응답 없음")),
         h("td", {}, yes(s.ready, "준비됨", "준비 안 됨")),
         h("td", { class: "mono", text: s.info ? `${s.info.cluster} / ${s.info.pod}` : "–" }),
-        h("td", { class: "detail", text: s.error || "" }))), "local-table"));
+        local.some(localNote) ? h("td", { class: "note", title: s.error || null, text: localNote(s) }) : null)), "local-table"));
 }
 
 async function refreshStatus() {
@@ -487,9 +679,12 @@ async function refreshStatus() {
     $("status-updated").textContent = `${stamp} · 게이트웨이에서 상태를 가져오지 못했습니다: ${describeError(res, "status").headline}`;
     return;
   }
+  const local = res.data.mode === "local";
+  $("status-panel").dataset.mode = res.data.mode || "kubernetes";
+  $("status-title").textContent = local ? "실행 상태" : "배포 상태";
   $("status-namespace").textContent = res.data.namespace;
-  $("status-clusters").replaceChildren(...res.data.clusters.map(renderCluster));
-  renderLocal(res.data.local);
+  $("status-clusters").replaceChildren(...(local ? [renderLocalMode()] : res.data.clusters.map(renderCluster)));
+  renderLocal(res.data.local, res.data.mode);
   $("status-updated").textContent = `마지막 갱신 ${stamp}`;
 }
 

@@ -187,6 +187,10 @@ def test_gateway_plumbing_and_ui(client: httpx.Client) -> None:
         assert client.get("/" + name).status_code == 200, name
     assert client.get("/app.js").headers["content-type"].startswith("text/javascript")
     assert client.get("/style.css").headers["content-type"].startswith("text/css")
+    # Browsers ask for /favicon.ico on every page: an icon, not a 404.
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    assert icon.content == (catalog.UI_DIR / "favicon.svg").read_bytes()
     assert client.get("/pyproject.toml").status_code == 404
     assert client.get("/..%2Fcatalog.py").status_code == 404
     assert client.get("/nothing").json()["error"]["code"] == "not_found"

@@ -149,6 +149,7 @@ def test_unreachable_and_unconfigured_clusters(tmp_path: Path) -> None:
     settings = gateway_settings(tmp_path, remote_kubeconfig=down)
     status, elapsed = get_status(settings)
     c = by_name(status)
+    assert status["mode"] == "kubernetes"  # a cluster is configured, even if down
     assert c["ctx2"]["source"] == "kubeconfig"
     assert c["ctx2"]["reachable"] is False and c["ctx2"]["reason"] == "unreachable"
     assert "cannot connect" in c["ctx2"]["error"]
@@ -197,6 +198,7 @@ def test_local_services_shown_when_no_cluster(tmp_path: Path) -> None:
         status, _ = get_status(gateway_settings(tmp_path, peers=peers))
     finally:
         users.stop()
+    assert status["mode"] == "local"  # no cluster configured at all: the laptop run
     local = {e["service"]: e for e in status["local"]}
     assert set(local) == {"api-gateway", "user-service", "movie-service", "booking-service"}
     assert local["user-service"]["healthy"] and local["user-service"]["ready"]

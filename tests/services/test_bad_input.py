@@ -237,3 +237,68 @@ def test_unknown_methods_fold_into_one_metric_label(stack: Stack) -> None:
     # "other" on 3 routes: 3 counters + 3 histograms (~17 lines each), where
     # one label value per method would add 47 x 3 x ~17 = ~2,400 lines.
     assert len(after) - before < 100, len(after) - before
+
+# Messages a person reads: the rule in words, never a regex or pydantic's wording.
+RAW = ("^", "$", "[", "\\", "String should", "Input should", "Value error", "Field required")
+REASONS = {"required", "empty", "too_short", "too_long", "too_small", "too_large", "not_integer", "not_text", "bad_format", "unknown_field", "invalid"}
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[2] == 422], ids=[_id(c) for c in CASES if c[2] == 422])
+def test_field_errors_state_the_rule_in_words(stack: Stack, case: tuple) -> None:
+    service, body, _, _, field = case
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    r = stack.http.post(f"{getattr(stack, service)}/{service}/", content=content, headers={"content-type": "application/json"})
+    error = r.json()["error"]
+    for f in error["fields"]:
+        assert f["reason"] in REASONS, f
+        assert not any(raw in f["message"] for raw in RAW), f
+        assert f"{f['field']} {f['message']}" in error["message"]
+    assert not any(raw in error["message"] for raw in RAW), error["message"]
+
+
+@pytest.mark.parametrize(
+    "service, body, expected",
+    [
+        ("users", with_(USER, email=...), {"field": "email", "reason": "required", "message": "is required"}),
+        ("users", with_(USER, email=""), {"field": "email", "reason": "empty", "message": "must not be empty"}),
+        ("users", with_(USER, name="   "), {"field": "name", "reason": "empty", "message": "must not be empty"}),
+        (
+            "users",
+            with_(USER, email="not-an-email"),
+            {"field": "email", "reason": "bad_format", "message": "must be an email address such as kim@example.com"},
+        ),
+        (
+            "users",
+            with_(USER, name="가" * 101),
+            {"field": "name", "reason": "too_long", "message": "must be at most 100 characters long", "limit": 100},
+        ),
+        ("movies", with_(MOVIE, year="2019"), {"field": "year", "reason": "not_integer", "message": "must be a whole number"}),
+        ("movies", with_(MOVIE, capacity=0), {"field": "capacity", "reason": "too_small", "message": "must be at least 1", "limit": 1}),
+        ("bookings", with_(BOOKING, seats=11), {"field": "seats", "reason": "too_large", "message": "must be at most 10", "limit": 10}),
+        (
+            "bookings",
+            with_(BOOKING, userId="../movies"),
+            {"field": "userId", "reason": "bad_format", "message": "must be 1 to 64 letters, digits, '_' or '-'"},
+        ),
+        ("bookings", with_(BOOKING, status="x"), {"field": "status", "reason": "unknown_field", "message": "is not a field of this request"}),
+    ],
+)
+def test_field_error_wording(stack: Stack, service: str, body: dict, expected: dict) -> None:
+    r = stack.http.post(f"{getattr(stack, service)}/{service}/", json=body)
+    assert r.status_code == 422
+    assert r.json()["error"]["fields"] == [expected]
+
+
+def test_every_pattern_field_says_its_rule_in_words() -> None:
+    """body.PATTERN_MEANINGS words every pattern a request model uses."""
+    from services.booking_service import BookingIn
+    from services.common.body import PATTERN_MEANINGS
+    from services.movie_service import MovieIn, ReservationIn
+    from services.user_service import UserIn
+
+    for model in (UserIn, MovieIn, BookingIn, ReservationIn):
+        for name, info in model.model_fields.items():
+            for m in info.metadata:
+                pattern = getattr(m, "pattern", None)
+                if pattern:
+                    assert pattern in PATTERN_MEANINGS, f"{model.__name__}.{name}: no words for {pattern}"

@@ -3,8 +3,10 @@ HTTP against real Redis."""
 
 from __future__ import annotations
 
+import json
 import re
 
+import httpx
 import pytest
 
 from tests.services.conftest import Stack
@@ -68,8 +70,9 @@ def test_booking_contract(stack: Stack) -> None:
     r = stack.book(user["id"], movie["id"], 3)
     assert r.status_code == 201, r.text
     booking = r.json()
-    assert list(booking) == ["id", "userId", "movieId", "seats", "status", "createdAt"]
+    assert list(booking) == ["id", "userId", "movieId", "seats", "status", "createdAt", "userName", "movieTitle"]
     assert booking["userId"] == user["id"] and booking["movieId"] == movie["id"]
+    assert booking["userName"] == user["name"] and booking["movieTitle"] == movie["title"]
     assert booking["seats"] == 3 and booking["status"] == "confirmed"
     assert ID.match(booking["id"]) and ISO_UTC.match(booking["createdAt"])
     assert stack.available(movie["id"]) == 2
@@ -143,3 +146,44 @@ def test_booking_filters(stack: Stack) -> None:
     assert ids(stack.all_bookings(movieId=m2)) == [made[(u1, m2)], made[(u2, m2)]]
     assert ids(stack.all_bookings(userId=u2, movieId=m1)) == [made[(u2, m1)]]
     assert stack.all_bookings(userId="u_nobodyhere") == []
+
+
+def test_bookings_carry_names_read_from_booking_service_alone(redis_url: str) -> None:
+    """userName and movieTitle are copied when booking, so reading a booking
+    or a list of them calls no other service: it works with both stopped,
+    and after the user and the movie are deleted."""
+    from tests.services.conftest import start_stack
+
+    servers, urls = start_stack(redis_url)
+    user_server, movie_server, booking_server = servers
+    try:
+        with httpx.Client(timeout=10) as http:
+            stack = Stack(http=http, **urls)
+            user, movie = stack.user("김민수"), stack.movie(title="기생충")
+            booking = stack.book(user["id"], movie["id"], 2).json()
+            assert (booking["userName"], booking["movieTitle"]) == ("김민수", "기생충")
+            assert http.delete(f"{stack.users}/users/{user['id']}").status_code == 204
+            assert http.delete(f"{stack.movies}/movies/{movie['id']}").status_code == 204
+            user_server.stop()
+            movie_server.stop()
+            one = http.get(f"{stack.bookings}/bookings/{booking['id']}")
+            # Deleting the user cancels the booking (issue 10) whenever the
+            # reconciler reads the deletion feed: the status may have changed.
+            assert one.status_code == 200 and one.json()["status"] in {"confirmed", "cancelled"}
+            assert {**one.json(), "status": None} == {**booking, "status": None}
+            listed = stack.all_bookings()
+            assert [(b["userName"], b["movieTitle"]) for b in listed] == [("김민수", "기생충")]
+    finally:
+        for server in (booking_server, movie_server, user_server):
+            server.stop()
+
+
+def test_bookings_made_before_the_names_existed_read_as_null(stack: Stack, redis_client) -> None:
+    user, movie = stack.user(), stack.movie()
+    booking = stack.book(user["id"], movie["id"], 1).json()
+    key = f"bookings:{booking['id']}"
+    old = json.loads(redis_client.get(key))
+    del old["userName"], old["movieTitle"]
+    redis_client.set(key, json.dumps(old))
+    got = stack.http.get(f"{stack.bookings}/bookings/{booking['id']}").json()
+    assert got["userName"] is None and got["movieTitle"] is None and got["seats"] == 1

@@ -87,8 +87,13 @@ def launched() -> Iterator[list[Launched]]:
     yield runs
     for run in runs:
         if run.proc.poll() is None:
-            run.proc.kill()
-            run.proc.wait()
+            # Ctrl-C first: a killed launcher leaves its redis-server running.
+            run.proc.send_signal(signal.SIGINT)
+            try:
+                run.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                run.proc.kill()
+                run.proc.wait()
 
 
 def test_theater_local_runs_the_app_and_keeps_data_across_restarts(
