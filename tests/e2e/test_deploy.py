@@ -167,7 +167,7 @@ def test_status_panel_shows_both_clusters_through_the_access_the_stacks_made(
 
 
 def _screenshot_status(url: str, path: Path) -> None:
-    from tests.gateway.test_browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+    from tests.gateway.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
     require_chromium()
     from playwright.sync_api import sync_playwright
