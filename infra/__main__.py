@@ -144,8 +144,6 @@ def build() -> None:
         remote = cfg.other_clusters[0] if cfg.other_clusters else ""
         gateway_env = [
             {"name": "UI_DIR", "value": UI_MOUNT},
-            {"name": "KUBE_NAMESPACE", "value": catalog.NAMESPACE},
-            {"name": "LOCAL_CLUSTER_NAME", "value": cfg.cluster},
             {"name": "REMOTE_CLUSTER_NAME", "value": remote},
             {"name": "REMOTE_KUBECONFIG", "value": remote_kubeconfig_path()},
         ]

@@ -80,7 +80,7 @@ class Settings:
             cluster=env.get("CLUSTER_NAME", "local"),
             pod=env.get("POD_NAME", host),
             node=env.get("NODE_NAME", host),
-            namespace=env.get("POD_NAMESPACE", env.get("KUBE_NAMESPACE", catalog.NAMESPACE)),
+            namespace=env.get("POD_NAMESPACE", catalog.NAMESPACE),
             redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
             peers=peers,
             peer_timeout=float(env.get("PEER_TIMEOUT_SECONDS", "5")),

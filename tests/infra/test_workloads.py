@@ -212,8 +212,10 @@ def test_ui_configmap_and_checksum(ctx1, ui_dir, ctx2):
     mount = next(m for m in c["volumeMounts"] if m["name"] == "ui")
     assert env["UI_DIR"]["value"] == mount["mountPath"]
     assert {"name": "ui", "configMap": {"name": UI_CONFIGMAP}} in pod["volumes"]
-    assert env["KUBE_NAMESPACE"]["value"] == NS
-    assert env["LOCAL_CLUSTER_NAME"]["value"] == "ctx1" and env["REMOTE_CLUSTER_NAME"]["value"] == "ctx2"
+    # The namespace and this cluster's name reach the gateway once, as they reach every service.
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert "KUBE_NAMESPACE" not in env and "LOCAL_CLUSTER_NAME" not in env
+    assert env["CLUSTER_NAME"]["value"] == "ctx1" and env["REMOTE_CLUSTER_NAME"]["value"] == "ctx2"
     assert env["REMOTE_KUBECONFIG"]["value"].startswith(catalog.REMOTE_KUBECONFIG_DIR + "/")
     remote = next(v for v in pod["volumes"] if v["name"] == "remote-kubeconfig")
     assert remote["secret"]["optional"] is True and remote["secret"]["secretName"] == REMOTE_SECRET
