@@ -43,7 +43,7 @@ from starlette.routing import Route
 
 from services import catalog
 from services.common.app import build_app
-from services.common.errors import ApiError, error_response
+from services.common.errors import ApiError, error_response, peer_timeout, peer_unavailable
 from services.common.peers import HttpClient
 from services.common.settings import Settings
 from services.common.tracing import trace_headers
@@ -140,23 +140,13 @@ async def proxy(request: Request) -> Response:
             encoded=True,
         )
     except TimeoutError:
-        return error_response(
-            504,
-            f"{spec.name} did not answer within {settings.peer_timeout:g} s",
-            "backend_timeout",
-            backend=spec.name,
-        )
+        raise peer_timeout(spec.name, settings.peer_timeout) from None
     except aiohttp.ClientResponseError as exc:
         # A 1xx the gateway cannot relay (101), or bytes that are not HTTP.
         what = f"answered {exc.status}, which the gateway does not relay" if exc.status < 200 else "sent an answer that is not valid HTTP"
-        return error_response(502, f"{spec.name} {what}", "bad_gateway", backend=spec.name)
+        raise ApiError(502, f"{spec.name} {what}", "bad_gateway", peer=spec.name) from None
     except aiohttp.ClientError as exc:
-        return error_response(
-            503,
-            f"{spec.name} is unreachable at {base} ({type(exc).__name__})",
-            "backend_unavailable",
-            backend=spec.name,
-        )
+        raise peer_unavailable(spec.name, f"is unreachable at {base} ({type(exc).__name__})") from None
     out = Response(content=answer.content, status_code=answer.status_code)
     # Replace Starlette's defaults with the backend's headers, then let
     # Response's own content-length stand (it matches the body; none on

@@ -34,7 +34,6 @@ deletion feeds). No service calls back into booking-service.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Annotated, Any
 
@@ -49,13 +48,13 @@ from services.booking_ledger import Ledger
 from services.booking_reconciler import MOVIES, USERS, Reconciler, release
 from services.common import idempotency
 from services.common.app import build_app, collection
-from services.common.body import PATTERN_MEANINGS, StrictModel, read_body, summary
-from services.common.errors import ApiError
+from services.common.body import REF_PATTERN, StrictModel, read_body
+from services.common.errors import ApiError, peer_unavailable
 from services.common.settings import Settings
-from services.common.store import Store, now_iso, page_params
+from services.common.query import page_params, ref_params
+from services.common.store import Store, now_iso
 
 SERVICE = "booking-service"
-REF_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 FIELDS = ("id", "userId", "movieId", "seats", "status", "createdAt")
 # Names copied when booking (README 3.4): the user's from the user check, the
 # movie's title from movie-service's reservation answer, stored with the
@@ -97,7 +96,7 @@ def _ledger(request: Request) -> Ledger:
 
 
 def _unavailable(peer: str, status: int) -> ApiError:
-    return ApiError(503, f"{peer} cannot serve the request right now (it answered {status})", "peer_unavailable")
+    return peer_unavailable(peer, f"cannot serve the request right now (it answered {status})")
 
 
 def _abandoned(booking_id: str) -> ApiError:
@@ -242,15 +241,8 @@ async def list_bookings(request: Request) -> Response:
     """
     limit, cursor = page_params(request)
     store = _store(request)
-    user_id = request.query_params.get("userId")
-    movie_id = request.query_params.get("movieId")
-    bad = [
-        {"field": name, "reason": "bad_format", "message": PATTERN_MEANINGS[REF_PATTERN]}
-        for name, value in (("userId", user_id), ("movieId", movie_id))
-        if value is not None and not _is_ref(value)
-    ]
-    if bad:
-        raise ApiError(422, summary(bad), fields=bad)
+    refs = ref_params(request, ("userId", "movieId"))
+    user_id, movie_id = refs["userId"], refs["movieId"]
     if user_id and movie_id:
         index = store.index_by("pair", f"{user_id}:{movie_id}")
     elif user_id:
@@ -261,10 +253,6 @@ async def list_bookings(request: Request) -> Response:
         index = store.index
     page = await store.page(index, limit, cursor)
     return JSONResponse({"items": [view(r) for r in page.items], "next": page.next})
-
-
-def _is_ref(value: str) -> bool:
-    return re.fullmatch(REF_PATTERN, value) is not None
 
 
 async def get_booking(request: Request) -> Response:

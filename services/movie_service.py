@@ -46,13 +46,13 @@ from starlette.routing import Route
 from services import catalog
 from services.common import deletions
 from services.common.app import build_app, collection
-from services.common.body import StrictModel, read_body
+from services.common.body import REF_PATTERN, StrictModel, read_body
 from services.common.errors import ApiError
 from services.common.settings import Settings
-from services.common.store import Store, page_params
+from services.common.query import page_params
+from services.common.store import Store
 
 SERVICE = "movie-service"
-REF_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 # KEYS: movie record, seats, reservations   ARGV: bookingId, seats
 _RESERVE = """

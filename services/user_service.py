@@ -22,13 +22,13 @@ from starlette.routing import Route
 
 from services.common import deletions
 from services.common.app import build_app, collection
-from services.common.body import StrictModel, read_body
+from services.common.body import EMAIL_PATTERN, StrictModel, read_body
 from services.common.errors import ApiError
 from services.common.settings import Settings
-from services.common.store import Conflict, Store, now_iso, page_params
+from services.common.query import page_params
+from services.common.store import Conflict, Store, now_iso
 
 SERVICE = "user-service"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
 class UserIn(StrictModel):

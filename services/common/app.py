@@ -24,7 +24,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services import catalog
 from services.common import peers as peers_mod
 from services.common import redis as redis_mod
-from services.common.errors import EXCEPTION_HANDLERS, ApiError, error_response
+from services.common.errors import ApiError, error_response, exception_handlers, too_large_message
+from services.common.query import CURSOR_PATTERN
 from services.common.metrics import Metrics, MetricsMiddleware
 from services.common.settings import Settings
 
@@ -103,7 +104,7 @@ class BodyLimitMiddleware:
 
     @property
     def message(self) -> str:
-        return f"request body is larger than {self.limit // 1024} KiB"
+        return too_large_message(self.limit)
 
 
 class PathGuardMiddleware:
@@ -165,7 +166,7 @@ async def info(request: Request) -> Response:
 
 
 _PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
-CURSOR_SCHEMA = {"type": "string", "pattern": "^[0-9]{1,15}$"}
+CURSOR_SCHEMA = {"type": "string", "pattern": CURSOR_PATTERN}
 
 
 def complete_openapi(schema: dict[str, Any]) -> dict[str, Any]:
@@ -258,7 +259,7 @@ def build_app(
             Middleware(PathGuardMiddleware),
             Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, timeout=settings.body_read_timeout),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=exception_handlers(settings.max_body_bytes),
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False

@@ -22,9 +22,13 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 
 # What each pattern used by a request model means, in words: an error names
 # the rule, never the regular expression.
+# An id of another service's record (a booking's userId, movieId; a
+# reservation's bookingId): checked for shape only, the owner says if it exists.
+REF_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 PATTERN_MEANINGS = {
-    r"^[A-Za-z0-9_-]{1,64}$": "must be 1 to 64 letters, digits, '_' or '-'",
-    r"^[^@\s]+@[^@\s]+\.[^@\s]+$": "must be an email address such as kim@example.com",
+    REF_PATTERN: "must be 1 to 64 letters, digits, '_' or '-'",
+    EMAIL_PATTERN: "must be an email address such as kim@example.com",
 }
 
 

@@ -8,6 +8,7 @@ client.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import redis.exceptions
@@ -15,6 +16,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
+
+from services.common.store import IdCollision
 
 log = logging.getLogger("theater")
 
@@ -44,12 +47,14 @@ class ApiError(Exception):
         message: str,
         code: str | None = None,
         fields: list[dict[str, str]] | None = None,
+        **extra: Any,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code or _CODES.get(status, "error")
         self.message = message
         self.fields = fields
+        self.extra = extra
 
 
 def error_body(status: int, message: str, code: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -64,7 +69,23 @@ def error_response(status: int, message: str, code: str | None = None, **extra: 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.message, exc.code, fields=exc.fields)
+    return error_response(exc.status, exc.message, exc.code, fields=exc.fields, **exc.extra)
+
+
+def too_large_message(limit: int) -> str:
+    """The 413 message, for the body limit setting (Settings.max_body_bytes)."""
+    return f"request body is larger than {limit // 1024} KiB"
+
+
+def peer_unavailable(peer: str, why: str) -> ApiError:
+    """503: another service could not be reached or cannot serve now (the
+    gateway's proxy and every peer call say it the same way)."""
+    return ApiError(503, f"{peer} {why}", "peer_unavailable", peer=peer)
+
+
+def peer_timeout(peer: str, seconds: float) -> ApiError:
+    """504: another service did not answer in time."""
+    return ApiError(504, f"{peer} did not answer within {seconds:g} s", "peer_timeout", peer=peer)
 
 
 def allowed_methods(request: Request) -> str:
@@ -78,18 +99,25 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    headers = exc.headers
-    if exc.status_code == 405:
-        headers = {**(headers or {}), "allow": allowed_methods(request)}
-    messages = {
-        404: f"no route for {request.method} {request.url.path}",
-        405: f"method {request.method} is not allowed on {request.url.path}",
-        413: "request body is larger than 64 KiB",
-    }
-    message = messages.get(exc.status_code, str(exc.detail))
-    return JSONResponse(error_body(exc.status_code, message), status_code=exc.status_code, headers=headers)
+def _http_error(body_limit: int) -> Callable[[Request, Exception], Any]:
+    async def handler(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "allow": allowed_methods(request)}
+        messages = {
+            404: f"no route for {request.method} {request.url.path}",
+            405: f"method {request.method} is not allowed on {request.url.path}",
+            413: too_large_message(body_limit),
+        }
+        message = messages.get(exc.status_code, str(exc.detail))
+        return JSONResponse(error_body(exc.status_code, message), status_code=exc.status_code, headers=headers)
+
+    return handler
+
+
+async def _id_collision(request: Request, exc: Exception) -> Response:
+    return error_response(503, "id collision; retry the request", "retry")
 
 
 async def _redis_error(request: Request, exc: Exception) -> Response:
@@ -114,9 +142,17 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal error; see the service log")
 
 
-EXCEPTION_HANDLERS = {
-    ApiError: _api_error,
-    HTTPException: _http_error,
+def exception_handlers(body_limit: int) -> dict[Any, Callable[[Request, Exception], Any]]:
+    """The handlers of an app whose request bodies may be `body_limit` bytes."""
+    return {
+        ApiError: _api_error,
+        HTTPException: _http_error(body_limit),
+        IdCollision: _id_collision,
+        **_OTHER_HANDLERS,
+    }
+
+
+_OTHER_HANDLERS = {
     redis.exceptions.ConnectionError: _redis_error,
     redis.exceptions.TimeoutError: _redis_error,
     # A Redis that answers but cannot write (replica, out of memory, busy

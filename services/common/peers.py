@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDictProxy
 
-from services.common.errors import ApiError
+from services.common.errors import peer_timeout, peer_unavailable
 from services.common.settings import Settings
 from services.common.tracing import trace_headers
 
@@ -150,6 +150,6 @@ class Peers:
         try:
             return await self.client.request(method, url, headers=headers, data=data)
         except TimeoutError:
-            raise ApiError(504, f"{peer} did not answer within the timeout", "peer_timeout") from None
+            raise peer_timeout(peer, self.client.timeout) from None
         except aiohttp.ClientError as exc:
-            raise ApiError(503, f"{peer} is unreachable ({type(exc).__name__})", "peer_unavailable") from None
+            raise peer_unavailable(peer, f"is unreachable ({type(exc).__name__})") from None

@@ -34,15 +34,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from starlette.requests import Request
-
-from services.common.errors import ApiError
 
 ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no l/1/o/0 to avoid misreading
 ID_LENGTH = 10
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
-_CURSOR = re.compile(r"^[0-9]{1,15}$")
 
 # KEYS: record, seq, unique-hash, index zsets..., extra string keys...
 # ARGV: json, id, unique value ('' = none), number of index zsets, extra values...
@@ -93,6 +87,10 @@ return raw
 """
 
 
+class IdCollision(Exception):
+    """A new record's random id is taken already (50 bits: astronomically rare); retry."""
+
+
 class Conflict(Exception):
     """A unique field already belongs to another record."""
 
@@ -112,34 +110,6 @@ class Page:
 
 def dumps(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-
-
-def page_params(request: Request) -> tuple[int, int]:
-    """`?limit=` (1-500, default 50) and `?cursor=`; anything else is a 422."""
-    fields = []
-    raw_limit = request.query_params.get("limit")
-    limit = DEFAULT_LIMIT
-    if raw_limit is not None:
-        if not re.fullmatch(r"[0-9]{1,4}", raw_limit) or not 1 <= int(raw_limit) <= MAX_LIMIT:
-            fields.append(
-                {
-                    "field": "limit",
-                    "reason": "invalid",
-                    "message": f"must be a whole number from 1 to {MAX_LIMIT}",
-                }
-            )
-        else:
-            limit = int(raw_limit)
-    raw_cursor = request.query_params.get("cursor")
-    cursor = 0
-    if raw_cursor is not None and raw_cursor != "":
-        if not _CURSOR.match(raw_cursor):
-            fields.append({"field": "cursor", "reason": "bad_format", "message": "must be the `next` value of a previous page"})
-        else:
-            cursor = int(raw_cursor)
-    if fields:
-        raise ApiError(422, "; ".join(f"{f['field']} {f['message']}" for f in fields) + ".", fields=fields)
-    return limit, cursor
 
 
 class Store:
@@ -203,7 +173,7 @@ class Store:
         if status == "conflict":
             raise Conflict(detail)
         if status == "exists":  # a 50-bit id collided: astronomically rare
-            raise ApiError(503, "id collision; retry the request", "retry")
+            raise IdCollision(id)
         return int(detail)
 
     async def get(self, id: str) -> dict[str, Any] | None:

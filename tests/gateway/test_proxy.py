@@ -146,7 +146,7 @@ def test_slow_backend_gives_504_within_timeout(client: httpx.Client) -> None:
     elapsed = time.perf_counter() - start
     assert r.status_code == 504
     err = r.json()["error"]
-    assert err["code"] == "backend_timeout" and err["backend"] == "movie-service"
+    assert err["code"] == "peer_timeout" and err["peer"] == "movie-service"
     assert "movie-service" in err["message"]
     assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 1.0
 
@@ -168,7 +168,7 @@ def test_backend_down_gives_503_naming_it(backends: dict[str, LiveServer]) -> No
         assert time.perf_counter() - start < TIMEOUT + 1.0
         assert r.status_code == 503
         err = r.json()["error"]
-        assert err["code"] == "backend_unavailable" and err["backend"] == "booking-service"
+        assert err["code"] == "peer_unavailable" and err["peer"] == "booking-service"
         assert "booking-service" in err["message"]
         # The other routes still work.
         assert httpx.get(gw.url + "/users/", timeout=10).status_code == 200

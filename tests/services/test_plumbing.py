@@ -92,3 +92,22 @@ def test_openapi_lists_paths_and_schemas(stack: Stack, base: str, paths: set, sc
 def test_settings_from_env_reads_peer_urls() -> None:
     s = Settings.from_env("booking-service", {"USER_SERVICE_URL": "http://u:1/", "MOVIE_SERVICE_URL": "http://m:2"})
     assert s.peers == {"user-service": "http://u:1", "movie-service": "http://m:2"}
+
+
+def test_body_limit_message_follows_the_setting(redis_url: str) -> None:
+    """The 413 names the configured limit (Settings.max_body_bytes), both when
+    the app's own limit refuses a body and when Starlette raises a 413."""
+    from starlette.exceptions import HTTPException
+    from starlette.routing import Route
+
+    from services.common.app import build_app
+
+    async def refuse(request):
+        raise HTTPException(413)
+
+    settings = Settings(service="user-service", redis_url=redis_url, max_body_bytes=2048)
+    with LiveServer(build_app(settings, [Route("/refuse", refuse, methods=["POST"])])) as server:
+        big = httpx.post(server.url + "/refuse", content=b"x" * 3000)
+        assert big.status_code == 413 and big.json()["error"]["message"] == "request body is larger than 2 KiB"
+        raised = httpx.post(server.url + "/refuse", content=b"x")
+        assert raised.status_code == 413 and raised.json()["error"]["message"] == "request body is larger than 2 KiB"
