@@ -22,17 +22,15 @@ from typing import Any, Mapping
 
 import pulumi
 import yaml
-from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
 from infra.config import PROJECT, SETTINGS_BY_KEY, ConfigError
+from infra.pulumi_wire import is_secret, reveal  # noqa: F401  (is_secret: for tests)
 from services import catalog
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = REPO_ROOT / "infra" / "__main__.py"
 DUMMY_SECRET = "dummy-secret-for-mocks"
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
 # What the mocked token controller writes into a service-account-token Secret.
 MOCK_SA_TOKEN = "mock-token"
 MOCK_SA_CA = b"mock-ca"
@@ -105,8 +103,8 @@ class RunResult:
 def unwrap(value: Any) -> Any:
     """Strip secret wrappers and turn integral floats back into ints."""
     if isinstance(value, dict):
-        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
-            return unwrap(value.get("value"))
+        if is_secret(value):
+            return unwrap(reveal(value))
         return {k: unwrap(v) for k, v in value.items()}
     if isinstance(value, list):
         return [unwrap(v) for v in value]
@@ -217,11 +215,15 @@ def run(stack: str, overrides: Mapping[str, Any] | None = None, *,
         try:
             pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
             pulumi.runtime.set_all_config(config, secret_keys)
-            _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
-            root = pulumi.runtime.get_root_resource()
             outputs: dict[str, Any] = {}
-            for key, value in (getattr(root, "outputs", None) or {}).items():
-                outputs[key] = _sync_await(pulumi.Output.from_input(value).future())
+
+            @pulumi.runtime.test  # runs the program and waits for everything it declared
+            def program_run() -> pulumi.Output:
+                runpy.run_path(str(program), run_name="__main__")
+                exported = dict(pulumi.runtime.get_root_resource().outputs)
+                return pulumi.Output.from_input(exported).apply(outputs.update)
+
+            program_run()
             return RunResult(stack, config, mocks.resources, outputs)
         finally:
             # Closed here, not left to the garbage collector (which complained

@@ -24,7 +24,7 @@ def pod_accounts(run: mockrun.RunResult) -> set[str]:
 def dockerconfig(run: mockrun.RunResult) -> dict:
     secret = run.one("Secret", "registry-pull", NS)
     assert secret.manifest["type"] == "kubernetes.io/dockerconfigjson"
-    assert secret.inputs["stringData"].get(mockrun.SECRET_SIG), "the credentials are not a Pulumi secret"
+    assert mockrun.is_secret(secret.inputs["stringData"]), "the credentials are not a Pulumi secret"
     return json.loads(secret.manifest["stringData"][".dockerconfigjson"])
 
 

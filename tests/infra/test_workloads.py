@@ -119,7 +119,7 @@ def test_images_are_pushed_digests(each_stack):
         assert build["dockerfile"].endswith("services/Dockerfile")
         assert build["args"]["SERVICE_NAME"] in here
         # The registry block carries the password, so Pulumi keeps it secret.
-        assert img.inputs["registry"].get(mockrun.SECRET_SIG), "registry credentials are not secret"
+        assert mockrun.is_secret(img.inputs["registry"]), "registry credentials are not secret"
         registry = mockrun.unwrap(img.inputs["registry"])
         assert registry["server"] == "harbor.27.96.156.180.nip.io" and registry["username"] == "admin"
     for name in here:
