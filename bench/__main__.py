@@ -20,6 +20,7 @@ from typing import Any
 
 from bench import data, load, procs, program, report, runtime_env
 from services import catalog
+from services.launcher import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = ("http", "redis", "contention", "scale", "pulumi")
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="theater-bench-") as tmp:
         work = Path(tmp)
         stack = procs.Stack(work / "stack", profile=args.profile, profile_dir=out_dir, python=python)
-        baselines: list[procs.Proc] = []
+        baselines: list[ServerProcess] = []
         try:
             stack.start(progress)
             results["machine"]["redis"] = procs.redis_version(stack.redis.binary)
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             progress(f"baseline (one Redis MGET, no plumbing) on {redis_baseline.url} (pid {redis_baseline.pid})")
 
             def rss() -> dict:
-                return {**stack.rss(), **{b.name: b.rss_mib() for b in baselines}}
+                return {**stack.rss(), **{b.name: procs.rss_mib(b.pid) for b in baselines}}
 
             results["rss_start"] = rss()
             run_steps(args, stack, baseline, redis_baseline, results, progress)
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             progress("stopping services and redis")
             for b in baselines:
-                b.stop()
+                b.stop(procs.STOP_SIGNAL)
             stack.stop()
 
     if "pulumi" not in args.steps:
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_steps(
-    args: argparse.Namespace, stack: procs.Stack, baseline: procs.Proc, redis_baseline: procs.Proc, results: dict, progress: Progress
+    args: argparse.Namespace, stack: procs.Stack, baseline: ServerProcess, redis_baseline: ServerProcess, results: dict, progress: Progress
 ) -> None:
     gateway = stack.url("api-gateway")
     movie = stack.url("movie-service")

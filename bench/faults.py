@@ -52,8 +52,9 @@ from typing import Any
 import httpx
 
 from bench import procs
-from services import catalog
-from services.redis_server import RedisServer, free_port
+from services import catalog, launcher
+from services.launcher import ServerProcess, free_port
+from services.redis_server import RedisServer, find_redis_server
 
 FAULTS = ("redis_stall", "redis_kill", "kill_movie", "kill_booking", "slow_movie", "movie_503")
 PEER_TIMEOUT = 2.0  # booking-service -> movie-service / user-service
@@ -64,7 +65,7 @@ WORKERS = 4
 RECONCILE_LIMIT = 60.0
 RESOLVE_LIMIT = 60.0
 START_TIMEOUT = 120.0  # a shared 2-core machine can take that long to start a Python service
-HOST = procs.HOST
+HOST = launcher.HOST
 
 
 class Cluster:
@@ -74,36 +75,36 @@ class Cluster:
     def __init__(self, work_dir: Path, replicas: int = 2) -> None:
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.redis = RedisServer(self.work_dir / "redis", free_port(HOST), HOST, binary=procs.pick_redis_server())
+        self.redis = RedisServer(self.work_dir / "redis", free_port(HOST), HOST, binary=find_redis_server(prefer_system=True))
         self.replicas = replicas
-        self.users: procs.Proc | None = None
-        self.movies: list[procs.Proc] = []
-        self.bookings: list[procs.Proc] = []
-        self.proxy: procs.Proc | None = None
+        self.users: ServerProcess | None = None
+        self.movies: list[ServerProcess] = []
+        self.bookings: list[ServerProcess] = []
+        self.proxy: ServerProcess | None = None
         self.user_ids: list[str] = []
-        self.started: list[procs.Proc] = []  # everything to stop, in start order
+        self.started: list[ServerProcess] = []  # everything to stop, in start order
         self.restarting: Future | None = None  # a killed replica coming back
         self._restarter = ThreadPoolExecutor(1)
 
-    def _env(self, name: str, port: int, db: int) -> dict[str, str]:
-        env = procs._base_env(port)
-        env.update(
-            REDIS_URL=f"{self.redis.url}/{db}",
-            PEER_TIMEOUT_SECONDS=str(PEER_TIMEOUT),
-            REDIS_TIMEOUT_SECONDS=str(REDIS_TIMEOUT),
-            RECONCILE_INTERVAL_SECONDS=str(RECONCILE_INTERVAL),
-            LOG_LEVEL="error",
+    def _env(self, name: str, port: int, db: int, peers: dict[str, str] | None = None) -> dict[str, str]:
+        return procs.bench_env(
+            catalog.SERVICES[name],
+            port,
+            redis_url=f"{self.redis.url}/{db}",
+            peers=peers,
+            log_level="error",
+            extra={
+                "PEER_TIMEOUT_SECONDS": str(PEER_TIMEOUT),
+                "REDIS_TIMEOUT_SECONDS": str(REDIS_TIMEOUT),
+                "RECONCILE_INTERVAL_SECONDS": str(RECONCILE_INTERVAL),
+            },
         )
-        return env
 
-    def _service(self, name: str, label: str, db: int, peers: dict[str, str] | None = None) -> procs.Proc:
+    def _service(self, name: str, label: str, db: int, peers: dict[str, str] | None = None) -> ServerProcess:
         port = free_port(HOST)
-        env = self._env(name, port, db)
-        for peer, url in (peers or {}).items():
-            env[catalog.SERVICES[peer].url_env] = url
-        proc = procs.Proc(label, procs.serve_argv(name), env, port, self.work_dir)
+        proc = procs.server(label, procs.serve_argv(name), self._env(name, port, db, peers), port, self.work_dir)
         self.started.append(proc)
-        proc.start("/readyz", timeout=START_TIMEOUT)
+        proc.start_ready("/readyz", timeout=START_TIMEOUT)
         return proc
 
     def start(self) -> None:
@@ -116,11 +117,10 @@ class Cluster:
                 self.users = users.result()
                 self.movies = [m.result() for m in movies]
             port = free_port(HOST)
-            env = procs._base_env(port)
-            env["FAULT_PROXY_UPSTREAMS"] = ",".join(m.url for m in self.movies)
-            self.proxy = procs.Proc("fault-proxy", [sys.executable, "-m", "bench.fault_proxy"], env, port, self.work_dir)
+            env = procs.bench_env(catalog.MOVIE, port, extra={"FAULT_PROXY_UPSTREAMS": ",".join(m.url for m in self.movies)})
+            self.proxy = procs.server("fault-proxy", [sys.executable, "-m", "bench.fault_proxy"], env, port, self.work_dir)
             self.started.append(self.proxy)
-            self.proxy.start("/_proxy/healthz", timeout=START_TIMEOUT)
+            self.proxy.start_ready("/_proxy/healthz", timeout=START_TIMEOUT)
             peers = {"user-service": self.users.url, "movie-service": self.proxy.url}
             with ThreadPoolExecutor() as pool:
                 bookings = [
@@ -153,7 +153,7 @@ class Cluster:
         if self.redis.proc is not None:
             self.redis.proc.send_signal(signal.SIGCONT)  # in case a run stopped it
         for proc in reversed(self.started):
-            proc.stop(5)
+            proc.stop(procs.STOP_SIGNAL, 5)
         self.redis.stop()
 
     def set_proxy(self, mode: str, seconds: float = 0.0) -> None:
@@ -185,7 +185,7 @@ class Cluster:
             time.sleep(duration)
             # It takes a while to boot: the run goes on meanwhile, as with a
             # pod that Kubernetes restarts; the next run waits for it.
-            self.restarting = self._restarter.submit(victim.start, "/healthz", timeout=START_TIMEOUT)
+            self.restarting = self._restarter.submit(victim.start_ready, "/healthz", timeout=START_TIMEOUT)
             return f"{victim.name} kill -9, restarted after {duration:.1f}s"
         if fault == "slow_movie":
             delay = PEER_TIMEOUT + rng.uniform(0.2, 1.5)
@@ -332,7 +332,7 @@ class _Run:
         return [f"key {k.key} still without a final answer: {k.answers[-3:]}" for k in self.keys.values() if not k.final]
 
 
-def _get(http: httpx.Client, procs_: list[procs.Proc], path: str, **kw: Any) -> httpx.Response:
+def _get(http: httpx.Client, procs_: list[ServerProcess], path: str, **kw: Any) -> httpx.Response:
     """GET from the first replica that accepts the connection."""
     for proc in procs_:
         try:

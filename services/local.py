@@ -17,30 +17,27 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 from services import catalog
-from services.redis_server import RedisNotFound, RedisServer, find_redis_server, port_is_free
+from services.launcher import HOST, ServerExited, ServerProcess, StopRequested, port_is_free, serve_argv, stop_all
+from services.launcher import service_env as launcher_env
+from services.redis_server import RedisNotFound, RedisServer, find_redis_server
 
 PROG = "theater local"
-HOST = "127.0.0.1"
 DEFAULT_DATA_DIR = Path(".theater") / "data"
-ROOT = Path(__file__).resolve().parent.parent  # the directory holding `services/`
 
 
 class LaunchError(RuntimeError):
     """A problem the user can fix; printed as one line."""
 
 
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM arrived before everything was up: a normal stop."""
+# Ctrl-C or SIGTERM arrived before everything was up: a normal stop.
+Interrupted = StopRequested
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,32 +77,17 @@ def _redis_dbs() -> dict[str, int]:
 def service_env(
     spec: catalog.ServiceSpec, redis_url: str, offset: int, log_level: str, base: dict[str, str] | None = None
 ) -> dict[str, str]:
-    env = dict(os.environ if base is None else base)
-    env.update(
-        SERVICE_NAME=spec.name,
-        HOST=HOST,
-        PORT=str(spec.port + offset),
-        CLUSTER_NAME="local",
-        LOG_LEVEL=log_level,
-        PYTHONUNBUFFERED="1",
-        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p),
+    """`theater local`'s wiring: ports shifted by `offset`, a Redis database
+    per service, peers at their local ports."""
+    return launcher_env(
+        spec,
+        spec.port + offset,
+        redis_url=f"{redis_url}/{_redis_dbs()[spec.name]}" if spec.uses_redis else None,
+        peers={peer: catalog.SERVICES[peer].local_url(HOST, offset) for peer in spec.calls},
+        cluster="local",
+        log_level=log_level,
+        base=base,
     )
-    env.setdefault("POD_NAME", f"{spec.name}-local")
-    if spec.uses_redis:
-        env["REDIS_URL"] = f"{redis_url}/{_redis_dbs()[spec.name]}"
-    for peer in spec.calls:
-        env[catalog.SERVICES[peer].url_env] = catalog.SERVICES[peer].local_url(HOST, offset)
-    return env
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Linux: the child gets SIGTERM if the launcher dies without cleaning up."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 class Launcher:
@@ -116,7 +98,7 @@ class Launcher:
         self.data_dir = Path(args.data_dir).resolve()
         self.services = available_services(args.services)
         self.redis: RedisServer | None = None
-        self.procs: list[tuple[catalog.ServiceSpec, subprocess.Popen]] = []
+        self.procs: list[ServerProcess] = []
         self.stopping = False
 
     def check(self) -> str:
@@ -150,32 +132,15 @@ class Launcher:
         redis_url = self.redis.url
         for spec in self.services:
             env = service_env(spec, redis_url, self.offset, self.args.log_level)
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "services.serve", spec.name],
-                env=env,
-                cwd=ROOT,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-            )
-            self.procs.append((spec, proc))
-            self.wait_healthy(spec, proc)
-
-    def wait_healthy(self, spec: catalog.ServiceSpec, proc: subprocess.Popen) -> None:
-        url = spec.local_url(HOST, self.offset) + "/healthz"
-        deadline = time.monotonic() + self.args.ready_timeout
-        while time.monotonic() < deadline:
-            if self.stopping:
-                raise Interrupted
-            if proc.poll() is not None:
-                raise LaunchError(f"{spec.name} exited with code {proc.returncode} while starting (log above)")
+            proc = ServerProcess(spec.name, serve_argv(spec.name), env, spec.port + self.offset, die_with_parent=True)
+            self.procs.append(proc.start())
             try:
-                # The standard library is enough for one local health check.
-                with urllib.request.urlopen(url, timeout=1.0) as answer:  # noqa: S310 (127.0.0.1)
-                    if answer.status == 200:
-                        return
-            except OSError:  # refused, reset, timeout, HTTP errors
-                pass
-            time.sleep(0.1)
-        raise LaunchError(f"{spec.name} did not answer {url} within {self.args.ready_timeout:.0f}s")
+                proc.wait_ready("/healthz", self.args.ready_timeout, lambda: self.stopping)
+            except ServerExited as exc:
+                raise LaunchError(f"{spec.name} exited with code {exc.returncode} while starting (log above)") from None
+            except TimeoutError:
+                url = spec.local_url(HOST, self.offset) + "/healthz"
+                raise LaunchError(f"{spec.name} did not answer {url} within {self.args.ready_timeout:.0f}s") from None
 
     def banner(self) -> str:
         lines = [
@@ -192,24 +157,16 @@ class Launcher:
     def watch(self) -> int:
         """Wait for a stop signal; 1 if a service died on its own."""
         while not self.stopping:
-            for spec, proc in self.procs:
-                if proc.poll() is not None:
-                    print(f"{PROG}: {spec.name} exited with code {proc.returncode}; stopping", file=sys.stderr)
+            for proc in self.procs:
+                if proc.proc is not None and proc.proc.poll() is not None:
+                    print(f"{PROG}: {proc.name} exited with code {proc.proc.returncode}; stopping", file=sys.stderr)
                     return 1
             time.sleep(0.2)
         return 0
 
     def stop(self) -> None:
         """Services first (callers before callees), then Redis."""
-        for _, proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for _, proc in reversed(self.procs):
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_all(reversed(self.procs), signal.SIGTERM, timeout=10)
         self.procs = []
         if self.redis is not None:
             self.redis.stop()  # SIGTERM: Redis writes the append-only file and exits

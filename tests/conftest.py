@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from services.redis_server import RedisServer, free_port
+from services.launcher import free_port
+from services.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")

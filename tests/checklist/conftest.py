@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from services import catalog
+from services.launcher import LiveServer
 from services.redis_server import RedisServer
 from tests.checklist.servers import MeshLike, Telemetry
 from tests.gateway.conftest import _free_offset, theater_command
-from tests.live import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -36,7 +36,7 @@ from starlette.routing import Route
 
 from services import api_gateway, booking_service, catalog, movie_service, user_service
 from services.common.settings import Settings
-from tests.live import LiveServer
+from services.launcher import LiveServer
 
 HOME = {"user-service": "ctx1", "api-gateway": "ctx1", "movie-service": "ctx2", "booking-service": "ctx2"}
 

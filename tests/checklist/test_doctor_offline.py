@@ -16,9 +16,9 @@ import pytest
 
 from checklist import doctor, stack
 from checklist.report import FAIL, PASS, SKIP, Report, failed, passed
+from services.launcher import LiveServer
 from tests.checklist.servers import harbor_app
 from tests.gateway.conftest import theater_command
-from tests.live import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

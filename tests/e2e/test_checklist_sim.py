@@ -25,12 +25,12 @@ import yaml
 from checklist import doctor, verify
 from checklist.report import FAIL, PASS, SKIP
 from services import catalog
+from services.launcher import LiveServer
 from services.redis_server import RedisServer
 from sim.objects import ISTIO_NAMESPACE, set_load_balancer_ip
 from sim.simulation import LB_IPS
 from tests.checklist.servers import MeshLike, Telemetry, booking_trace, harbor_app, healthy_series, kiali_graph
 from tests.e2e.clusters import Cluster, running_sim
-from tests.live import LiveServer
 
 DOMAIN = "sim.example"
 NS = catalog.NAMESPACE

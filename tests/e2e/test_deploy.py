@@ -21,9 +21,9 @@ import yaml
 from services import catalog
 from services.api_gateway import create_app
 from services.common.settings import Settings
+from services.launcher import LiveServer
 from tests.e2e.clusters import NS, Cluster, running_sim, wait_for
 from tests.e2e.stack import Workspace, record_timing
-from tests.live import LiveServer
 
 ISTIO_NS = "istio-system"
 APPS = catalog.SERVICES

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from services import catalog
-from services.redis_server import port_is_free
+from services.launcher import port_is_free
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,8 +19,8 @@ from services.api_gateway import create_app
 from services.common.errors import ApiError
 from services.common.peers import Peers, http_client
 from services.common.settings import Settings
+from services.launcher import LiveServer
 from tests.gateway.rawserver import Exchange, RawServer, answer
-from tests.live import LiveServer
 
 
 def _settings(backend_url: str) -> Settings:

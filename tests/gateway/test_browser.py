@@ -128,9 +128,9 @@ def test_status_panel_shows_both_clusters(tmp_path: Path, monkeypatch: pytest.Mo
     from services import catalog
     from services.api_gateway import create_app
     from services.common.settings import Settings
+    from services.launcher import LiveServer
     from tests.gateway import fake_kube as fk
     from tests.gateway.standins import echo_backend
-    from tests.live import LiveServer
 
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     one, two = fk.ctx1_cluster(), fk.ctx2_cluster()
@@ -194,10 +194,10 @@ def test_a_cluster_not_yet_connected_is_calm_and_failures_read_in_korean(
     from services import catalog
     from services.api_gateway import create_app
     from services.common.settings import Settings
+    from services.launcher import LiveServer
     from tests.gateway import fake_kube as fk
     from tests.gateway.browser import untranslated
     from tests.gateway.test_status import closed_port
-    from tests.live import LiveServer
 
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     one = fk.ctx1_cluster()

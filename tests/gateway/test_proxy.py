@@ -15,9 +15,8 @@ import pytest
 from services import catalog
 from services.api_gateway import create_app
 from services.common.settings import Settings
-from services.redis_server import free_port
+from services.launcher import LiveServer, free_port
 from tests.gateway.standins import echo_backend
-from tests.live import LiveServer
 
 TIMEOUT = 1.0
 

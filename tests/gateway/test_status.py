@@ -18,10 +18,9 @@ from services import catalog
 from services.api_gateway import create_app
 from services.common.settings import Settings
 from services.k8s_status import cluster_sources, read_cluster
-from services.redis_server import free_port
+from services.launcher import LiveServer, free_port
 from tests.gateway import fake_kube as fk
 from tests.gateway.standins import echo_backend
-from tests.live import LiveServer
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,8 @@ import redis
 
 from services import booking_service, movie_service, user_service
 from services.common.settings import Settings
-from services.redis_server import RedisServer, free_port
-from tests.live import LiveServer
+from services.launcher import LiveServer, free_port
+from services.redis_server import RedisServer
 
 
 def settings(service: str, redis_url: str, **overrides: object) -> Settings:

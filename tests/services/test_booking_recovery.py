@@ -19,7 +19,7 @@ from services.booking_ledger import Ledger
 from services.common import redis as redis_mod
 from services.common.settings import Settings
 from services.common.store import Store
-from tests.live import LiveServer
+from services.launcher import LiveServer
 from tests.services.conftest import Stack, start_stack
 
 

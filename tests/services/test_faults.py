@@ -15,8 +15,8 @@ from starlette.routing import Route
 
 from services import booking_service, movie_service, user_service
 from services.common.tracing import TRACE_HEADERS
+from services.launcher import LiveServer
 from services.redis_server import RedisServer
-from tests.live import LiveServer
 from tests.services.conftest import Stack, dead_url, settings, start_stack
 
 

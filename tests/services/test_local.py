@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from services import catalog, local
-from services.redis_server import RedisNotFound, port_is_free
+from services.launcher import port_is_free
+from services.redis_server import RedisNotFound
 
 APP = ["user-service", "movie-service", "booking-service"]
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from services import booking_service, movie_service, user_service
 from services.api_gateway import create_app as create_gateway
 from services.common.settings import Settings
-from tests.live import LiveServer
+from services.launcher import LiveServer
 
 MAX_EXAMPLES = 20
 CHECKS = [not_a_server_error, response_schema_conformance]

@@ -8,7 +8,7 @@ import pytest
 
 from services import booking_service, movie_service, user_service
 from services.common.settings import Settings
-from tests.live import LiveServer
+from services.launcher import LiveServer
 from tests.services.conftest import Stack
 
 MODULES = {"user-service": user_service, "movie-service": movie_service, "booking-service": booking_service}

@@ -10,89 +10,59 @@ the README states the defaults."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from services import catalog
-from services.redis_server import RedisServer, free_port
+from services.launcher import ServerExited, ServerProcess, free_port, serve_argv, service_env, stop_all
+from services.redis_server import RedisServer
 
-ROOT = Path(__file__).resolve().parents[2]
 HEADER_TIMEOUT = 2.0
 BODY_TIMEOUT = 2.0
 GATEWAY_DEADLINE = 2.0
 SLACK = 3.0  # a loaded CI machine
 
 
-class Served:
-    def __init__(self, name: str, port: int, log: Path, proc: subprocess.Popen) -> None:
-        self.name, self.port, self.log, self.proc = name, port, log, proc
+class Served(ServerProcess):
+    """A `python -m services.serve NAME` process, its output in a log file."""
 
     def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
 
 
-def _start(name: str, env: dict[str, str], tmp: Path) -> Served:
+# The bounds, shortened so the suite stays quick.
+BOUNDS = {
+    "HEADER_READ_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
+    "BODY_READ_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
+    "PEER_TIMEOUT_SECONDS": str(GATEWAY_DEADLINE),
+}
+
+
+def _start(name: str, redis_url: str, tmp: Path, peers: dict[str, str] | None = None) -> Served:
     port = free_port()
-    log = tmp / f"{name}.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.serve", name],
-        cwd=ROOT,
-        env={**env, "PORT": str(port)},
-        stdout=open(log, "w"),
-        stderr=subprocess.STDOUT,
-    )
-    return Served(name, port, log, proc)
-
-
-def _wait_healthy(served: Served, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert served.proc.poll() is None, f"{served.name} exited:\n{served.log_text()}"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{served.port}/healthz", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{served.name} did not start:\n{served.log_text()}")
+    env = service_env(catalog.SERVICES[name], port, redis_url=redis_url, peers=peers, extra=BOUNDS)
+    return Served(name, serve_argv(name), env, port, log_path=tmp / f"{name}.log").start()
 
 
 @pytest.fixture(scope="module")
 def servers(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served]]:
     tmp = tmp_path_factory.mktemp("served")
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_SERVICE_URL")}
-    env.update(
-        HOST="127.0.0.1",
-        LOG_LEVEL="warning",
-        REDIS_URL=redis_server.url + "/3",
-        HEADER_READ_TIMEOUT_SECONDS=str(HEADER_TIMEOUT),
-        BODY_READ_TIMEOUT_SECONDS=str(BODY_TIMEOUT),
-        PEER_TIMEOUT_SECONDS=str(GATEWAY_DEADLINE),
-        PYTHONUNBUFFERED="1",
-    )
-    users = _start("user-service", env, tmp)
-    gw_env = {**env, catalog.SERVICES["user-service"].url_env: f"http://127.0.0.1:{users.port}"}
-    gateway = _start("api-gateway", gw_env, tmp)
+    redis_url = redis_server.url + "/3"
+    users = _start("user-service", redis_url, tmp)
+    gateway = _start("api-gateway", redis_url, tmp, peers={"user-service": users.url})
     out = {"user-service": users, "api-gateway": gateway}
     try:
         for served in out.values():
-            _wait_healthy(served)
+            try:
+                served.wait_ready("/healthz", timeout=90.0)
+            except (ServerExited, TimeoutError) as exc:
+                raise AssertionError(f"{served.name} did not start ({exc}):\n{served.log_text()}") from None
         yield out
     finally:
-        for served in out.values():
-            served.proc.terminate()
-        for served in out.values():
-            try:
-                served.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                served.proc.kill()
+        stop_all(out.values())
 
 
 async def _probe(port: int, data: bytes, *, trickle: float = 0.0, wait: float = 30.0) -> tuple[float, bytes]:
