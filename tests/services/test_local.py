@@ -190,3 +190,15 @@ def test_cli_lists_its_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert "local" in out and "render" in out
+
+
+def test_service_env_drops_peer_and_redis_urls_from_the_shell() -> None:
+    """A developer's shell may hold <PEER>_URL or REDIS_URL for some other
+    stack: a service only gets the ones the launcher wires."""
+    from services.launcher import service_env
+
+    shell = {"MOVIE_SERVICE_URL": "http://elsewhere:1", "REDIS_URL": "redis://elsewhere:1/0", "KEEP": "1"}
+    env = service_env(catalog.GATEWAY, 9000, peers={"user-service": "http://127.0.0.1:9001"}, base=shell)
+    assert env["USER_SERVICE_URL"] == "http://127.0.0.1:9001" and env["KEEP"] == "1"
+    assert "MOVIE_SERVICE_URL" not in env and "REDIS_URL" not in env  # the gateway uses no Redis
+    assert env["PORT"] == "9000" and env["POD_NAME"] == "api-gateway-local"
