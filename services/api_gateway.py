@@ -19,7 +19,7 @@
   `catalog.UI_ALIASES`), read from UI_DIR (in Kubernetes a mounted ConfigMap,
   whose files are symlinks that change on update: files are re-read when
   their stat changes).
-* GET /api/status: deployment status of both clusters (services/k8s_status.py).
+* GET /api/status: deployment status of both clusters (services/status/).
 * GET /api/whoami?service=movie-service&n=6: calls that service's /info n
   times over the same route the proxy uses, to show who answered
   (load balancing, cross-cluster routing). Without `service`, all three.
@@ -47,7 +47,7 @@ from services.common.errors import ApiError, error_response, peer_timeout, peer_
 from services.common.peers import HttpClient
 from services.common.settings import Settings
 from services.common.tracing import trace_headers
-from services.k8s_status import StatusReader
+from services.status import StatusReader
 
 PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # RFC 9110 7.6.1 hop-by-hop headers, plus the ones a proxy always recomputes.

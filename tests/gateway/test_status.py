@@ -17,8 +17,9 @@ import pytest
 from services import catalog
 from services.api_gateway import create_app
 from services.common.settings import Settings
-from services.k8s_status import cluster_sources, read_cluster
 from services.launcher import LiveServer, free_port
+from services.status.clusters import read_cluster
+from services.status.sources import cluster_sources
 from tests.gateway import fake_kube as fk
 from tests.gateway.standins import echo_backend
 
