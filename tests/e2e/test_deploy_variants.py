@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import ssl
 import threading
 import time
 from pathlib import Path
@@ -82,7 +83,7 @@ def test_old_istio_with_a_namespace_made_by_hand_and_a_slow_token_controller(
         cluster = kubeconfig["clusters"][0]["cluster"]
         ca = tmp_path_factory.mktemp("ca") / "ca.crt"
         ca.write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
-        r = httpx.get(cluster["server"] + "/api/v1/nodes", verify=str(ca),
+        r = httpx.get(cluster["server"] + "/api/v1/nodes", verify=ssl.create_default_context(cafile=str(ca)),
                       headers={"authorization": f"Bearer {user['token']}"}, timeout=10)
         assert r.status_code == 200, r.text
         assert {n["metadata"]["name"] for n in r.json()["items"]} == set(clusters["ctx2"].nodes())
