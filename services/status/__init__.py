@@ -1,7 +1,8 @@
 """Deployment status of both clusters, read from the Kubernetes API.
 
 One concern per module: sources.py (where each cluster's API is reached),
-clusters.py (reading one cluster), summaries.py (what is kept of each
+clients.py (one reused lightkube client per cluster), clusters.py
+(reading one cluster), summaries.py (what is kept of each
 node, Deployment and pod), failures.py (why a read failed, in words),
 probes.py (the local run's service checks), reader.py (the cached answer).
 

@@ -8,11 +8,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx2
-from lightkube import AsyncClient
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Node, Pod
 
+from services.status.clients import ClusterClients
 from services.status.failures import classify
 from services.status.sources import ClusterSource
 from services.status.summaries import summarize_deployment, summarize_node, summarize_pod, utcnow
@@ -42,26 +41,24 @@ def _empty(source: ClusterSource) -> dict[str, Any]:
     }
 
 
-async def read_cluster(source: ClusterSource, namespace: str, timeout: float) -> dict[str, Any]:
-    """One cluster's nodes, Deployments and pods; never raises."""
+async def read_cluster(
+    source: ClusterSource, namespace: str, timeout: float, clients: ClusterClients | None = None
+) -> dict[str, Any]:
+    """One cluster's nodes, Deployments and pods; never raises. Without
+    `clients`, a client is built for this one read and closed after it."""
     out = _empty(source)
     if source.kind == "none":
         out["reason"] = "not_configured" if source.role == "remote" else "not_in_cluster"
         out["error"] = source.why_none
         return out
     start = time.perf_counter()
+    own = clients is None
+    clients = clients or ClusterClients()
     try:
-        config = source.config()
+        out["server"], client = await clients.get(source, namespace, timeout)
     except Exception as exc:  # missing file, bad YAML, missing token...
         out["reason"], out["error"] = "config_error", f"kubeconfig problem: {exc}"
         return out
-    out["server"] = config.cluster.server
-    client = AsyncClient(
-        config,
-        namespace=namespace,
-        timeout=httpx2.Timeout(timeout, connect=min(timeout, 2.0)),
-        trust_env=False,  # never pick up the host's KUBECONFIG/proxy settings by accident
-    )
 
     async def fetch(resource: Any, namespaced: bool) -> list[Any]:
         if namespaced:
@@ -76,10 +73,8 @@ async def read_cluster(source: ClusterSource, namespace: str, timeout: float) ->
     except TimeoutError as exc:
         results = [exc] * len(RESOURCES)
     finally:
-        try:
-            await client.close()
-        except Exception:  # pragma: no cover - closing never matters for the answer
-            pass
+        if own:
+            await clients.aclose()
 
     now = utcnow()
     summarize: dict[str, Callable[[Any], dict[str, Any]]] = {

@@ -10,6 +10,7 @@ from typing import Any
 
 from services.common.peers import HttpClient
 from services.common.settings import Settings
+from services.status.clients import ClusterClients
 from services.status.clusters import read_cluster
 from services.status.probes import probe_service
 from services.status.sources import cluster_sources
@@ -31,6 +32,7 @@ class StatusReader:
         self._cached: dict[str, Any] | None = None
         self._cached_at = 0.0
         self._lock = asyncio.Lock()
+        self.clients = ClusterClients()
         self.fetches = 0  # how many times the clusters were really queried (tests, /metrics-like curiosity)
 
     async def status(self) -> dict[str, Any]:
@@ -51,7 +53,7 @@ class StatusReader:
         in_kubernetes = any(s.kind == "in-cluster" for s in sources)
         no_cluster = all(s.kind == "none" for s in sources)
         clusters = await asyncio.gather(
-            *(read_cluster(s, self.settings.namespace, self.settings.k8s_timeout) for s in sources)
+            *(read_cluster(s, self.settings.namespace, self.settings.k8s_timeout, self.clients) for s in sources)
         )
         local = None
         if not in_kubernetes or not any(c["reachable"] for c in clusters):

@@ -14,6 +14,8 @@ from services.common.settings import Settings
 
 # Kubeconfig file names looked for when REMOTE_KUBECONFIG names a directory.
 KUBECONFIG_NAMES = ("kubeconfig", "config", "kubeconfig.yaml", "config.yaml")
+# Where Kubernetes mounts a pod's service-account token (lightkube reads it there).
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 def find_kubeconfig(path: Path) -> Path | None:
@@ -57,6 +59,20 @@ class ClusterSource:
         if found is None:
             raise ConfigError(f"no kubeconfig file at {self.path}")
         return load_kubeconfig(found, self.name)
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        """Changes when the credentials behind this source change: a new
+        kubeconfig Secret mounted, a rotated service-account token."""
+        if self.kind == "in-cluster":
+            watched: Path | None = Path(SERVICE_ACCOUNT_DIR) / "token"
+        else:
+            watched = find_kubeconfig(self.path) if self.path is not None else None
+        try:
+            st = watched.stat() if watched is not None else None
+        except OSError:
+            st = None
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino) if st is not None else None
+        return (self.name, self.kind, str(watched), stamp)
 
 
 def cluster_sources(settings: Settings, environ: dict[str, str] | os._Environ[str] | None = None) -> list[ClusterSource]:
