@@ -36,15 +36,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services import catalog
-from services.common.app import build_app
+from services.common.app import ServiceApp, build_app
 from services.common.errors import ApiError, error_response, peer_timeout, peer_unavailable
-from services.common.peers import HttpClient
+from services.common.peers import HttpClient, http_client
 from services.common.settings import Settings
 from services.common.tracing import trace_headers
 from services.status import StatusReader
@@ -105,61 +104,6 @@ def forward_response_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes
     return [(k.lower(), v) for k, v in raw if k.lower() not in drop]
 
 
-async def proxy(request: Request) -> Response:
-    """Raw path and query in, raw answer out, on the app's pool (the same
-    client as the peer calls). One deadline, PEER_TIMEOUT_SECONDS, covers
-    the whole exchange: reading the client's body (408 when that is what ran
-    out) and the backend's answer (504)."""
-    scope = request.scope
-    app_state = request.app.state
-    settings: Settings = app_state.settings
-    path: str = scope["path"]
-    spec = catalog.ROUTED[path[1:].split("/", 1)[0]]
-    base = settings.peers[spec.name]
-    # raw_path keeps the client's percent-encoding exactly as sent.
-    target = scope.get("raw_path") or path.encode()
-    query = scope.get("query_string", b"")
-    if query:
-        target += b"?" + query
-    method = request.method
-    client: HttpClient = app_state.http
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings.peer_timeout
-    try:
-        async with asyncio.timeout_at(deadline):
-            body = await request.body()
-    except TimeoutError:
-        return error_response(408, f"the request body did not arrive within {settings.peer_timeout:g} s", "request_timeout")
-    try:
-        answer = await client.request(
-            method,
-            base + target.decode("latin-1"),
-            headers=forward_request_headers(scope["headers"]),
-            data=body if body or method in ("POST", "PUT", "PATCH") else None,
-            timeout=max(deadline - loop.time(), 0.001),
-            encoded=True,
-        )
-    except TimeoutError:
-        raise peer_timeout(spec.name, settings.peer_timeout) from None
-    except aiohttp.ClientResponseError as exc:
-        # A 1xx the gateway cannot relay (101), or bytes that are not HTTP.
-        what = f"answered {exc.status}, which the gateway does not relay" if exc.status < 200 else "sent an answer that is not valid HTTP"
-        raise ApiError(502, f"{spec.name} {what}", "bad_gateway", peer=spec.name) from None
-    except aiohttp.ClientError as exc:
-        raise peer_unavailable(spec.name, f"is unreachable at {base} ({type(exc).__name__})") from None
-    out = Response(content=answer.content, status_code=answer.status_code)
-    # Replace Starlette's defaults with the backend's headers, then let
-    # Response's own content-length stand (it matches the body; none on
-    # 204/304). A HEAD answer has no body: the backend's length is the news.
-    headers = forward_response_headers(list(answer.raw_headers))
-    if method == "HEAD":
-        headers += [(k.lower(), v) for k, v in answer.raw_headers if k.lower() == b"content-length"]
-    else:
-        headers += [(k, v) for k, v in out.raw_headers if k == b"content-length"]
-    out.raw_headers = headers
-    return out
-
-
 # ------------------------------------------------------------------ the UI
 
 
@@ -189,31 +133,7 @@ class UiFiles:
         return data
 
 
-def _ui_response(request: Request, name: str) -> Response:
-    files: UiFiles = request.app.state.ui
-    data = files.read(name)
-    if data is None:
-        return error_response(404, f"UI file {name!r} is not in UI_DIR ({files.directory})", "not_found")
-    media = CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")
-    # no-cache: browsers revalidate, so a ConfigMap update shows on reload.
-    return Response(data, media_type=media, headers={"cache-control": "no-cache"})
-
-
-async def index(request: Request) -> Response:
-    return _ui_response(request, "index.html")
-
-
-async def ui_file(request: Request) -> Response:
-    name = request.url.path.lstrip("/")
-    return _ui_response(request, catalog.UI_ALIASES.get(name, name))
-
-
 # ------------------------------------------------------------------ /api
-
-
-async def api_status(request: Request) -> Response:
-    reader: StatusReader = request.app.state.status
-    return JSONResponse(await reader.status(), headers={"cache-control": "no-store"})
 
 
 async def _one_info(client: HttpClient, url: str, timeout: float, headers: dict[str, str]) -> dict[str, Any]:
@@ -245,69 +165,151 @@ async def _one_info(client: HttpClient, url: str, timeout: float, headers: dict[
         return {"error": "answer was not JSON", "ms": elapsed_ms()}
 
 
-async def api_whoami(request: Request) -> Response:
-    """Ask each service's /info n times (one after another, as a student
-    pressing reload would) and count the answers by cluster/pod."""
-    settings: Settings = request.app.state.settings
-    wanted = request.query_params.get("service")
-    try:
-        n = int(request.query_params.get("n", "6"))
-    except ValueError:
-        n = 0
-    if not 1 <= n <= WHOAMI_MAX:
-        reason, limit = ("too_small", 1) if n < 1 else ("too_large", WHOAMI_MAX)
-        words = f"must be a whole number from 1 to {WHOAMI_MAX}"
-        field = {"field": "n", "reason": reason, "message": words, "limit": limit}
-        raise ApiError(422, f"n {words}.", fields=[field])
-    routed = [s.name for s in catalog.ROUTED.values()]
-    if wanted is not None and wanted not in routed:
-        raise ApiError(
-            422,
-            f"unknown service {wanted!r}; expected one of {', '.join(routed)}",
-            fields=[{"field": "service", "reason": "invalid", "message": f"must be one of {', '.join(routed)}"}],
-        )
-    names = [wanted] if wanted else routed
-    client: HttpClient = request.app.state.http
-    trace = trace_headers(request.headers)
-
-    async def ask(name: str) -> dict[str, Any]:
-        url = settings.peers[name] + "/info"
-        answers: list[dict[str, Any]] = []
-        for _ in range(n):
-            answers.append(await _one_info(client, url, settings.peer_timeout, trace))
-            if answers[-1].get("error") == "timeout":
-                break  # one slow answer is the finding; n of them would hang the page
-        counts = Counter(
-            f"{a['cluster']}/{a['pod']}" if "error" not in a else f"error: {a['error']}" for a in answers
-        )
-        return {"service": name, "url": url, "answers": answers, "counts": dict(counts.most_common())}
-
-    services = await asyncio.gather(*(ask(name) for name in names))
-    return JSONResponse({"gateway": settings.info(), "n": n, "services": list(services)})
-
-
 # ------------------------------------------------------------------ app
 
 
-def routes() -> list[Route]:
-    # The proxy first: it is the hot path, and its three prefixes cannot
-    # shadow /, /api/*, the UI files or the shared routes (build_app puts a
-    # service's routes before /healthz, /readyz, /info, /metrics, /openapi.json).
-    out: list[Route] = []
-    for prefix in catalog.ROUTED:
+class Gateway:
+    """The gateway's endpoints: the proxy (over the pooled client to the
+    services), the UI files, /api/status and /api/whoami."""
+
+    def __init__(self, settings: Settings, http: HttpClient, ui: UiFiles, status: StatusReader) -> None:
+        self.settings = settings
+        self.http = http
+        self.ui = ui
+        self.status = status
+
+    async def proxy(self, request: Request) -> Response:
+        """Raw path and query in, raw answer out, on the app's pool (the same
+        client as the peer calls). One deadline, PEER_TIMEOUT_SECONDS, covers
+        the whole exchange: reading the client's body (408 when that is what ran
+        out) and the backend's answer (504)."""
+        scope = request.scope
+        settings = self.settings
+        path: str = scope["path"]
+        spec = catalog.ROUTED[path[1:].split("/", 1)[0]]
+        base = settings.peers[spec.name]
+        # raw_path keeps the client's percent-encoding exactly as sent.
+        target = scope.get("raw_path") or path.encode()
+        query = scope.get("query_string", b"")
+        if query:
+            target += b"?" + query
+        method = request.method
+        client = self.http
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.peer_timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                body = await request.body()
+        except TimeoutError:
+            return error_response(408, f"the request body did not arrive within {settings.peer_timeout:g} s", "request_timeout")
+        try:
+            answer = await client.request(
+                method,
+                base + target.decode("latin-1"),
+                headers=forward_request_headers(scope["headers"]),
+                data=body if body or method in ("POST", "PUT", "PATCH") else None,
+                timeout=max(deadline - loop.time(), 0.001),
+                encoded=True,
+            )
+        except TimeoutError:
+            raise peer_timeout(spec.name, settings.peer_timeout) from None
+        except aiohttp.ClientResponseError as exc:
+            # A 1xx the gateway cannot relay (101), or bytes that are not HTTP.
+            what = f"answered {exc.status}, which the gateway does not relay" if exc.status < 200 else "sent an answer that is not valid HTTP"
+            raise ApiError(502, f"{spec.name} {what}", "bad_gateway", peer=spec.name) from None
+        except aiohttp.ClientError as exc:
+            raise peer_unavailable(spec.name, f"is unreachable at {base} ({type(exc).__name__})") from None
+        out = Response(content=answer.content, status_code=answer.status_code)
+        # Replace Starlette's defaults with the backend's headers, then let
+        # Response's own content-length stand (it matches the body; none on
+        # 204/304). A HEAD answer has no body: the backend's length is the news.
+        headers = forward_response_headers(list(answer.raw_headers))
+        if method == "HEAD":
+            headers += [(k.lower(), v) for k, v in answer.raw_headers if k.lower() == b"content-length"]
+        else:
+            headers += [(k, v) for k, v in out.raw_headers if k == b"content-length"]
+        out.raw_headers = headers
+        return out
+
+    def _ui_response(self, request: Request, name: str) -> Response:
+        files = self.ui
+        data = files.read(name)
+        if data is None:
+            return error_response(404, f"UI file {name!r} is not in UI_DIR ({files.directory})", "not_found")
+        media = CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")
+        # no-cache: browsers revalidate, so a ConfigMap update shows on reload.
+        return Response(data, media_type=media, headers={"cache-control": "no-cache"})
+
+    async def index(self, request: Request) -> Response:
+        return self._ui_response(request, "index.html")
+
+    async def ui_file(self, request: Request) -> Response:
+        name = request.url.path.lstrip("/")
+        return self._ui_response(request, catalog.UI_ALIASES.get(name, name))
+
+    async def api_status(self, request: Request) -> Response:
+        reader = self.status
+        return JSONResponse(await reader.status(), headers={"cache-control": "no-store"})
+
+    async def api_whoami(self, request: Request) -> Response:
+        """Ask each service's /info n times (one after another, as a student
+        pressing reload would) and count the answers by cluster/pod."""
+        settings = self.settings
+        wanted = request.query_params.get("service")
+        try:
+            n = int(request.query_params.get("n", "6"))
+        except ValueError:
+            n = 0
+        if not 1 <= n <= WHOAMI_MAX:
+            reason, limit = ("too_small", 1) if n < 1 else ("too_large", WHOAMI_MAX)
+            words = f"must be a whole number from 1 to {WHOAMI_MAX}"
+            field = {"field": "n", "reason": reason, "message": words, "limit": limit}
+            raise ApiError(422, f"n {words}.", fields=[field])
+        routed = [s.name for s in catalog.ROUTED.values()]
+        if wanted is not None and wanted not in routed:
+            raise ApiError(
+                422,
+                f"unknown service {wanted!r}; expected one of {', '.join(routed)}",
+                fields=[{"field": "service", "reason": "invalid", "message": f"must be one of {', '.join(routed)}"}],
+            )
+        names = [wanted] if wanted else routed
+        client = self.http
+        trace = trace_headers(request.headers)
+
+        async def ask(name: str) -> dict[str, Any]:
+            url = settings.peers[name] + "/info"
+            answers: list[dict[str, Any]] = []
+            for _ in range(n):
+                answers.append(await _one_info(client, url, settings.peer_timeout, trace))
+                if answers[-1].get("error") == "timeout":
+                    break  # one slow answer is the finding; n of them would hang the page
+            counts = Counter(
+                f"{a['cluster']}/{a['pod']}" if "error" not in a else f"error: {a['error']}" for a in answers
+            )
+            return {"service": name, "url": url, "answers": answers, "counts": dict(counts.most_common())}
+
+        services = await asyncio.gather(*(ask(name) for name in names))
+        return JSONResponse({"gateway": settings.info(), "n": n, "services": list(services)})
+
+    def routes(self) -> list[Route]:
+        # The proxy first: it is the hot path, and its three prefixes cannot
+        # shadow /, /api/*, the UI files or the shared routes (build_app puts a
+        # service's routes before /healthz, /readyz, /info, /metrics, /openapi.json).
+        out: list[Route] = []
+        for prefix in catalog.ROUTED:
+            out += [
+                Route(f"/{prefix}", self.proxy, methods=PROXY_METHODS, include_in_schema=False),
+                Route(f"/{prefix}/{{rest:path}}", self.proxy, methods=PROXY_METHODS, include_in_schema=False),
+            ]
         out += [
-            Route(f"/{prefix}", proxy, methods=PROXY_METHODS, include_in_schema=False),
-            Route(f"/{prefix}/{{rest:path}}", proxy, methods=PROXY_METHODS, include_in_schema=False),
+            Route("/", self.index, methods=["GET", "HEAD"], include_in_schema=False),
+            Route("/api/status", self.api_status, methods=["GET"]),
+            Route("/api/whoami", self.api_whoami, methods=["GET"]),
         ]
-    out += [
-        Route("/", index, methods=["GET", "HEAD"], include_in_schema=False),
-        Route("/api/status", api_status, methods=["GET"]),
-        Route("/api/whoami", api_whoami, methods=["GET"]),
-    ]
-    # One route per UI file (no catch-all: it would shadow /openapi.json).
-    for name in (*catalog.UI_FILES, *catalog.UI_ALIASES):
-        out.append(Route(f"/{name}", ui_file, methods=["GET", "HEAD"], include_in_schema=False, name=f"ui:{name}"))
-    return out
+        # One route per UI file (no catch-all: it would shadow /openapi.json).
+        for name in (*catalog.UI_FILES, *catalog.UI_ALIASES):
+            out.append(Route(f"/{name}", self.ui_file, methods=["GET", "HEAD"], include_in_schema=False, name=f"ui:{name}"))
+        return out
 
 
 def proxied_openapi(own: dict[str, Any]) -> dict[str, Any]:
@@ -319,7 +321,7 @@ def proxied_openapi(own: dict[str, Any]) -> dict[str, Any]:
     components = doc.setdefault("components", {}).setdefault("schemas", {})
     for prefix, spec in catalog.ROUTED.items():
         module = importlib.import_module(spec.module)
-        service_doc = module.create_app(Settings(service=spec.name)).state.openapi
+        service_doc = module.create_app(Settings(service=spec.name)).openapi
         for path, operations in service_doc.get("paths", {}).items():
             if path == f"/{prefix}" or path.startswith(f"/{prefix}/"):
                 doc["paths"][path] = operations
@@ -327,10 +329,9 @@ def proxied_openapi(own: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> ServiceApp:
     settings = settings or Settings.from_env(catalog.GATEWAY.name)
-    app = build_app(settings, routes())
-    app.state.openapi = proxied_openapi(app.state.openapi)
-    app.state.ui = UiFiles(Path(settings.ui_dir))
-    app.state.status = StatusReader(settings, app.state.http)
-    return app
+    http = http_client(settings)
+    status = StatusReader(settings, http)
+    gateway = Gateway(settings, http, UiFiles(Path(settings.ui_dir)), status)
+    return build_app(settings, gateway.routes(), closing=[http, status.clients], openapi=proxied_openapi)

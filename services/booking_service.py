@@ -38,7 +38,6 @@ import time
 from typing import Annotated, Any
 
 import pydantic
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -47,9 +46,11 @@ from services import catalog
 from services.booking_ledger import Ledger
 from services.booking_reconciler import MOVIES, USERS, Reconciler, release
 from services.common import idempotency
-from services.common.app import build_app, collection
+from services.common import redis as redis_mod
+from services.common.app import ServiceApp, build_app, collection
 from services.common.body import REF_PATTERN, StrictModel, read_body
 from services.common.errors import ApiError, peer_unavailable
+from services.common.peers import Peers, http_client
 from services.common.settings import Settings
 from services.common.query import page_params, ref_params
 from services.common.store import Store, now_iso
@@ -87,14 +88,6 @@ def view(record: dict[str, Any]) -> dict[str, Any]:
     return {name: record[name] for name in FIELDS} | {name: record.get(name) for name in SNAPSHOT}
 
 
-def _store(request: Request) -> Store:
-    return request.app.state.bookings
-
-
-def _ledger(request: Request) -> Ledger:
-    return request.app.state.ledger
-
-
 def _unavailable(peer: str, status: int) -> ApiError:
     return peer_unavailable(peer, f"cannot serve the request right now (it answered {status})")
 
@@ -108,14 +101,175 @@ def _abandoned(booking_id: str) -> ApiError:
     )
 
 
-async def _check_user(request: Request, user_id: str) -> str | None:
-    """The user's name; 404 when there is no such user."""
-    reply = await request.app.state.peers.request(USERS, "GET", f"/users/{user_id}", request.headers)
-    if reply.status_code == 404:
-        raise ApiError(404, f"user {user_id} not found", "user_not_found")
-    if reply.status_code != 200:
-        raise _unavailable(USERS, reply.status_code)
-    return _peer_field(reply, "name")
+class Bookings:
+    """booking-service's endpoints: its store and ledger, and the two
+    services it calls."""
+
+    def __init__(self, store: Store, ledger: Ledger, peers: Peers) -> None:
+        self.store = store
+        self.ledger = ledger
+        self.peers = peers
+
+    async def _check_user(self, request: Request, user_id: str) -> str | None:
+        """The user's name; 404 when there is no such user."""
+        reply = await self.peers.request(USERS, "GET", f"/users/{user_id}", request.headers)
+        if reply.status_code == 404:
+            raise ApiError(404, f"user {user_id} not found", "user_not_found")
+        if reply.status_code != 200:
+            raise _unavailable(USERS, reply.status_code)
+        return _peer_field(reply, "name")
+
+    async def create_booking(self, request: Request) -> Response:
+        """Book seats for a user. Honours an `Idempotency-Key` header.
+        ---
+        summary: Book seats
+        parameters:
+          - name: Idempotency-Key
+            in: header
+            schema: {type: string}
+            description: "a retry with the same key and body returns the same booking, in its current state"
+        requestBody:
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/BookingIn"}
+        responses:
+          201: {description: Booked (or the key's booking again), content: {application/json: {schema: {$ref: "#/components/schemas/Booking"}}}}
+          400: {description: Malformed JSON or not an object}
+          404: {description: "The user or the movie does not exist (the message says which)"}
+          409: {description: Not enough seats}
+          422: {description: Invalid or unknown fields, or an Idempotency-Key reused with another body}
+          503: {description: "Redis, user-service or movie-service is unreachable, or a fault interrupted the booking; nothing is held"}
+          504: {description: A service did not answer in time; nothing is held}
+        """
+        body = await read_body(request, BookingIn)
+        key = idempotency.header_key(request)
+        user_name = await self._check_user(request, body.userId)
+        ledger = self.ledger
+        record = {
+            "id": self.store.new_id(),
+            "userId": body.userId,
+            "movieId": body.movieId,
+            "seats": body.seats,
+            "status": "pending",
+            "createdAt": now_iso(),
+            "userName": user_name,
+        }
+        fp = idempotency.fingerprint(body.model_dump())
+        outcome, found = await ledger.begin(record, time.time(), idempotency.hashed(key) if key else None, fp)
+        if outcome == "reused" or found is None:
+            raise idempotency.reused()
+        if found["status"] == "pending":
+            found = await self._complete(request, found)
+        headers = {idempotency.REPLAYED: "true"} if outcome == "existing" else None
+        return JSONResponse(view(found), status_code=201, headers=headers)
+
+    async def _complete(self, request: Request, record: dict[str, Any]) -> dict[str, Any]:
+        """Hold the seats of a pending booking and confirm it; the record
+        afterwards, or an ApiError once the booking has been given up."""
+        booking_id, movie_id = record["id"], record["movieId"]
+        path = f"{catalog.INTERNAL_PREFIX}/movies/{movie_id}/reservations"
+        payload = {"bookingId": booking_id, "seats": record["seats"]}
+        try:
+            reply = await self.peers.request(MOVIES, "POST", path, request.headers, json=payload)
+        except ApiError as exc:  # it may still arrive: give up and release
+            return await self._give_up(request, record, exc, nothing_held=False)
+        if reply.status_code in (200, 201):
+            title = _peer_field(reply, "title")
+            status, after = await self.ledger.confirm(booking_id, record["userId"], movie_id, time.time(), title)
+            if status in ("confirmed", "cancelled") and after is not None:
+                return after
+            if status == "gone_user":
+                raise ApiError(404, f"user {record['userId']} was deleted while booking", "user_not_found")
+            if status == "gone_movie":
+                raise ApiError(404, f"movie {movie_id} was deleted while booking", "movie_not_found")
+            raise _abandoned(booking_id)
+        # Final answers: movie-service holds nothing for this id, and never will.
+        if reply.status_code == 404:
+            error = ApiError(404, f"movie {movie_id} not found", "movie_not_found")
+            return await self._give_up(request, record, error, nothing_held=True)
+        if reply.status_code == 409:
+            code, message = _peer_error(reply)
+            if code == "sold_out":
+                error = ApiError(409, message or f"not enough seats for movie {movie_id}", "sold_out")
+            else:  # "released": given up by another attempt or the reconciler
+                error = _abandoned(booking_id)
+            return await self._give_up(request, record, error, nothing_held=True)
+        # A 5xx may have done the work anyway (its Redis timed out, say).
+        return await self._give_up(request, record, _unavailable(MOVIES, reply.status_code), nothing_held=False)
+
+    async def _give_up(self, request: Request, record: dict[str, Any], error: ApiError, *, nothing_held: bool) -> dict[str, Any]:
+        """Fail the pending booking and release whatever it may hold. If another
+        attempt confirmed it meanwhile, that booking is the answer."""
+        ledger = self.ledger
+        status, after = await ledger.fail(record["id"], time.time(), nothing_held=nothing_held)
+        if status in ("confirmed", "cancelled") and after is not None:
+            return after
+        if status == "failed_now" and not nothing_held:
+            await release(self.peers, ledger, record["id"], record["movieId"], request.headers)
+        raise error
+
+    async def list_bookings(self, request: Request) -> Response:
+        """List bookings, oldest first, optionally of one user and/or one movie.
+        ---
+        summary: List bookings
+        parameters:
+          - {name: userId, in: query, schema: {type: string}}
+          - {name: movieId, in: query, schema: {type: string}}
+          - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 50}}
+          - {name: cursor, in: query, schema: {type: string}, description: "`next` of the previous page"}
+        responses:
+          200: {description: "{items: [Booking], next: cursor or null}"}
+          422: {description: Bad limit, cursor, userId or movieId}
+        """
+        limit, cursor = page_params(request)
+        store = self.store
+        refs = ref_params(request, ("userId", "movieId"))
+        user_id, movie_id = refs["userId"], refs["movieId"]
+        if user_id and movie_id:
+            index = store.index_by("pair", f"{user_id}:{movie_id}")
+        elif user_id:
+            index = store.index_by("user", user_id)
+        elif movie_id:
+            index = store.index_by("movie", movie_id)
+        else:
+            index = store.index
+        page = await store.page(index, limit, cursor)
+        return JSONResponse({"items": [view(r) for r in page.items], "next": page.next})
+
+    async def get_booking(self, request: Request) -> Response:
+        """Read one booking (cancelled ones too).
+        ---
+        summary: Read a booking
+        responses:
+          200: {description: The booking, content: {application/json: {schema: {$ref: "#/components/schemas/Booking"}}}}
+          404: {description: No such booking}
+        """
+        booking_id = request.path_params["id"]
+        record = await self.store.get(booking_id)
+        if record is None or record["status"] == "failed":  # a failed attempt is no booking
+            raise ApiError(404, f"booking {booking_id} not found", "booking_not_found")
+        return JSONResponse(view(record))
+
+    async def cancel_booking(self, request: Request) -> Response:
+        """Cancel a booking and give its seats back; repeating it is harmless.
+        ---
+        summary: Cancel a booking
+        responses:
+          204: {description: "Cancelled now or before; the booking stays readable with status cancelled"}
+          202: {description: "Cancelled; movie-service could not be reached, its seats go back as soon as it answers"}
+          404: {description: No such booking}
+          503: {description: Redis is unreachable; the booking is unchanged}
+        """
+        booking_id = request.path_params["id"]
+        ledger = self.ledger
+        status, record = await ledger.cancel(booking_id, time.time())
+        if status == "missing" or record is None:
+            raise ApiError(404, f"booking {booking_id} not found", "booking_not_found")
+        if status == "cancelled":
+            return Response(status_code=204)
+        if await release(self.peers, ledger, booking_id, record["movieId"], request.headers):
+            return Response(status_code=204)
+        return JSONResponse(view(record), status_code=202)
 
 
 def _peer_field(reply: Any, name: str) -> str | None:
@@ -134,184 +288,24 @@ def _peer_error(reply: Any) -> tuple[str | None, str | None]:
         return None, None
 
 
-async def create_booking(request: Request) -> Response:
-    """Book seats for a user. Honours an `Idempotency-Key` header.
-    ---
-    summary: Book seats
-    parameters:
-      - name: Idempotency-Key
-        in: header
-        schema: {type: string}
-        description: "a retry with the same key and body returns the same booking, in its current state"
-    requestBody:
-      content:
-        application/json:
-          schema: {$ref: "#/components/schemas/BookingIn"}
-    responses:
-      201: {description: Booked (or the key's booking again), content: {application/json: {schema: {$ref: "#/components/schemas/Booking"}}}}
-      400: {description: Malformed JSON or not an object}
-      404: {description: "The user or the movie does not exist (the message says which)"}
-      409: {description: Not enough seats}
-      422: {description: Invalid or unknown fields, or an Idempotency-Key reused with another body}
-      503: {description: "Redis, user-service or movie-service is unreachable, or a fault interrupted the booking; nothing is held"}
-      504: {description: A service did not answer in time; nothing is held}
-    """
-    body = await read_body(request, BookingIn)
-    key = idempotency.header_key(request)
-    user_name = await _check_user(request, body.userId)
-    ledger = _ledger(request)
-    record = {
-        "id": _store(request).new_id(),
-        "userId": body.userId,
-        "movieId": body.movieId,
-        "seats": body.seats,
-        "status": "pending",
-        "createdAt": now_iso(),
-        "userName": user_name,
-    }
-    fp = idempotency.fingerprint(body.model_dump())
-    outcome, found = await ledger.begin(record, time.time(), idempotency.hashed(key) if key else None, fp)
-    if outcome == "reused" or found is None:
-        raise idempotency.reused()
-    if found["status"] == "pending":
-        found = await _complete(request, found)
-    headers = {idempotency.REPLAYED: "true"} if outcome == "existing" else None
-    return JSONResponse(view(found), status_code=201, headers=headers)
-
-
-async def _complete(request: Request, record: dict[str, Any]) -> dict[str, Any]:
-    """Hold the seats of a pending booking and confirm it; the record
-    afterwards, or an ApiError once the booking has been given up."""
-    booking_id, movie_id = record["id"], record["movieId"]
-    path = f"{catalog.INTERNAL_PREFIX}/movies/{movie_id}/reservations"
-    payload = {"bookingId": booking_id, "seats": record["seats"]}
-    try:
-        reply = await request.app.state.peers.request(MOVIES, "POST", path, request.headers, json=payload)
-    except ApiError as exc:  # it may still arrive: give up and release
-        return await _give_up(request, record, exc, nothing_held=False)
-    if reply.status_code in (200, 201):
-        title = _peer_field(reply, "title")
-        status, after = await _ledger(request).confirm(booking_id, record["userId"], movie_id, time.time(), title)
-        if status in ("confirmed", "cancelled") and after is not None:
-            return after
-        if status == "gone_user":
-            raise ApiError(404, f"user {record['userId']} was deleted while booking", "user_not_found")
-        if status == "gone_movie":
-            raise ApiError(404, f"movie {movie_id} was deleted while booking", "movie_not_found")
-        raise _abandoned(booking_id)
-    # Final answers: movie-service holds nothing for this id, and never will.
-    if reply.status_code == 404:
-        error = ApiError(404, f"movie {movie_id} not found", "movie_not_found")
-        return await _give_up(request, record, error, nothing_held=True)
-    if reply.status_code == 409:
-        code, message = _peer_error(reply)
-        if code == "sold_out":
-            error = ApiError(409, message or f"not enough seats for movie {movie_id}", "sold_out")
-        else:  # "released": given up by another attempt or the reconciler
-            error = _abandoned(booking_id)
-        return await _give_up(request, record, error, nothing_held=True)
-    # A 5xx may have done the work anyway (its Redis timed out, say).
-    return await _give_up(request, record, _unavailable(MOVIES, reply.status_code), nothing_held=False)
-
-
-async def _give_up(request: Request, record: dict[str, Any], error: ApiError, *, nothing_held: bool) -> dict[str, Any]:
-    """Fail the pending booking and release whatever it may hold. If another
-    attempt confirmed it meanwhile, that booking is the answer."""
-    ledger = _ledger(request)
-    status, after = await ledger.fail(record["id"], time.time(), nothing_held=nothing_held)
-    if status in ("confirmed", "cancelled") and after is not None:
-        return after
-    if status == "failed_now" and not nothing_held:
-        await release(request.app.state.peers, ledger, record["id"], record["movieId"], request.headers)
-    raise error
-
-
-async def list_bookings(request: Request) -> Response:
-    """List bookings, oldest first, optionally of one user and/or one movie.
-    ---
-    summary: List bookings
-    parameters:
-      - {name: userId, in: query, schema: {type: string}}
-      - {name: movieId, in: query, schema: {type: string}}
-      - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 50}}
-      - {name: cursor, in: query, schema: {type: string}, description: "`next` of the previous page"}
-    responses:
-      200: {description: "{items: [Booking], next: cursor or null}"}
-      422: {description: Bad limit, cursor, userId or movieId}
-    """
-    limit, cursor = page_params(request)
-    store = _store(request)
-    refs = ref_params(request, ("userId", "movieId"))
-    user_id, movie_id = refs["userId"], refs["movieId"]
-    if user_id and movie_id:
-        index = store.index_by("pair", f"{user_id}:{movie_id}")
-    elif user_id:
-        index = store.index_by("user", user_id)
-    elif movie_id:
-        index = store.index_by("movie", movie_id)
-    else:
-        index = store.index
-    page = await store.page(index, limit, cursor)
-    return JSONResponse({"items": [view(r) for r in page.items], "next": page.next})
-
-
-async def get_booking(request: Request) -> Response:
-    """Read one booking (cancelled ones too).
-    ---
-    summary: Read a booking
-    responses:
-      200: {description: The booking, content: {application/json: {schema: {$ref: "#/components/schemas/Booking"}}}}
-      404: {description: No such booking}
-    """
-    booking_id = request.path_params["id"]
-    record = await _store(request).get(booking_id)
-    if record is None or record["status"] == "failed":  # a failed attempt is no booking
-        raise ApiError(404, f"booking {booking_id} not found", "booking_not_found")
-    return JSONResponse(view(record))
-
-
-async def cancel_booking(request: Request) -> Response:
-    """Cancel a booking and give its seats back; repeating it is harmless.
-    ---
-    summary: Cancel a booking
-    responses:
-      204: {description: "Cancelled now or before; the booking stays readable with status cancelled"}
-      202: {description: "Cancelled; movie-service could not be reached, its seats go back as soon as it answers"}
-      404: {description: No such booking}
-      503: {description: Redis is unreachable; the booking is unchanged}
-    """
-    booking_id = request.path_params["id"]
-    ledger = _ledger(request)
-    status, record = await ledger.cancel(booking_id, time.time())
-    if status == "missing" or record is None:
-        raise ApiError(404, f"booking {booking_id} not found", "booking_not_found")
-    if status == "cancelled":
-        return Response(status_code=204)
-    if await release(request.app.state.peers, ledger, booking_id, record["movieId"], request.headers):
-        return Response(status_code=204)
-    return JSONResponse(view(record), status_code=202)
-
-
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> ServiceApp:
     settings = settings or Settings.from_env(SERVICE)
-    routes = [
-        *collection("/bookings", list_bookings, ["GET"]),
-        *collection("/bookings", create_booking, ["POST"]),
-        Route("/bookings/{id}", get_booking, methods=["GET"]),
-        Route("/bookings/{id}", cancel_booking, methods=["DELETE"]),
-    ]
-
-    async def reconcile(app: Starlette) -> None:
-        await app.state.reconciler.run_forever()
-
-    app = build_app(settings, routes, models=[BookingIn, Booking], background=reconcile)
-    store = Store(app.state.redis, "bookings", "b")
-    app.state.bookings = store
+    redis = redis_mod.connect(settings)
+    http = http_client(settings)
+    peers = Peers(settings, http)
+    store = Store(redis, "bookings", "b")
     # A request confirms at most a reservation call plus a Redis call after
     # it began; past that, its pending record is the reconciler's to fail.
     grace = settings.peer_timeout + settings.redis_timeout + 1
-    app.state.ledger = Ledger(app.state.redis, store, grace=grace)
-    app.state.reconciler = Reconciler(
-        app.state.ledger, app.state.peers, interval=settings.reconcile_interval, retry_after=settings.peer_timeout + 1
+    ledger = Ledger(redis, store, grace=grace)
+    reconciler = Reconciler(ledger, peers, interval=settings.reconcile_interval, retry_after=settings.peer_timeout + 1)
+    api = Bookings(store, ledger, peers)
+    routes = [
+        *collection("/bookings", api.list_bookings, ["GET"]),
+        *collection("/bookings", api.create_booking, ["POST"]),
+        Route("/bookings/{id}", api.get_booking, methods=["GET"]),
+        Route("/bookings/{id}", api.cancel_booking, methods=["DELETE"]),
+    ]
+    return build_app(
+        settings, routes, models=[BookingIn, Booking], redis=redis, closing=[http], background=reconciler.run_forever
     )
-    return app

@@ -38,14 +38,14 @@ import json
 from typing import Annotated, Any
 
 import pydantic
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services import catalog
 from services.common import deletions
-from services.common.app import build_app, collection
+from services.common import redis as redis_mod
+from services.common.app import ServiceApp, build_app, collection
 from services.common.body import REF_PATTERN, StrictModel, read_body
 from services.common.errors import ApiError
 from services.common.settings import Settings
@@ -171,174 +171,171 @@ def view(record: dict[str, Any], available: int) -> dict[str, Any]:
     }
 
 
-def _movies(request: Request) -> Movies:
-    return request.app.state.movies
-
-
 def _not_found(movie_id: str) -> ApiError:
     return ApiError(404, f"movie {movie_id} not found", "movie_not_found")
 
 
-async def create_movie(request: Request) -> Response:
-    """Create a movie; all its seats start available.
-    ---
-    summary: Create a movie
-    requestBody:
-      content:
-        application/json:
-          schema: {$ref: "#/components/schemas/MovieIn"}
-    responses:
-      201: {description: The new movie, content: {application/json: {schema: {$ref: "#/components/schemas/Movie"}}}}
-      400: {description: Malformed JSON or not an object}
-      422: {description: Invalid or unknown fields}
-      503: {description: Redis is unreachable}
-    """
-    body = await read_body(request, MovieIn)
-    movies = _movies(request)
-    movie_id = movies.store.new_id()
-    record = {"id": movie_id, **body.model_dump()}
-    await movies.store.create(movie_id, record, also_set={movies.seats_key(movie_id): body.capacity})
-    return JSONResponse(view(record, body.capacity), status_code=201)
+class MovieEndpoints:
+    """movie-service's endpoints, public and internal, over its movies."""
+
+    def __init__(self, movies: Movies) -> None:
+        self.movies = movies
+
+    async def create_movie(self, request: Request) -> Response:
+        """Create a movie; all its seats start available.
+        ---
+        summary: Create a movie
+        requestBody:
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/MovieIn"}
+        responses:
+          201: {description: The new movie, content: {application/json: {schema: {$ref: "#/components/schemas/Movie"}}}}
+          400: {description: Malformed JSON or not an object}
+          422: {description: Invalid or unknown fields}
+          503: {description: Redis is unreachable}
+        """
+        body = await read_body(request, MovieIn)
+        movies = self.movies
+        movie_id = movies.store.new_id()
+        record = {"id": movie_id, **body.model_dump()}
+        await movies.store.create(movie_id, record, also_set={movies.seats_key(movie_id): body.capacity})
+        return JSONResponse(view(record, body.capacity), status_code=201)
+
+    async def list_movies(self, request: Request) -> Response:
+        """List movies, oldest first.
+        ---
+        summary: List movies
+        parameters:
+          - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 50}}
+          - {name: cursor, in: query, schema: {type: string}, description: "`next` of the previous page"}
+        responses:
+          200: {description: "{items: [Movie], next: cursor or null}"}
+          422: {description: Bad limit or cursor}
+        """
+        limit, cursor = page_params(request)
+        movies = self.movies
+        ids, next_cursor = await movies.store.page_ids(movies.store.index, limit, cursor)
+        return JSONResponse({"items": await movies.views(ids), "next": next_cursor})
+
+    async def get_movie(self, request: Request) -> Response:
+        """Read one movie with its available seats.
+        ---
+        summary: Read a movie
+        responses:
+          200: {description: The movie, content: {application/json: {schema: {$ref: "#/components/schemas/Movie"}}}}
+          404: {description: No such movie}
+        """
+        movie_id = request.path_params["id"]
+        movies = self.movies
+        found = await movies.views([movie_id]) if movies.store.is_id(movie_id) else []
+        if not found:
+            raise _not_found(movie_id)
+        return JSONResponse(found[0])
+
+    async def delete_movie(self, request: Request) -> Response:
+        """Delete a movie; new bookings for it get 404, and booking-service
+        cancels its bookings (they stay readable, as cancelled).
+        ---
+        summary: Delete a movie
+        responses:
+          204: {description: Deleted; its bookings become cancelled within the reconcile time}
+          404: {description: No such movie}
+        """
+        movie_id = request.path_params["id"]
+        movies = self.movies
+        extra = [movies.seats_key(movie_id), movies.reservations_key(movie_id)]
+        if not await movies.store.delete(movie_id, extra_keys=extra):
+            raise _not_found(movie_id)
+        return Response(status_code=204)
+
+    async def reserve_seats(self, request: Request) -> Response:
+        """Hold seats for a booking (internal: called by booking-service).
+        ---
+        summary: Reserve seats for a booking
+        requestBody:
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/ReservationIn"}
+        responses:
+          201: {description: Reserved, content: {application/json: {schema: {$ref: "#/components/schemas/Reservation"}}}}
+          200: {description: This booking already holds its seats (a retry)}
+          404: {description: No such movie}
+          409: {description: Not enough seats, or this booking's reservation was released}
+        """
+        movie_id = request.path_params["id"]
+        body = await read_body(request, ReservationIn)
+        movies = self.movies
+        if not movies.store.is_id(movie_id):
+            raise _not_found(movie_id)
+        status, available = await movies.reserve(keys=movies.seat_keys(movie_id), args=[body.bookingId, body.seats])
+        if status == "no_movie":
+            raise _not_found(movie_id)
+        if status == "sold_out":
+            raise ApiError(
+                409, f"not enough seats for movie {movie_id}: {body.seats} wanted, {available} available", "sold_out"
+            )
+        if status == "released":
+            raise ApiError(409, f"the reservation for booking {body.bookingId} was already released", "released")
+        record = await movies.store.get(movie_id)  # the title, for the booking's snapshot
+        title = record["title"] if record else None
+        result = {
+            "movieId": movie_id,
+            "title": title,
+            "bookingId": body.bookingId,
+            "seats": body.seats,
+            "availableSeats": int(available),
+        }
+        return JSONResponse(result, status_code=201 if status == "reserved" else 200)
+
+    async def list_reservations(self, request: Request) -> Response:
+        """The seats each booking holds now (internal: checks and debugging).
+        ---
+        summary: Seats held per booking
+        responses:
+          200: {description: "{movieId, held: {bookingId: seats}}"}
+          404: {description: No such movie}
+        """
+        movie_id = request.path_params["id"]
+        movies = self.movies
+        if not movies.store.is_id(movie_id) or not await movies.store.redis.exists(movies.store.record_key(movie_id)):
+            raise _not_found(movie_id)
+        rows = await movies.store.redis.hgetall(movies.reservations_key(movie_id))
+        held = {booking: int(n) for booking, n in rows.items() if int(n) > 0}
+        return JSONResponse({"movieId": movie_id, "held": held})
+
+    async def release_seats(self, request: Request) -> Response:
+        """Give a booking's seats back, at most once (internal: booking-service).
+        ---
+        summary: Release a booking's seats
+        responses:
+          204: {description: Released now or earlier, or never held}
+          404: {description: No such movie}
+        """
+        movie_id = request.path_params["id"]
+        booking_id = request.path_params["bookingId"]
+        movies = self.movies
+        if not movies.store.is_id(movie_id):
+            raise _not_found(movie_id)
+        status, _ = await movies.release(keys=movies.seat_keys(movie_id), args=[booking_id])
+        if status == "no_movie":
+            raise _not_found(movie_id)
+        return Response(status_code=204)
 
 
-async def list_movies(request: Request) -> Response:
-    """List movies, oldest first.
-    ---
-    summary: List movies
-    parameters:
-      - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 50}}
-      - {name: cursor, in: query, schema: {type: string}, description: "`next` of the previous page"}
-    responses:
-      200: {description: "{items: [Movie], next: cursor or null}"}
-      422: {description: Bad limit or cursor}
-    """
-    limit, cursor = page_params(request)
-    movies = _movies(request)
-    ids, next_cursor = await movies.store.page_ids(movies.store.index, limit, cursor)
-    return JSONResponse({"items": await movies.views(ids), "next": next_cursor})
-
-
-async def get_movie(request: Request) -> Response:
-    """Read one movie with its available seats.
-    ---
-    summary: Read a movie
-    responses:
-      200: {description: The movie, content: {application/json: {schema: {$ref: "#/components/schemas/Movie"}}}}
-      404: {description: No such movie}
-    """
-    movie_id = request.path_params["id"]
-    movies = _movies(request)
-    found = await movies.views([movie_id]) if movies.store.is_id(movie_id) else []
-    if not found:
-        raise _not_found(movie_id)
-    return JSONResponse(found[0])
-
-
-async def delete_movie(request: Request) -> Response:
-    """Delete a movie; new bookings for it get 404, and booking-service
-    cancels its bookings (they stay readable, as cancelled).
-    ---
-    summary: Delete a movie
-    responses:
-      204: {description: Deleted; its bookings become cancelled within the reconcile time}
-      404: {description: No such movie}
-    """
-    movie_id = request.path_params["id"]
-    movies = _movies(request)
-    extra = [movies.seats_key(movie_id), movies.reservations_key(movie_id)]
-    if not await movies.store.delete(movie_id, extra_keys=extra):
-        raise _not_found(movie_id)
-    return Response(status_code=204)
-
-
-async def reserve_seats(request: Request) -> Response:
-    """Hold seats for a booking (internal: called by booking-service).
-    ---
-    summary: Reserve seats for a booking
-    requestBody:
-      content:
-        application/json:
-          schema: {$ref: "#/components/schemas/ReservationIn"}
-    responses:
-      201: {description: Reserved, content: {application/json: {schema: {$ref: "#/components/schemas/Reservation"}}}}
-      200: {description: This booking already holds its seats (a retry)}
-      404: {description: No such movie}
-      409: {description: Not enough seats, or this booking's reservation was released}
-    """
-    movie_id = request.path_params["id"]
-    body = await read_body(request, ReservationIn)
-    movies = _movies(request)
-    if not movies.store.is_id(movie_id):
-        raise _not_found(movie_id)
-    status, available = await movies.reserve(keys=movies.seat_keys(movie_id), args=[body.bookingId, body.seats])
-    if status == "no_movie":
-        raise _not_found(movie_id)
-    if status == "sold_out":
-        raise ApiError(
-            409, f"not enough seats for movie {movie_id}: {body.seats} wanted, {available} available", "sold_out"
-        )
-    if status == "released":
-        raise ApiError(409, f"the reservation for booking {body.bookingId} was already released", "released")
-    record = await movies.store.get(movie_id)  # the title, for the booking's snapshot
-    title = record["title"] if record else None
-    result = {
-        "movieId": movie_id,
-        "title": title,
-        "bookingId": body.bookingId,
-        "seats": body.seats,
-        "availableSeats": int(available),
-    }
-    return JSONResponse(result, status_code=201 if status == "reserved" else 200)
-
-
-async def list_reservations(request: Request) -> Response:
-    """The seats each booking holds now (internal: checks and debugging).
-    ---
-    summary: Seats held per booking
-    responses:
-      200: {description: "{movieId, held: {bookingId: seats}}"}
-      404: {description: No such movie}
-    """
-    movie_id = request.path_params["id"]
-    movies = _movies(request)
-    if not movies.store.is_id(movie_id) or not await movies.store.redis.exists(movies.store.record_key(movie_id)):
-        raise _not_found(movie_id)
-    rows = await movies.store.redis.hgetall(movies.reservations_key(movie_id))
-    held = {booking: int(n) for booking, n in rows.items() if int(n) > 0}
-    return JSONResponse({"movieId": movie_id, "held": held})
-
-
-async def release_seats(request: Request) -> Response:
-    """Give a booking's seats back, at most once (internal: booking-service).
-    ---
-    summary: Release a booking's seats
-    responses:
-      204: {description: Released now or earlier, or never held}
-      404: {description: No such movie}
-    """
-    movie_id = request.path_params["id"]
-    booking_id = request.path_params["bookingId"]
-    movies = _movies(request)
-    if not movies.store.is_id(movie_id):
-        raise _not_found(movie_id)
-    status, _ = await movies.release(keys=movies.seat_keys(movie_id), args=[booking_id])
-    if status == "no_movie":
-        raise _not_found(movie_id)
-    return Response(status_code=204)
-
-
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> ServiceApp:
     settings = settings or Settings.from_env(SERVICE)
+    redis = redis_mod.connect(settings)
+    api = MovieEndpoints(Movies(Store(redis, "movies", "m")))
+    reservations = f"{catalog.INTERNAL_PREFIX}/movies/{{id}}/reservations"
     routes = [
-        *collection("/movies", list_movies, ["GET"]),
-        *collection("/movies", create_movie, ["POST"]),
-        Route("/movies/{id}", get_movie, methods=["GET"]),
-        Route("/movies/{id}", delete_movie, methods=["DELETE"]),
-        deletions.route("movies", lambda request: _movies(request).store),
-        *collection(f"{catalog.INTERNAL_PREFIX}/movies/{{id}}/reservations", reserve_seats, ["POST"]),
-        *collection(f"{catalog.INTERNAL_PREFIX}/movies/{{id}}/reservations", list_reservations, ["GET"]),
-        Route(f"{catalog.INTERNAL_PREFIX}/movies/{{id}}/reservations/{{bookingId}}", release_seats, methods=["DELETE"]),
+        *collection("/movies", api.list_movies, ["GET"]),
+        *collection("/movies", api.create_movie, ["POST"]),
+        Route("/movies/{id}", api.get_movie, methods=["GET"]),
+        Route("/movies/{id}", api.delete_movie, methods=["DELETE"]),
+        deletions.route("movies", api.movies.store),
+        *collection(reservations, api.reserve_seats, ["POST"]),
+        *collection(reservations, api.list_reservations, ["GET"]),
+        Route(reservations + "/{bookingId}", api.release_seats, methods=["DELETE"]),
     ]
-    app = build_app(settings, routes, models=[MovieIn, Movie, ReservationIn, Reservation])
-    app.state.movies = Movies(Store(app.state.redis, "movies", "m"))
-    return app
+    return build_app(settings, routes, models=[MovieIn, Movie, ReservationIn, Reservation], redis=redis)

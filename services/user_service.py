@@ -15,13 +15,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import pydantic
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.common import deletions
-from services.common.app import build_app, collection
+from services.common import redis as redis_mod
+from services.common.app import ServiceApp, build_app, collection
 from services.common.body import EMAIL_PATTERN, StrictModel, read_body
 from services.common.errors import ApiError
 from services.common.settings import Settings
@@ -52,96 +52,93 @@ class User(pydantic.BaseModel):
     createdAt: str
 
 
-def _store(request: Request) -> Store:
-    return request.app.state.users
-
-
 def _email_key(email: str) -> str:
     return email.lower()
 
 
-async def create_user(request: Request) -> Response:
-    """Create a user.
-    ---
-    summary: Create a user
-    requestBody:
-      content:
-        application/json:
-          schema: {$ref: "#/components/schemas/UserIn"}
-    responses:
-      201: {description: "The new user", content: {application/json: {schema: {$ref: "#/components/schemas/User"}}}}
-      400: {description: Malformed JSON or not an object}
-      409: {description: The email belongs to another user}
-      422: {description: Invalid or unknown fields}
-      503: {description: Redis is unreachable}
-    """
-    body = await read_body(request, UserIn)
-    store = _store(request)
-    user = {"id": store.new_id(), "name": body.name, "email": body.email, "createdAt": now_iso()}
-    try:
-        await store.create(user["id"], user, unique=("email", _email_key(body.email)))
-    except Conflict:
-        raise ApiError(409, f"a user with email {body.email} already exists", "email_taken") from None
-    return JSONResponse(user, status_code=201)
+class Users:
+    """user-service's endpoints, over its one store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def create_user(self, request: Request) -> Response:
+        """Create a user.
+        ---
+        summary: Create a user
+        requestBody:
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/UserIn"}
+        responses:
+          201: {description: "The new user", content: {application/json: {schema: {$ref: "#/components/schemas/User"}}}}
+          400: {description: Malformed JSON or not an object}
+          409: {description: The email belongs to another user}
+          422: {description: Invalid or unknown fields}
+          503: {description: Redis is unreachable}
+        """
+        body = await read_body(request, UserIn)
+        user = {"id": self.store.new_id(), "name": body.name, "email": body.email, "createdAt": now_iso()}
+        try:
+            await self.store.create(user["id"], user, unique=("email", _email_key(body.email)))
+        except Conflict:
+            raise ApiError(409, f"a user with email {body.email} already exists", "email_taken") from None
+        return JSONResponse(user, status_code=201)
+
+    async def list_users(self, request: Request) -> Response:
+        """List users, oldest first.
+        ---
+        summary: List users
+        parameters:
+          - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 50}}
+          - {name: cursor, in: query, schema: {type: string}, description: "`next` of the previous page"}
+        responses:
+          200: {description: "{items: [User], next: cursor or null}"}
+          422: {description: Bad limit or cursor}
+        """
+        limit, cursor = page_params(request)
+        page = await self.store.page(None, limit, cursor)
+        return JSONResponse(page.body())
+
+    async def get_user(self, request: Request) -> Response:
+        """Read one user.
+        ---
+        summary: Read a user
+        responses:
+          200: {description: The user, content: {application/json: {schema: {$ref: "#/components/schemas/User"}}}}
+          404: {description: No such user}
+        """
+        user_id = request.path_params["id"]
+        user = await self.store.get(user_id)
+        if user is None:
+            raise ApiError(404, f"user {user_id} not found", "user_not_found")
+        return JSONResponse(user)
+
+    async def delete_user(self, request: Request) -> Response:
+        """Delete a user; booking-service cancels their bookings and frees the
+        seats (the bookings stay readable, as cancelled).
+        ---
+        summary: Delete a user
+        responses:
+          204: {description: Deleted; their bookings become cancelled within the reconcile time}
+          404: {description: No such user}
+        """
+        user_id = request.path_params["id"]
+        user = await self.store.get(user_id)
+        if user is None or not await self.store.delete(user_id, unique=("email", _email_key(user["email"]))):
+            raise ApiError(404, f"user {user_id} not found", "user_not_found")
+        return Response(status_code=204)
 
 
-async def list_users(request: Request) -> Response:
-    """List users, oldest first.
-    ---
-    summary: List users
-    parameters:
-      - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 50}}
-      - {name: cursor, in: query, schema: {type: string}, description: "`next` of the previous page"}
-    responses:
-      200: {description: "{items: [User], next: cursor or null}"}
-      422: {description: Bad limit or cursor}
-    """
-    limit, cursor = page_params(request)
-    page = await _store(request).page(None, limit, cursor)
-    return JSONResponse(page.body())
-
-
-async def get_user(request: Request) -> Response:
-    """Read one user.
-    ---
-    summary: Read a user
-    responses:
-      200: {description: The user, content: {application/json: {schema: {$ref: "#/components/schemas/User"}}}}
-      404: {description: No such user}
-    """
-    user_id = request.path_params["id"]
-    user = await _store(request).get(user_id)
-    if user is None:
-        raise ApiError(404, f"user {user_id} not found", "user_not_found")
-    return JSONResponse(user)
-
-
-async def delete_user(request: Request) -> Response:
-    """Delete a user; booking-service cancels their bookings and frees the
-    seats (the bookings stay readable, as cancelled).
-    ---
-    summary: Delete a user
-    responses:
-      204: {description: Deleted; their bookings become cancelled within the reconcile time}
-      404: {description: No such user}
-    """
-    user_id = request.path_params["id"]
-    store = _store(request)
-    user = await store.get(user_id)
-    if user is None or not await store.delete(user_id, unique=("email", _email_key(user["email"]))):
-        raise ApiError(404, f"user {user_id} not found", "user_not_found")
-    return Response(status_code=204)
-
-
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> ServiceApp:
     settings = settings or Settings.from_env(SERVICE)
+    redis = redis_mod.connect(settings)
+    users = Users(Store(redis, "users", "u"))
     routes = [
-        *collection("/users", list_users, ["GET"]),
-        *collection("/users", create_user, ["POST"]),
-        Route("/users/{id}", get_user, methods=["GET"]),
-        Route("/users/{id}", delete_user, methods=["DELETE"]),
-        deletions.route("users", _store),
+        *collection("/users", users.list_users, ["GET"]),
+        *collection("/users", users.create_user, ["POST"]),
+        Route("/users/{id}", users.get_user, methods=["GET"]),
+        Route("/users/{id}", users.delete_user, methods=["DELETE"]),
+        deletions.route("users", users.store),
     ]
-    app = build_app(settings, routes, models=[UserIn, User])
-    app.state.users = Store(app.state.redis, "users", "u")
-    return app
+    return build_app(settings, routes, models=[UserIn, User], redis=redis)

@@ -1,7 +1,11 @@
 """Build a service's Starlette app: its domain routes plus the plumbing every
 service shares (/healthz, /readyz, /info, /metrics, /openapi.json, the
-X-Served-By header, JSON errors, the body size limit, Redis and the HTTP
-client for peers).
+X-Served-By header, JSON errors, the body size limit, and closing the
+service's clients when it stops).
+
+There is no service locator: a service builds its own dependencies in its
+create_app (a Redis client, a Store, Peers if it calls other services) and
+hands them to the objects whose methods are its endpoints.
 """
 
 from __future__ import annotations
@@ -10,9 +14,10 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import pydantic
+import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -22,15 +27,10 @@ from starlette.schemas import SchemaGenerator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services import catalog
-from services.common import peers as peers_mod
-from services.common import redis as redis_mod
 from services.common.errors import ApiError, error_response, exception_handlers, too_large_message
 from services.common.query import CURSOR_PATTERN
 from services.common.metrics import Metrics, MetricsMiddleware
 from services.common.settings import Settings
-
-ReadinessCheck = Callable[[Request], Awaitable[dict[str, str]]]
-
 
 class ServedByMiddleware:
     """Adds `X-Served-By: <service>@<cluster>/<pod>` to every response."""
@@ -133,38 +133,6 @@ def collection(path: str, endpoint: Callable[..., Any], methods: list[str]) -> l
     return [Route(base, endpoint, methods=methods), Route(base + "/", endpoint, methods=methods)]
 
 
-async def _redis_ready(request: Request) -> dict[str, str]:
-    try:
-        await asyncio.wait_for(request.app.state.redis.ping(), timeout=request.app.state.settings.redis_timeout)
-    except Exception as exc:  # any failure means "not ready"
-        raise RuntimeError(f"redis: {type(exc).__name__}") from None
-    return {"redis": "ok"}
-
-
-async def _no_dependencies(request: Request) -> dict[str, str]:
-    return {}
-
-
-async def healthz(request: Request) -> Response:
-    """Liveness: the process answers."""
-    return JSONResponse({"status": "ok", "service": request.app.state.settings.service})
-
-
-async def readyz(request: Request) -> Response:
-    """Readiness: the service's own dependencies (its Redis) answer."""
-    settings: Settings = request.app.state.settings
-    try:
-        checks = await request.app.state.readiness(request)
-    except Exception as exc:
-        return error_response(503, f"{settings.service} is not ready: {exc}", "not_ready")
-    return JSONResponse({"status": "ready", "service": settings.service, "checks": checks})
-
-
-async def info(request: Request) -> Response:
-    """Which service, version, cluster, pod and node answered."""
-    return JSONResponse(request.app.state.settings.info())
-
-
 _PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
 CURSOR_SCHEMA = {"type": "string", "pattern": CURSOR_PATTERN}
 
@@ -204,34 +172,42 @@ def _openapi(app: Starlette, title: str, models: Sequence[type[pydantic.BaseMode
     return complete_openapi(schema)
 
 
+class Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+class ServiceApp(Starlette):
+    """A service's Starlette app and its OpenAPI document."""
+
+    openapi: dict[str, Any]
+
+
 def build_app(
     settings: Settings,
     routes: Sequence[BaseRoute],
     *,
     models: Sequence[type[pydantic.BaseModel]] = (),
-    readiness: ReadinessCheck | None = None,
-    on_startup: Callable[[Starlette], Awaitable[None]] | None = None,
-    background: Callable[[Starlette], Awaitable[None]] | None = None,
-) -> Starlette:
+    redis: aioredis.Redis | None = None,
+    closing: Sequence[Closable] = (),
+    background: Callable[[], Awaitable[None]] | None = None,
+    openapi: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> ServiceApp:
     """Wire a service: `routes` are its domain; everything else is shared.
 
-    State available to endpoints: `request.app.state.settings`, `.redis`
-    (when the service uses Redis), `.peers` (calls to the services it calls),
-    `.http` (the HTTP client under `.peers`, services/common/peers.py) and
-    `.metrics`.
-
-    `background(app)` runs as a task for as long as the app serves (e.g.
-    booking-service's reconciler) and is cancelled when it stops.
+    What the service's endpoints need, they get when the service builds
+    them (its create_app); this function only takes what it runs or closes
+    itself: `redis`, the service's own Redis client (GET /readyz pings it;
+    None for a service without one), `closing`, other clients to close when
+    the app stops (a peer HTTP client), and `background`, a coroutine run
+    for as long as the app serves (booking-service's reconciler) and
+    cancelled when it stops. `openapi` may rewrite the generated document
+    (the gateway adds the paths it proxies).
     """
     metrics = Metrics(settings.service)
-    http = peers_mod.http_client(settings)
-    redis = redis_mod.connect(settings) if settings.spec.uses_redis else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if on_startup is not None:
-            await on_startup(app)
-        task = asyncio.create_task(background(app)) if background is not None else None
+        task = asyncio.create_task(background()) if background is not None else None
         try:
             yield
         finally:
@@ -239,9 +215,29 @@ def build_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            await http.aclose()
+            for resource in closing:
+                await resource.aclose()
             if redis is not None:
                 await redis.aclose()
+
+    async def healthz(request: Request) -> Response:
+        """Liveness: the process answers."""
+        return JSONResponse({"status": "ok", "service": settings.service})
+
+    async def readyz(request: Request) -> Response:
+        """Readiness: the service's own dependency (its Redis) answers."""
+        checks: dict[str, str] = {}
+        if redis is not None:
+            try:
+                await asyncio.wait_for(redis.ping(), timeout=settings.redis_timeout)
+            except Exception as exc:  # any failure means "not ready"
+                return error_response(503, f"{settings.service} is not ready: redis: {type(exc).__name__}", "not_ready")
+            checks["redis"] = "ok"
+        return JSONResponse({"status": "ready", "service": settings.service, "checks": checks})
+
+    async def info(request: Request) -> Response:
+        """Which service, version, cluster, pod and node answered."""
+        return JSONResponse(settings.info())
 
     shared = [
         Route("/healthz", healthz, methods=["GET"], include_in_schema=False),
@@ -249,7 +245,7 @@ def build_app(
         Route("/info", info, methods=["GET"], include_in_schema=False),
         Route(catalog.METRICS_PATH, metrics.endpoint, methods=["GET"], include_in_schema=False),
     ]
-    app = Starlette(
+    app = ServiceApp(
         # The service's own routes first: they carry the traffic (none of
         # them shadows a shared path).
         routes=[*routes, *shared],
@@ -263,17 +259,11 @@ def build_app(
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False
-    app.state.settings = settings
-    app.state.metrics = metrics
-    app.state.redis = redis
-    app.state.http = http
-    app.state.peers = peers_mod.Peers(settings, http)
-    app.state.readiness = readiness or (_redis_ready if redis is not None else _no_dependencies)
+    document = _openapi(app, f"Theater MSA {settings.service}", models)
+    app.openapi = openapi(document) if openapi is not None else document
 
-    app.state.openapi = _openapi(app, f"Theater MSA {settings.service}", models)
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(app.openapi)
 
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(request.app.state.openapi)
-
-    app.router.routes.append(Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False))
+    app.router.routes.append(Route("/openapi.json", openapi_json, methods=["GET"], include_in_schema=False))
     return app

@@ -16,7 +16,7 @@ into booking-service.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -34,7 +34,7 @@ def path(resource: str) -> str:
     return f"{catalog.INTERNAL_PREFIX}/{resource}/deleted"
 
 
-def route(resource: str, store_of: Callable[[Request], Store]) -> Route:
+def route(resource: str, store: Store) -> Route:
     """The feed endpoint of one collection (internal: booking-service reads it)."""
 
     async def deleted(request: Request) -> Response:
@@ -46,7 +46,7 @@ def route(resource: str, store_of: Callable[[Request], Store]) -> Route:
                 f"after must be a sequence number and limit 1-{MAX_LIMIT}",
                 fields=[{"field": "after", "message": "an integer"}, {"field": "limit", "message": f"1-{MAX_LIMIT}"}],
             )
-        rows = await store_of(request).deleted_since(int(after), int(limit))
+        rows = await store.deleted_since(int(after), int(limit))
         return JSONResponse({"items": [{"id": id, "seq": seq} for id, seq in rows]})
 
     return Route(path(resource), deleted, methods=["GET"], include_in_schema=False)

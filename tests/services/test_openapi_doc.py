@@ -10,7 +10,7 @@ from services import booking_service, movie_service, user_service
 from services.common.settings import Settings
 
 DOCS = {
-    name: module.create_app(Settings(service=name)).state.openapi
+    name: module.create_app(Settings(service=name)).openapi
     for name, module in (("user-service", user_service), ("movie-service", movie_service), ("booking-service", booking_service))
 }
 

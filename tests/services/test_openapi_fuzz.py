@@ -41,7 +41,7 @@ def _schema(app_factory: object, service: str) -> schemathesis.BaseSchema:
     """The document the service itself serves (the same code builds it), so
     the examples are known when pytest collects the tests."""
     app = app_factory(Settings(service=service))  # type: ignore[operator]
-    return schemathesis.openapi.from_dict(app.state.openapi)
+    return schemathesis.openapi.from_dict(app.openapi)
 
 
 users = _schema(user_service.create_app, "user-service")

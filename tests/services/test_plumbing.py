@@ -111,3 +111,25 @@ def test_body_limit_message_follows_the_setting(redis_url: str) -> None:
         assert big.status_code == 413 and big.json()["error"]["message"] == "request body is larger than 2 KiB"
         raised = httpx.post(server.url + "/refuse", content=b"x")
         assert raised.status_code == 413 and raised.json()["error"]["message"] == "request body is larger than 2 KiB"
+
+
+@pytest.mark.parametrize("service", ["user-service", "movie-service", "booking-service"])
+def test_only_a_service_that_calls_others_gets_a_peer_client(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dependencies are built by each service for what it does: user-service
+    and movie-service call no one and hold no HTTP client (pool)."""
+    import importlib
+
+    from services import catalog
+    from services.common import peers
+
+    made: list[peers.HttpClient] = []
+    real_init = peers.HttpClient.__init__
+
+    def counting_init(self: peers.HttpClient, *args: object, **kwargs: object) -> None:
+        made.append(self)
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(peers.HttpClient, "__init__", counting_init)
+    spec = catalog.SERVICES[service]
+    importlib.import_module(spec.module).create_app(Settings(service=service))
+    assert len(made) == (1 if spec.calls else 0)
