@@ -20,16 +20,8 @@ import pulumi
 
 from infra import config as config_mod
 from infra.config import ConfigError, StackConfig
-from infra.dashboard_access import (
-    OUTPUT_NAME,
-    REMOTE_KEY,
-    REMOTE_SECRET,
-    DashboardAccess,
-    DashboardAccessArgs,
-    RemoteKubeconfig,
-    RemoteKubeconfigArgs,
-    remote_kubeconfig_path,
-)
+from infra.dashboard_access import OUTPUT_NAME, DashboardAccess, DashboardAccessArgs
+from infra.gateway import GatewayPod, GatewayPodArgs, gateway_pod
 from infra.images import ImagesArgs, ServiceImages
 from infra.istio.security import MeshSecurity, SecurityArgs
 from infra.istio.traffic import EDGE_VIRTUAL_SERVICE, ISTIO_NAMESPACE, EdgeRouting, MeshTraffic, TrafficArgs
@@ -38,14 +30,11 @@ from infra.microservice import Microservice, MicroserviceArgs
 from infra.namespace import AppNamespace, NamespaceArgs
 from infra import preflight
 from infra.provider import cluster_provider
-from infra.rbac import AppServiceAccount, ReadOnlyAccess, ReadOnlyAccessArgs, ServiceAccountArgs
+from infra.rbac import AppServiceAccount, ServiceAccountArgs
 from infra.redis import Redis, RedisArgs
 from infra.registry_pull import RegistryPullArgs, RegistryPullSecret
-from infra.ui_configmap import CHECKSUM_ANNOTATION, UiConfigMap, UiConfigMapArgs, read_ui_files
+from infra.ui_configmap import read_ui_files
 from services import catalog
-
-UI_MOUNT = "/app/ui"
-
 
 def dashboard_api_server(cfg: StackConfig) -> str:
     server = cfg.dashboard_api_server or config_mod.kubeconfig_server(cfg.kube_context, cfg.kubeconfig)
@@ -130,35 +119,12 @@ def build() -> None:
         in_ns,
     )
 
-    gateway_env: list[dict] = []
-    gateway_volumes: list[dict] = []
-    gateway_mounts: list[dict] = []
-    gateway_annotations: dict[str, str] = {}
-    gateway_deps: list[pulumi.Resource] = []
+    gateway = GatewayPod()
     if gateway_here:
-        sa = service_account_of(catalog.GATEWAY.name)
-        gateway_deps.append(ReadOnlyAccess(sa, ReadOnlyAccessArgs(sa), pulumi.ResourceOptions(provider=provider, depends_on=[accounts[catalog.GATEWAY.name]])))
-        ui = UiConfigMap("ui", UiConfigMapArgs(ui_files or {}), in_ns)
-        gateway_deps.append(ui)
-        gateway_annotations[CHECKSUM_ANNOTATION] = ui.checksum
         remote = cfg.other_clusters[0] if cfg.other_clusters else ""
-        gateway_env = [
-            {"name": "UI_DIR", "value": UI_MOUNT},
-            {"name": "REMOTE_CLUSTER_NAME", "value": remote},
-            {"name": "REMOTE_KUBECONFIG", "value": remote_kubeconfig_path()},
-        ]
-        gateway_volumes = [
-            {"name": "ui", "config_map": {"name": ui.name}},
-            # Optional: absent until remoteStatusStack is set; the page then says "not connected".
-            {"name": "remote-kubeconfig", "secret": {"secret_name": REMOTE_SECRET, "optional": True,
-                                                     "items": [{"key": REMOTE_KEY, "path": REMOTE_KEY}]}},
-        ]
-        gateway_mounts = [
-            {"name": "ui", "mount_path": UI_MOUNT, "read_only": True},
-            {"name": "remote-kubeconfig", "mount_path": catalog.REMOTE_KUBECONFIG_DIR, "read_only": True},
-        ]
-        if cfg.remote_status_stack:
-            gateway_deps.append(RemoteKubeconfig("remote-status", RemoteKubeconfigArgs(cfg.remote_status_stack), in_ns))
+        gateway = gateway_pod(
+            GatewayPodArgs(ui_files or {}, remote, cfg.remote_status_stack, accounts[catalog.GATEWAY.name]), provider, in_ns
+        )
 
     for name, spec in catalog.SERVICES.items():
         deploy = name in here
@@ -173,11 +139,11 @@ def build() -> None:
                 image=images.refs.get(name),
                 replicas=cfg.replicas,
                 version=cfg.service_version,
-                extra_env=gateway_env if is_gateway else (),
-                extra_volumes=gateway_volumes if is_gateway else (),
-                extra_mounts=gateway_mounts if is_gateway else (),
-                pod_annotations=gateway_annotations if is_gateway else {},
-                depends_on=([accounts[name]] if deploy else []) + (gateway_deps if is_gateway and deploy else []),
+                extra_env=gateway.env if is_gateway else (),
+                extra_volumes=gateway.volumes if is_gateway else (),
+                extra_mounts=gateway.mounts if is_gateway else (),
+                pod_annotations=gateway.annotations if is_gateway else {},
+                depends_on=([accounts[name]] if deploy else []) + (gateway.depends_on if is_gateway and deploy else []),
             ),
             in_ns,
         )

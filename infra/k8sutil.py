@@ -6,21 +6,20 @@ import re
 from typing import Mapping
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from services import catalog
 
 
 def meta(name: str, namespace: str | None = catalog.NAMESPACE, labels: Mapping[str, str] | None = None,
-         annotations: Mapping[str, str] | None = None) -> dict:
-    """ObjectMeta as a dict (snake_case keys, translated by the SDK)."""
-    m: dict = {"name": name}
-    if namespace is not None:
-        m["namespace"] = namespace
-    if labels:
-        m["labels"] = dict(labels)
-    if annotations:
-        m["annotations"] = dict(annotations)
-    return m
+         annotations: Mapping[str, str] | None = None) -> k8s.meta.v1.ObjectMetaArgs:
+    """ObjectMeta of a named object (in the app's namespace unless told)."""
+    return k8s.meta.v1.ObjectMetaArgs(
+        name=name,
+        namespace=namespace,
+        labels=dict(labels) if labels else None,
+        annotations=dict(annotations) if annotations else None,
+    )
 
 
 def child(parent: pulumi.Resource, *, depends_on: list[pulumi.Resource] | None = None,
@@ -74,15 +73,13 @@ def fqdn(name: str, namespace: str = catalog.NAMESPACE) -> str:
 
 
 # Restricted Pod Security Standard, shared by the app and Redis containers.
-def restricted_container_security(uid: int, gid: int | None = None) -> dict:
-    sc = {
-        "run_as_non_root": True,
-        "run_as_user": uid,
-        "allow_privilege_escalation": False,
-        "read_only_root_filesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-        "seccomp_profile": {"type": "RuntimeDefault"},
-    }
-    if gid is not None:
-        sc["run_as_group"] = gid
-    return sc
+def restricted_container_security(uid: int, gid: int | None = None) -> k8s.core.v1.SecurityContextArgs:
+    return k8s.core.v1.SecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=uid,
+        run_as_group=gid,
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )

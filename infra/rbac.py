@@ -18,10 +18,10 @@ from infra.k8sutil import child, meta
 from services import catalog
 
 READ_VERBS = ["get", "list", "watch"]
-CLUSTER_RULES = [{"api_groups": [""], "resources": ["nodes"], "verbs": READ_VERBS}]
+CLUSTER_RULES = [k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["nodes"], verbs=READ_VERBS)]
 NAMESPACE_RULES = [
-    {"api_groups": [""], "resources": ["pods"], "verbs": READ_VERBS},
-    {"api_groups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": READ_VERBS},
+    k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["pods"], verbs=READ_VERBS),
+    k8s.rbac.v1.PolicyRuleArgs(api_groups=["apps"], resources=["deployments", "replicasets"], verbs=READ_VERBS),
 ]
 
 
@@ -41,7 +41,7 @@ class AppServiceAccount(pulumi.ComponentResource):
             args.name,
             metadata=meta(args.name, labels={"app.kubernetes.io/part-of": "theater-msa"}),
             automount_service_account_token=args.automount_token,
-            image_pull_secrets=[{"name": s} for s in args.image_pull_secrets] or None,
+            image_pull_secrets=[k8s.core.v1.LocalObjectReferenceArgs(name=s) for s in args.image_pull_secrets] or None,
             opts=child(self),
         )
         self.name = args.name
@@ -63,14 +63,14 @@ class ReadOnlyAccess(pulumi.ComponentResource):
         labels = {"app.kubernetes.io/part-of": "theater-msa"}
         # ClusterRoles are cluster scoped: prefix the namespace to stay unique.
         cluster_name = f"{ns}-{sa}-read"
-        subject = [{"kind": "ServiceAccount", "name": sa, "namespace": ns}]
+        subject = [k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=sa, namespace=ns)]
         self.cluster_role = k8s.rbac.v1.ClusterRole(
             f"{name}-cluster", metadata=meta(cluster_name, namespace=None, labels=labels), rules=CLUSTER_RULES, opts=child(self)
         )
         self.cluster_role_binding = k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-cluster",
             metadata=meta(cluster_name, namespace=None, labels=labels),
-            role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_name},
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=cluster_name),
             subjects=subject,
             opts=child(self, depends_on=[self.cluster_role]),
         )
@@ -78,7 +78,7 @@ class ReadOnlyAccess(pulumi.ComponentResource):
         self.role_binding = k8s.rbac.v1.RoleBinding(
             f"{name}-ns",
             metadata=meta(f"{sa}-read", ns, labels),
-            role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": f"{sa}-read"},
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=f"{sa}-read"),
             subjects=subject,
             opts=child(self, depends_on=[self.role]),
         )

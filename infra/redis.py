@@ -13,7 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.k8sutil import child, image_version, meta, restricted_container_security
-from infra.microservice import RESOURCES
+from infra.microservice import resources
 from services import catalog
 
 # The redis:*-alpine image's `redis` user and group.
@@ -31,15 +31,16 @@ class RedisArgs:
     depends_on: Sequence[pulumi.Resource] = ()
 
 
-def preferred_cluster_affinity(cluster: str) -> dict:
-    return {
-        "node_affinity": {
-            "preferred_during_scheduling_ignored_during_execution": [{
-                "weight": 100,
-                "preference": {"match_expressions": [{"key": catalog.CLUSTER_LABEL, "operator": "In", "values": [cluster]}]},
-            }]
-        }
-    }
+def preferred_cluster_affinity(cluster: str) -> k8s.core.v1.AffinityArgs:
+    term = k8s.core.v1.PreferredSchedulingTermArgs(
+        weight=100,
+        preference=k8s.core.v1.NodeSelectorTermArgs(
+            match_expressions=[k8s.core.v1.NodeSelectorRequirementArgs(key=catalog.CLUSTER_LABEL, operator="In", values=[cluster])]
+        ),
+    )
+    return k8s.core.v1.AffinityArgs(
+        node_affinity=k8s.core.v1.NodeAffinityArgs(preferred_during_scheduling_ignored_during_execution=[term])
+    )
 
 
 class Redis(pulumi.ComponentResource):
@@ -55,63 +56,77 @@ class Redis(pulumi.ComponentResource):
             self.pvc = k8s.core.v1.PersistentVolumeClaim(
                 f"{r.name}-data",
                 metadata=meta(f"{r.name}-data", labels=catalog.labels(r.name)),
-                spec={
-                    "access_modes": ["ReadWriteOnce"],
-                    "storage_class_name": args.storage_class,
-                    "resources": {"requests": {"storage": args.storage_size}},
-                },
+                spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                    access_modes=["ReadWriteOnce"],
+                    storage_class_name=args.storage_class,
+                    resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": args.storage_size}),
+                ),
                 opts=child(self, depends_on=deps, retain_on_delete=False),
             )
-            data_volume = {"name": "data", "persistent_volume_claim": {"claim_name": f"{r.name}-data"}}
+            data_volume = k8s.core.v1.VolumeArgs(
+                name="data", persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(claim_name=f"{r.name}-data")
+            )
         else:
-            data_volume = {"name": "data", "empty_dir": {}}
+            data_volume = k8s.core.v1.VolumeArgs(name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())
         self.service = k8s.core.v1.Service(
             r.name,
             metadata=meta(r.name, labels=catalog.labels(r.name)),
-            spec={
-                "selector": catalog.selector(r.name),
-                "ports": [{"name": r.port_name, "port": r.port, "target_port": r.port, "protocol": "TCP", "app_protocol": "tcp"}],
-            },
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=catalog.selector(r.name),
+                ports=[k8s.core.v1.ServicePortArgs(
+                    name=r.port_name, port=r.port, target_port=r.port, protocol="TCP", app_protocol="tcp"
+                )],
+            ),
             opts=child(self, depends_on=deps),
         )
-        ping = {"exec": {"command": ["redis-cli", "-p", str(r.port), "ping"]}}
+        container = k8s.core.v1.ContainerArgs(
+            name=r.name,
+            image=args.image,
+            image_pull_policy="IfNotPresent",
+            args=["redis-server", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", "/data", "--port", str(r.port)],
+            ports=[k8s.core.v1.ContainerPortArgs(name="redis", container_port=r.port, protocol="TCP")],
+            resources=resources(r.name),
+            readiness_probe=k8s.core.v1.ProbeArgs(
+                exec_=k8s.core.v1.ExecActionArgs(command=["redis-cli", "-p", str(r.port), "ping"]),
+                initial_delay_seconds=2, period_seconds=5, timeout_seconds=2,
+            ),
+            liveness_probe=k8s.core.v1.ProbeArgs(
+                tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=r.port), initial_delay_seconds=10, period_seconds=10
+            ),
+            security_context=restricted_container_security(REDIS_UID, REDIS_GID),
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
+                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+            ],
+        )
         self.deployment = k8s.apps.v1.Deployment(
             r.name,
             metadata=meta(r.name, labels=labels),
-            spec={
-                "replicas": 1,
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=1,
                 # One writer on a ReadWriteOnce volume: stop the old pod first.
-                "strategy": {"type": "Recreate"},
-                "selector": {"match_labels": catalog.selector(r.name)},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "service_account_name": args.service_account,
-                        "affinity": preferred_cluster_affinity(args.cluster),
-                        "security_context": {
-                            "run_as_non_root": True,
-                            "run_as_user": REDIS_UID,
-                            "run_as_group": REDIS_GID,
-                            "fs_group": REDIS_GID,
-                            "seccomp_profile": {"type": "RuntimeDefault"},
-                        },
-                        "containers": [{
-                            "name": r.name,
-                            "image": args.image,
-                            "image_pull_policy": "IfNotPresent",
-                            "args": ["redis-server", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", "/data",
-                                     "--port", str(r.port)],
-                            "ports": [{"name": "redis", "container_port": r.port, "protocol": "TCP"}],
-                            "resources": RESOURCES[r.name],
-                            "readiness_probe": ping | {"initial_delay_seconds": 2, "period_seconds": 5, "timeout_seconds": 2},
-                            "liveness_probe": {"tcp_socket": {"port": r.port}, "initial_delay_seconds": 10, "period_seconds": 10},
-                            "security_context": restricted_container_security(REDIS_UID, REDIS_GID),
-                            "volume_mounts": [{"name": "data", "mount_path": "/data"}, {"name": "tmp", "mount_path": "/tmp"}],
-                        }],
-                        "volumes": [data_volume, {"name": "tmp", "empty_dir": {"size_limit": "16Mi"}}],
-                    },
-                },
-            },
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=catalog.selector(r.name)),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=args.service_account,
+                        affinity=preferred_cluster_affinity(args.cluster),
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_non_root=True,
+                            run_as_user=REDIS_UID,
+                            run_as_group=REDIS_GID,
+                            fs_group=REDIS_GID,
+                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                        ),
+                        containers=[container],
+                        volumes=[
+                            data_volume,
+                            k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="16Mi")),
+                        ],
+                    ),
+                ),
+            ),
             opts=child(self, depends_on=deps + ([self.pvc] if self.pvc else [])),
         )
         self.register_outputs({})

@@ -1,0 +1,79 @@
+"""What the api-gateway's pod needs beyond every app's (infra/microservice.py):
+
+- the web UI files: a ConfigMap mounted at UI_DIR, whose checksum on the pod
+  template rolls the pods when a file changes;
+- read access to this cluster for GET /api/status (ReadOnlyAccess);
+- the other cluster's kubeconfig: an optional Secret mounted at
+  catalog.REMOTE_KUBECONFIG_DIR (absent until remoteStatusStack is set; the
+  page then says "not connected"), and REMOTE_CLUSTER_NAME.
+
+`gateway_pod()` declares those objects (with the names and parents they
+always had, so no deployed object is replaced) and returns what the
+gateway's Microservice adds to its pod: env, volumes, mounts, annotations
+and what it depends on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.dashboard_access import REMOTE_KEY, REMOTE_SECRET, RemoteKubeconfig, RemoteKubeconfigArgs, remote_kubeconfig_path
+from infra.k8sutil import service_account_of
+from infra.microservice import env_var
+from infra.rbac import ReadOnlyAccess, ReadOnlyAccessArgs
+from infra.ui_configmap import CHECKSUM_ANNOTATION, UiConfigMap, UiConfigMapArgs
+from services import catalog
+
+UI_MOUNT = "/app/ui"
+
+
+@dataclass(frozen=True)
+class GatewayPodArgs:
+    ui_files: dict[str, str]
+    remote_cluster: str  # the other cluster's name ("" with one cluster)
+    remote_status_stack: str | None  # the stack exporting the other cluster's kubeconfig, once it exists
+    account: pulumi.Resource  # the gateway's ServiceAccount
+
+
+@dataclass
+class GatewayPod:
+    env: list[k8s.core.v1.EnvVarArgs] = field(default_factory=list)
+    volumes: list[k8s.core.v1.VolumeArgs] = field(default_factory=list)
+    mounts: list[k8s.core.v1.VolumeMountArgs] = field(default_factory=list)
+    annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+
+def gateway_pod(args: GatewayPodArgs, provider: pulumi.ProviderResource, in_ns: pulumi.ResourceOptions) -> GatewayPod:
+    sa = service_account_of(catalog.GATEWAY.name)
+    access = ReadOnlyAccess(sa, ReadOnlyAccessArgs(sa), pulumi.ResourceOptions(provider=provider, depends_on=[args.account]))
+    ui = UiConfigMap("ui", UiConfigMapArgs(args.ui_files), in_ns)
+    pod = GatewayPod(
+        env=[
+            env_var("UI_DIR", UI_MOUNT),
+            env_var("REMOTE_CLUSTER_NAME", args.remote_cluster),
+            env_var("REMOTE_KUBECONFIG", remote_kubeconfig_path()),
+        ],
+        volumes=[
+            k8s.core.v1.VolumeArgs(name="ui", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=ui.name)),
+            # Optional: absent until remoteStatusStack is set; the page then says "not connected".
+            k8s.core.v1.VolumeArgs(
+                name="remote-kubeconfig",
+                secret=k8s.core.v1.SecretVolumeSourceArgs(
+                    secret_name=REMOTE_SECRET, optional=True, items=[k8s.core.v1.KeyToPathArgs(key=REMOTE_KEY, path=REMOTE_KEY)]
+                ),
+            ),
+        ],
+        mounts=[
+            k8s.core.v1.VolumeMountArgs(name="ui", mount_path=UI_MOUNT, read_only=True),
+            k8s.core.v1.VolumeMountArgs(name="remote-kubeconfig", mount_path=catalog.REMOTE_KUBECONFIG_DIR, read_only=True),
+        ],
+        annotations={CHECKSUM_ANNOTATION: ui.checksum},
+        depends_on=[access, ui],
+    )
+    if args.remote_status_stack:
+        pod.depends_on.append(RemoteKubeconfig("remote-status", RemoteKubeconfigArgs(args.remote_status_stack), in_ns))
+    return pod
