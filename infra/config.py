@@ -19,9 +19,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping, TypeVar
 
 import pulumi
+import pydantic
 import yaml
 
 from services import catalog
@@ -87,6 +88,7 @@ DEFAULT_ROUTE_POLICY: dict[str, Any] = {
     "retryOn": "gateway-error,connect-failure,refused-stream",
 }
 _DURATION = re.compile(r"^(\d+(\.\d+)?(ms|s|m|h))+$")
+M = TypeVar("M", bound=pydantic.BaseModel)
 
 
 class ConfigError(pulumi.RunError):
@@ -102,19 +104,71 @@ def _hint(key: str, example: str = "<value>") -> str:
     return f"set {qkey(key)} with `pulumi config set {secret}{qkey(key)} {example}`"
 
 
-@dataclass(frozen=True)
-class Fault:
-    delay: str | None = None
-    abort: int | None = None
-    percent: float = 100.0
+Duration = Annotated[str, pydantic.StringConstraints(pattern=_DURATION.pattern)]
 
 
-@dataclass(frozen=True)
-class RoutePolicy:
-    timeout: str
-    attempts: int
-    per_try_timeout: str
-    retry_on: str
+class _Strict(pydantic.BaseModel):
+    """A JSON object setting: unknown fields are errors, nothing is coerced."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Fault(_Strict):
+    """One service's entry of `faults`: a delay, an abort, or both."""
+
+    delay: Duration | None = None
+    abort: Annotated[int, pydantic.Field(ge=200, le=599)] | None = None
+    percent: Annotated[float, pydantic.Field(gt=0, le=100)] = 100.0
+
+    @pydantic.field_validator("percent", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("must be a number")
+        return float(value)
+
+    @pydantic.model_validator(mode="after")
+    def _something(self) -> Fault:
+        if self.delay is None and self.abort is None:
+            raise ValueError('needs delay (e.g. "3s") or abort (e.g. 503)')
+        return self
+
+
+class RoutePolicy(_Strict):
+    """One service's entry of `routePolicies`; unset fields keep DEFAULT_ROUTE_POLICY."""
+
+    timeout: Duration = DEFAULT_ROUTE_POLICY["timeout"]
+    attempts: Annotated[int, pydantic.Field(ge=0)] = DEFAULT_ROUTE_POLICY["attempts"]
+    per_try_timeout: Duration = pydantic.Field(DEFAULT_ROUTE_POLICY["perTryTimeout"], alias="perTryTimeout")
+    retry_on: str = pydantic.Field(DEFAULT_ROUTE_POLICY["retryOn"], alias="retryOn")
+
+    @pydantic.field_validator("attempts", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        # JSON has one number type: 2.0 is the whole number 2.
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _validated(model: type[M], key: str, service: str, raw: Any) -> M:
+    """`raw` as `model`; a ConfigError naming the key, the service and each bad field."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{qkey(key)}: {service} needs an object")
+    try:
+        return model.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                allowed = ", ".join(f.alias or n for n, f in model.model_fields.items())
+                problems.append(f"unknown field {where!r} for {service}; allowed: {allowed}")
+            elif err["type"] == "string_pattern_mismatch":
+                problems.append(f"{service}.{where} must be a duration like 3s or 500ms, got {err['input']!r}")
+            elif where:
+                problems.append(f"{service}.{where}: {err['msg']}, got {err['input']!r}")
+            else:
+                problems.append(f"{service} {err['msg'].removeprefix('Value error, ')}")
+        raise ConfigError(f"{qkey(key)}: " + "; ".join(problems)) from None
 
 
 @dataclass(frozen=True)
@@ -176,24 +230,10 @@ class StackConfig:
         return self.cluster == self.ingress_cluster
 
     def route_policy(self, service: str) -> RoutePolicy:
-        return self.route_policies.get(service) or _route_policy("routePolicies", service, {})
+        return self.route_policies.get(service) or RoutePolicy()
 
     def image_repository(self, service: str) -> str:
         return f"{self.registry}/{self.harbor_project}/{service}"
-
-
-def _route_policy(key: str, service: str, raw: Mapping[str, Any]) -> RoutePolicy:
-    unknown = set(raw) - set(DEFAULT_ROUTE_POLICY)
-    if unknown:
-        raise ConfigError(f"{qkey(key)}: unknown field(s) {sorted(unknown)} for {service}; allowed: {sorted(DEFAULT_ROUTE_POLICY)}")
-    merged = {**DEFAULT_ROUTE_POLICY, **raw}
-    for dkey in ("timeout", "perTryTimeout"):
-        if not isinstance(merged[dkey], str) or not _DURATION.match(merged[dkey]):
-            raise ConfigError(f"{qkey(key)}: {service}.{dkey} must be a duration like 2s or 500ms, got {merged[dkey]!r}")
-    attempts = merged["attempts"]
-    if isinstance(attempts, bool) or not isinstance(attempts, (int, float)) or attempts < 0 or int(attempts) != attempts:
-        raise ConfigError(f"{qkey(key)}: {service}.attempts must be a non-negative integer, got {attempts!r}")
-    return RoutePolicy(merged["timeout"], int(attempts), merged["perTryTimeout"], str(merged["retryOn"]))
 
 
 def _json_object(key: str, value: Any) -> dict[str, Any]:
@@ -230,21 +270,9 @@ def parse_faults(value: Any) -> dict[str, Fault]:
     faults: dict[str, Fault] = {}
     for service, raw in _json_object("faults", value).items():
         _check_service("faults", service)
-        if not isinstance(raw, dict) or not raw:
+        if raw == {}:
             raise ConfigError(f"{qkey('faults')}: {service} needs an object with delay or abort")
-        unknown = set(raw) - {"delay", "abort", "percent"}
-        if unknown:
-            raise ConfigError(f"{qkey('faults')}: unknown field(s) {sorted(unknown)} for {service}; allowed: delay, abort, percent")
-        delay, abort, percent = raw.get("delay"), raw.get("abort"), raw.get("percent", 100)
-        if delay is None and abort is None:
-            raise ConfigError(f"{qkey('faults')}: {service} needs delay (e.g. \"3s\") or abort (e.g. 503)")
-        if delay is not None and (not isinstance(delay, str) or not _DURATION.match(delay)):
-            raise ConfigError(f"{qkey('faults')}: {service}.delay must be a duration like 3s, got {delay!r}")
-        if abort is not None and (isinstance(abort, bool) or not isinstance(abort, int) or not 200 <= abort <= 599):
-            raise ConfigError(f"{qkey('faults')}: {service}.abort must be an HTTP status 200-599, got {abort!r}")
-        if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 < percent <= 100:
-            raise ConfigError(f"{qkey('faults')}: {service}.percent must be in (0, 100], got {percent!r}")
-        faults[service] = Fault(delay, abort, float(percent))
+        faults[service] = _validated(Fault, "faults", service, raw)
     return faults
 
 
@@ -252,9 +280,7 @@ def parse_route_policies(value: Any) -> dict[str, RoutePolicy]:
     policies: dict[str, RoutePolicy] = {}
     for service, raw in _json_object("routePolicies", value).items():
         _check_service("routePolicies", service)
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{qkey('routePolicies')}: {service} needs an object")
-        policies[service] = _route_policy("routePolicies", service, raw)
+        policies[service] = _validated(RoutePolicy, "routePolicies", service, raw)
     return policies
 
 
