@@ -34,13 +34,12 @@ follows it and cancels the movie's bookings (services/booking_reconciler.py).
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import pydantic
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from services import catalog
@@ -48,6 +47,7 @@ from services.common import deletions
 from services.common.app import build_app, collection
 from services.common.body import StrictModel, read_body
 from services.common.errors import ApiError
+from services.common.responses import JSONResponse, loads
 from services.common.settings import Settings
 from services.common.store import Store, page_params
 
@@ -156,7 +156,7 @@ class Movies:
         out = []
         for raw, seats in zip(values[::2], values[1::2], strict=True):
             if raw is not None:
-                out.append(view(json.loads(raw), int(seats or 0)))
+                out.append(view(loads(raw), int(seats or 0)))
         return out
 
 

@@ -16,12 +16,12 @@ in time gives 504. Nothing waits longer than the peer timeout.
 from __future__ import annotations
 
 import asyncio
-import json as jsonlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 from multidict import CIMultiDictProxy
 
 from services.common.errors import ApiError
@@ -53,7 +53,7 @@ class Reply:
         return self.content.decode("utf-8", "replace")
 
     def json(self) -> Any:
-        return jsonlib.loads(self.content)
+        return orjson.loads(self.content)
 
 
 class HttpClient:
@@ -145,7 +145,7 @@ class Peers:
         headers = trace_headers(inbound_headers)
         data = None
         if json is not None:
-            data = jsonlib.dumps(json, separators=(",", ":")).encode()
+            data = orjson.dumps(json)
             headers = {**headers, "content-type": "application/json"}
         try:
             return await self.client.request(method, url, headers=headers, data=data)

@@ -37,6 +37,7 @@ import redis.asyncio as aioredis
 from starlette.requests import Request
 
 from services.common.errors import ApiError
+from services.common.responses import loads
 
 ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no l/1/o/0 to avoid misreading
 ID_LENGTH = 10
@@ -210,13 +211,13 @@ class Store:
         if not self.is_id(id):
             return None
         raw = await self.redis.get(self.record_key(id))
-        return None if raw is None else json.loads(raw)
+        return None if raw is None else loads(raw)
 
     async def get_many(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         if not ids:
             return []
         raws = await self.redis.mget([self.record_key(i) for i in ids])
-        return [json.loads(r) for r in raws if r is not None]
+        return [loads(r) for r in raws if r is not None]
 
     async def delete(
         self,
