@@ -53,6 +53,7 @@ from services.common.store import Store, page_params
 
 SERVICE = "movie-service"
 REF_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+SEATS = ":seats"  # movies:<id>:seats, the seats still available
 
 # KEYS: movie record, seats, reservations   ARGV: bookingId, seats
 # Returns {status, seats available, the movie record when the booking holds
@@ -142,7 +143,7 @@ class Movies:
         self.release = store.redis.register_script(_RELEASE)
 
     def seats_key(self, movie_id: str) -> str:
-        return self.store.key(movie_id, "seats")
+        return self.store.record_key(movie_id) + SEATS
 
     def reservations_key(self, movie_id: str) -> str:
         return self.store.key(movie_id, "reservations")
@@ -217,8 +218,9 @@ async def list_movies(request: Request) -> Response:
     """
     limit, cursor = page_params(request)
     movies = _movies(request)
-    ids, next_cursor = await movies.store.page_ids(movies.store.index, limit, cursor)
-    return JSONResponse({"items": await movies.views(ids), "next": next_cursor})
+    rows, next_cursor = await movies.store.page_values(movies.store.index, limit, cursor, (SEATS,))
+    items = [view(loads(raw), int(seats or 0)) for raw, seats in rows if raw is not None]
+    return JSONResponse({"items": items, "next": next_cursor})
 
 
 async def get_movie(request: Request) -> Response:
