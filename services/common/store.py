@@ -242,12 +242,6 @@ class Store:
         raw = await self.redis.get(self.record_key(id))
         return None if raw is None else loads(raw)
 
-    async def get_many(self, ids: Sequence[str]) -> list[dict[str, Any]]:
-        if not ids:
-            return []
-        raws = await self.redis.mget([self.record_key(i) for i in ids])
-        return [loads(r) for r in raws if r is not None]
-
     async def delete(
         self,
         id: str,
