@@ -15,7 +15,7 @@ prefix and never touches another's keys):
                           feed other services follow: services/common/deletions.py)
 
 A page is `ZRANGE <index> (<cursor> +inf BYSCORE LIMIT 0 <limit+1>` plus one
-MGET: no KEYS, no SCAN, no full reads. The cursor is the sequence number of
+MGET, both in one script (one round trip): no KEYS, no SCAN, no full reads. The cursor is the sequence number of
 the last record returned; clients treat it as opaque.
 
 Ids are a one-letter kind, an underscore and 10 random characters from a
