@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from services import catalog
+
+# Characters kept in the version shown in X-Served-By (no comma, space or parenthesis).
+_HEADER_UNSAFE = re.compile(r"[^A-Za-z0-9._/+-]")
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,9 @@ class Settings:
 
     @property
     def served_by(self) -> str:
-        return f"{self.service}@{self.cluster}/{self.pod}"
+        """`<service>@<cluster>/<pod> (<version>)`: who answered, and which
+        version (canary and A/B lessons). The version is made header-safe."""
+        return f"{self.service}@{self.cluster}/{self.pod} ({_HEADER_UNSAFE.sub('-', self.version)})"
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
