@@ -47,6 +47,13 @@ class Settings:
     # Seconds the whole request body may take to arrive (408 after that).
     body_read_timeout: float = 10.0
 
+    def peer_urls(self, name: str) -> tuple[str, ...]:
+        """Base URLs of the peer `name`. `<PEER>_URL` may list several,
+        comma-separated: `theater local --with-v2` gives movie-service's
+        callers v1 and v2, used in turn as a Kubernetes Service spreads
+        calls over every pod it selects (services/common/peers.py)."""
+        return tuple(u.strip().rstrip("/") for u in self.peers[name].split(",") if u.strip())
+
     @property
     def spec(self) -> catalog.ServiceSpec:
         return catalog.SERVICES[self.service]
