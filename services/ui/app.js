@@ -655,7 +655,7 @@ async function runCanary() {
   const sent = [header ? `헤더 ${header[0]}: ${header[1]}` : null, cookie ? `쿠키 ${cookie[0]}=${cookie[1]}` : null].filter(Boolean);
   box.replaceChildren(h("div", { class: "who canary" },
     h("p", { class: "muted", "data-testid": "canary-summary",
-      text: `GET /movies/ ${done}회${sent.length ? ` (${sent.join(", ")})` : ""}: 버전·클러스터별 응답 수` }),
+      text: `GET /movies/ ${done}회${sent.length ? ` (${sent.join(", ")})` : ""}: 버전과 클러스터별 응답 수` }),
     ...rows));
 }
 

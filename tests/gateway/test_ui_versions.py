@@ -23,6 +23,14 @@ def _patient_expect() -> None:
     expect.set_options(timeout=20_000)
 
 
+def wait_for_count(page: Any, seen: list, n: int) -> None:
+    """Request events arrive after the page has moved on: wait (at most 10 s) until n are in."""
+    for _ in range(100):
+        if len(seen) >= n:
+            return
+        page.wait_for_timeout(100)
+
+
 def seed_movie(base: str) -> dict[str, Any]:
     tag = str(uuid.uuid4().int)[:6]
     with httpx.Client(base_url=base, timeout=10) as api:
@@ -51,8 +59,8 @@ def test_who_answered_shows_version_and_cluster(local_app_v2: str) -> None:
         # Services with one version show no version summary.
         users = page.get_by_test_id("whoami-service").filter(has=page.get_by_role("heading", name="user-service"))
         expect(users.get_by_test_id("whoami-versions")).to_have_count(0)
-        expect(page.get_by_test_id("gateway-served-by")).to_contain_text("api-gateway@local/")
-        expect(page.get_by_test_id("gateway-served-by")).to_contain_text(" v1 (노드 ")
+        expect(page.get_by_test_id("gateway-info")).to_contain_text("api-gateway@local/")
+        expect(page.get_by_test_id("gateway-info")).to_contain_text(" v1 (노드 ")
 
         # v2's answers carry 예매율 (2 of 8 seats booked); reloading the list alternates v1 and v2.
         item = page.get_by_test_id("movie-item").filter(has_text=movie["title"])
@@ -78,7 +86,7 @@ def test_canary_panel_counts_the_split(local_app_v2: str, viewport: dict[str, in
         panel = page.get_by_test_id("canary-panel")
         expect(panel).to_contain_text("카나리·A/B 분배")
         sent: list[dict[str, str]] = []
-        page.on("request", lambda r: sent.append(r.headers) if "/movies/?limit=1" in r.url else None)
+        page.on("requestfinished", lambda r: sent.append(r.all_headers()) if "/movies/?limit=1" in r.url else None)
 
         panel.get_by_test_id("canary-n").select_option("20")
         panel.get_by_test_id("canary-run").click()
@@ -91,7 +99,8 @@ def test_canary_panel_counts_the_split(local_app_v2: str, viewport: dict[str, in
         assert 7 <= counts["v2"] <= 13, counts
         expect(rows.first.get_by_test_id("canary-share")).to_have_text(re.compile(r"^\d+회 \(\d+%\)$"))
         expect(rows.first).to_contain_text("local")
-        expect(panel.get_by_test_id("canary-summary")).to_have_text("GET /movies/ 20회: 버전·클러스터별 응답 수")
+        expect(panel.get_by_test_id("canary-summary")).to_have_text("GET /movies/ 20회: 버전과 클러스터별 응답 수")
+        wait_for_count(page, sent, 20)
         assert len(sent) == 20
 
         # The A/B header and cookie ride on every call; the cookie is gone afterwards.
@@ -100,6 +109,7 @@ def test_canary_panel_counts_the_split(local_app_v2: str, viewport: dict[str, in
         panel.get_by_test_id("canary-cookie").fill("theater-group=beta")
         panel.get_by_test_id("canary-run").click()
         expect(panel.get_by_test_id("canary-summary")).to_contain_text("헤더 x-theater-group: beta, 쿠키 theater-group=beta")
+        wait_for_count(page, sent, 20)
         assert len(sent) == 20
         assert all(h.get("x-theater-group") == "beta" and "theater-group=beta" in h.get("cookie", "") for h in sent), sent[0]
         assert "theater-group" not in page.evaluate("document.cookie")
@@ -110,6 +120,7 @@ def test_canary_panel_counts_the_split(local_app_v2: str, viewport: dict[str, in
         panel.get_by_test_id("canary-run").click()
         error = panel.get_by_test_id("canary-error")
         expect(error).to_have_text("헤더는 이름: 값 형식으로 입력하세요. 예: x-theater-group: beta")
+        page.wait_for_timeout(500)
         assert sent == []
         assert untranslated(error.inner_text().split("예:")[0]) == []
 
