@@ -202,11 +202,11 @@ def build() -> None:
             in_ns,
         )
 
-    istio_args = TrafficArgs(cfg)
-    MeshTraffic("traffic", istio_args, in_ns)
+    traffic = MeshTraffic("traffic", TrafficArgs(cfg), in_ns)
     MeshSecurity("security", SecurityArgs(cfg), in_ns)
     if cfg.is_ingress_cluster:
-        EdgeRouting("edge", istio_args, k8s_opts)
+        # After the DestinationRules: the edge routes may name their subsets.
+        EdgeRouting("edge", TrafficArgs(cfg, depends_on=(traffic,)), k8s_opts)
 
     if cfg.export_dashboard_access and api_server:
         access = DashboardAccess("dashboard", DashboardAccessArgs(cfg.cluster, api_server), in_ns)

@@ -268,7 +268,8 @@ class MeshTraffic(pulumi.ComponentResource):
                     "gateways": ["mesh"],
                     "http": http_routes(cfg, service, name=service),
                 },
-                opts=child(self, depends_on=deps),
+                # Subsets before the routes that name them (lessons v2Cluster + canary in one `pulumi up`).
+                opts=child(self, depends_on=deps + [self.destination_rules[service]]),
                 version=cfg.istio_api_version,
             )
         redis = catalog.REDIS
