@@ -22,12 +22,15 @@ import pulumi_kubernetes as k8s
 
 from infra.dashboard_access import REMOTE_KEY, REMOTE_SECRET, RemoteKubeconfig, RemoteKubeconfigArgs, remote_kubeconfig_path
 from infra.k8sutil import service_account_of
-from infra.microservice import env_var
 from infra.rbac import ReadOnlyAccess, ReadOnlyAccessArgs
 from infra.ui_configmap import CHECKSUM_ANNOTATION, UiConfigMap, UiConfigMapArgs
 from services import catalog
 
 UI_MOUNT = "/app/ui"
+
+
+def env_var(name: str, value: pulumi.Input[str]) -> k8s.core.v1.EnvVarArgs:
+    return k8s.core.v1.EnvVarArgs(name=name, value=value)
 
 
 @dataclass(frozen=True)

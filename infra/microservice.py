@@ -1,4 +1,5 @@
-"""One app: its Service (in every cluster) and its Deployment (home cluster only).
+"""One app: its Service (in every cluster) and its Deployment (home cluster only),
+plus, for the lessons, a second version's Deployment (SecondVersion).
 
 Istio multi-cluster needs the Service in each client cluster so that the
 name resolves there, even where no pod backs it.
@@ -6,7 +7,7 @@ name resolves there, even where no pod backs it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 import pulumi
@@ -44,36 +45,20 @@ def prometheus_annotations(spec: catalog.ServiceSpec) -> dict[str, str]:
     return {"prometheus.io/scrape": "true", "prometheus.io/port": str(spec.port), "prometheus.io/path": catalog.METRICS_PATH}
 
 
-def field_env(name: str, path: str) -> k8s.core.v1.EnvVarArgs:
-    return k8s.core.v1.EnvVarArgs(
-        name=name, value_from=k8s.core.v1.EnvVarSourceArgs(field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path=path))
-    )
+def field_env(name: str, path: str) -> dict:
+    return {"name": name, "value_from": {"field_ref": {"field_path": path}}}
 
 
-def env_var(name: str, value: pulumi.Input[str]) -> k8s.core.v1.EnvVarArgs:
-    return k8s.core.v1.EnvVarArgs(name=name, value=value)
-
-
-def resources(name: str) -> k8s.core.v1.ResourceRequirementsArgs:
-    return k8s.core.v1.ResourceRequirementsArgs(requests=RESOURCES[name]["requests"], limits=RESOURCES[name]["limits"])
-
-
-def required_cluster_affinity(cluster: str) -> k8s.core.v1.AffinityArgs:
-    term = k8s.core.v1.NodeSelectorTermArgs(
-        match_expressions=[k8s.core.v1.NodeSelectorRequirementArgs(key=catalog.CLUSTER_LABEL, operator="In", values=[cluster])]
-    )
-    return k8s.core.v1.AffinityArgs(
-        node_affinity=k8s.core.v1.NodeAffinityArgs(
-            required_during_scheduling_ignored_during_execution=k8s.core.v1.NodeSelectorArgs(node_selector_terms=[term])
-        )
-    )
-
-
-def http_probe(path: str, port: int, initial_delay: int, period: int) -> k8s.core.v1.ProbeArgs:
-    return k8s.core.v1.ProbeArgs(
-        http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port=port),
-        initial_delay_seconds=initial_delay, period_seconds=period, timeout_seconds=2, failure_threshold=3,
-    )
+def required_cluster_affinity(cluster: str) -> dict:
+    return {
+        "node_affinity": {
+            "required_during_scheduling_ignored_during_execution": {
+                "node_selector_terms": [
+                    {"match_expressions": [{"key": catalog.CLUSTER_LABEL, "operator": "In", "values": [cluster]}]}
+                ]
+            }
+        }
+    }
 
 
 @dataclass(frozen=True)
@@ -85,26 +70,79 @@ class MicroserviceArgs:
     image: pulumi.Input[str] | None = None
     replicas: int = 2
     version: str = catalog.DEFAULT_VERSION
-    extra_env: Sequence[k8s.core.v1.EnvVarArgs] = ()
-    extra_volumes: Sequence[k8s.core.v1.VolumeArgs] = ()
-    extra_mounts: Sequence[k8s.core.v1.VolumeMountArgs] = ()
+    extra_env: Sequence[dict] = ()
+    extra_volumes: Sequence[dict] = ()
+    extra_mounts: Sequence[dict] = ()
     pod_annotations: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
 
 
-def app_env(spec: catalog.ServiceSpec, cluster: str, version: str) -> list[k8s.core.v1.EnvVarArgs]:
+def app_env(spec: catalog.ServiceSpec, cluster: str, version: str) -> list[dict]:
     env = [
-        env_var("SERVICE_NAME", spec.name),
-        env_var("SERVICE_VERSION", version),
-        env_var("CLUSTER_NAME", cluster),
-        env_var("PORT", str(spec.port)),
+        {"name": "SERVICE_NAME", "value": spec.name},
+        {"name": "SERVICE_VERSION", "value": version},
+        {"name": "CLUSTER_NAME", "value": cluster},
+        {"name": "PORT", "value": str(spec.port)},
         field_env("POD_NAME", "metadata.name"),
         field_env("NODE_NAME", "spec.nodeName"),
         field_env("POD_NAMESPACE", "metadata.namespace"),
-        env_var("REDIS_URL", catalog.REDIS.cluster_url()),
+        {"name": "REDIS_URL", "value": catalog.REDIS.cluster_url()},
     ]
-    env += [env_var(peer.url_env, peer.cluster_url()) for peer in catalog.SERVICES.values()]
+    env += [{"name": peer.url_env, "value": peer.cluster_url()} for peer in catalog.SERVICES.values()]
     return env
+
+
+def app_deployment(name: str, args: MicroserviceArgs, labels: Mapping[str, str], selector: Mapping[str, str],
+                   opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
+    """The Deployment `name` of one version of an app, pinned to args.cluster."""
+    spec = args.spec
+    if args.image is None:
+        raise ValueError(f"{name}: an image is required where it is deployed")
+    container = {
+        "name": spec.name,
+        "image": args.image,
+        "image_pull_policy": "IfNotPresent",
+        "ports": [{"name": "http", "container_port": spec.port, "protocol": "TCP"}],
+        "env": app_env(spec, args.cluster, args.version) + list(args.extra_env),
+        "resources": RESOURCES[spec.name],
+        "readiness_probe": {
+            "http_get": {"path": "/readyz", "port": spec.port},
+            "initial_delay_seconds": 2, "period_seconds": 5, "timeout_seconds": 2, "failure_threshold": 3,
+        },
+        "liveness_probe": {
+            "http_get": {"path": "/healthz", "port": spec.port},
+            "initial_delay_seconds": 10, "period_seconds": 10, "timeout_seconds": 2, "failure_threshold": 3,
+        },
+        "security_context": restricted_container_security(APP_UID, APP_UID),
+        "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}] + list(args.extra_mounts),
+    }
+    return k8s.apps.v1.Deployment(
+        name,
+        metadata=meta(name, labels=labels),
+        spec={
+            "replicas": args.replicas,
+            "selector": {"match_labels": dict(selector)},
+            "strategy": {"type": "RollingUpdate", "rolling_update": {"max_unavailable": 0, "max_surge": 1}},
+            "template": {
+                "metadata": {"labels": dict(labels), "annotations": prometheus_annotations(spec) | dict(args.pod_annotations)},
+                "spec": {
+                    "service_account_name": args.service_account,
+                    "affinity": required_cluster_affinity(args.cluster),
+                    "security_context": {
+                        "run_as_non_root": True,
+                        "run_as_user": APP_UID,
+                        "run_as_group": APP_UID,
+                        "fs_group": APP_UID,
+                        "seccomp_profile": {"type": "RuntimeDefault"},
+                    },
+                    "termination_grace_period_seconds": 20,
+                    "containers": [container],
+                    "volumes": [{"name": "tmp", "empty_dir": {"size_limit": "64Mi"}}] + list(args.extra_volumes),
+                },
+            },
+        },
+        opts=opts,
+    )
 
 
 class Microservice(pulumi.ComponentResource):
@@ -120,63 +158,37 @@ class Microservice(pulumi.ComponentResource):
         self.service = k8s.core.v1.Service(
             spec.name,
             metadata=meta(spec.name, labels=catalog.labels(spec.name, version_label)),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                selector=catalog.selector(spec.name),
-                ports=[k8s.core.v1.ServicePortArgs(
-                    name=spec.port_name, port=spec.port, target_port=spec.port, protocol="TCP", app_protocol="http",
-                )],
-            ),
+            spec={
+                "selector": catalog.selector(spec.name),
+                "ports": [{
+                    "name": spec.port_name,
+                    "port": spec.port,
+                    "target_port": spec.port,
+                    "protocol": "TCP",
+                    "app_protocol": "http",
+                }],
+            },
             opts=child(self, depends_on=deps),
         )
         self.deployment = None
         if args.deploy:
-            if args.image is None:
-                raise ValueError(f"{spec.name}: an image is required where it is deployed")
-            container = k8s.core.v1.ContainerArgs(
-                name=spec.name,
-                image=args.image,
-                image_pull_policy="IfNotPresent",
-                ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=spec.port, protocol="TCP")],
-                env=app_env(spec, args.cluster, args.version) + list(args.extra_env),
-                resources=resources(spec.name),
-                readiness_probe=http_probe("/readyz", spec.port, initial_delay=2, period=5),
-                liveness_probe=http_probe("/healthz", spec.port, initial_delay=10, period=10),
-                security_context=restricted_container_security(APP_UID, APP_UID),
-                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"), *args.extra_mounts],
-            )
-            self.deployment = k8s.apps.v1.Deployment(
-                spec.name,
-                metadata=meta(spec.name, labels=labels),
-                spec=k8s.apps.v1.DeploymentSpecArgs(
-                    replicas=args.replicas,
-                    selector=k8s.meta.v1.LabelSelectorArgs(match_labels=catalog.selector(spec.name)),
-                    strategy=k8s.apps.v1.DeploymentStrategyArgs(
-                        type="RollingUpdate",
-                        rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
-                    ),
-                    template=k8s.core.v1.PodTemplateSpecArgs(
-                        metadata=k8s.meta.v1.ObjectMetaArgs(
-                            labels=labels, annotations=prometheus_annotations(spec) | dict(args.pod_annotations)
-                        ),
-                        spec=k8s.core.v1.PodSpecArgs(
-                            service_account_name=args.service_account,
-                            affinity=required_cluster_affinity(args.cluster),
-                            security_context=k8s.core.v1.PodSecurityContextArgs(
-                                run_as_non_root=True,
-                                run_as_user=APP_UID,
-                                run_as_group=APP_UID,
-                                fs_group=APP_UID,
-                                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                            ),
-                            termination_grace_period_seconds=20,
-                            containers=[container],
-                            volumes=[
-                                k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")),
-                                *args.extra_volumes,
-                            ],
-                        ),
-                    ),
-                ),
-                opts=child(self, depends_on=deps),
-            )
+            self.deployment = app_deployment(spec.name, args, labels, catalog.selector(spec.name), child(self, depends_on=deps))
+        self.register_outputs({})
+
+
+class SecondVersion(pulumi.ComponentResource):
+    """A second version of an app (canary, A/B lessons): its own Deployment
+    <service>-<version> beside the first one's, with the labels app=<service>,
+    version=<version>, so the app's Service (selector app only) reaches both
+    and DestinationRule subsets tell them apart by `version`."""
+
+    deployment: k8s.apps.v1.Deployment
+
+    def __init__(self, name: str, version: catalog.VersionSpec, args: MicroserviceArgs,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("theater-msa:index:SecondVersion", name, None, opts)
+        labels = catalog.labels(version.spec.name, version.version)
+        selector = catalog.selector(version.spec.name) | {catalog.VERSION_LABEL: version.version}
+        self.deployment = app_deployment(version.name, replace(args, version=version.version), labels, selector,
+                                         child(self, depends_on=list(args.depends_on)))
         self.register_outputs({})

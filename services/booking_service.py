@@ -39,7 +39,7 @@ from typing import Annotated, Any
 
 import pydantic
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from services import catalog
@@ -51,6 +51,7 @@ from services.common.app import ServiceApp, build_app, collection
 from services.common.body import REF_PATTERN, StrictModel, read_body
 from services.common.errors import ApiError, peer_unavailable
 from services.common.peers import Peers, http_client
+from services.common.responses import JSONResponse
 from services.common.settings import Settings
 from services.common.query import page_params, ref_params
 from services.common.store import Store, now_iso

@@ -11,6 +11,12 @@ is there again on the next start.
 Each service gets its own Redis database (user-service 0, movie-service 1,
 booking-service 2) on top of its own key prefix. `--port-offset N` shifts
 every port, Redis included, to run beside another copy.
+
+`--with-v2` also starts each second version the catalog declares
+(catalog.VERSIONS: movie-service v2 on 8092) right after its first version,
+on the same Redis database, and gives their callers both URLs, used in turn:
+what a Kubernetes Service does with v1 and v2 pods before any Istio rule
+(the canary lesson's weights and header need the mesh).
 """
 
 from __future__ import annotations
@@ -55,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="comma-separated services to start (default: all; api-gateway when it exists)",
     )
+    parser.add_argument(
+        "--with-v2",
+        action="store_true",
+        help="also start movie-service v2 (port 8092 + offset) beside v1; callers use both in turn",
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level of the services (default: warning)")
     parser.add_argument("--ready-timeout", type=float, default=30.0, help="seconds to wait for each service")
 
@@ -75,19 +86,37 @@ def _redis_dbs() -> dict[str, int]:
 
 
 def service_env(
-    spec: catalog.ServiceSpec, redis_url: str, offset: int, log_level: str, base: dict[str, str] | None = None
+    spec: catalog.ServiceSpec,
+    redis_url: str,
+    offset: int,
+    log_level: str,
+    base: dict[str, str] | None = None,
+    versions: Sequence[catalog.VersionSpec] = (),
 ) -> dict[str, str]:
-    """`theater local`'s wiring: ports shifted by `offset`, a Redis database
-    per service, peers at their local ports."""
+    """The environment of `spec`'s process; `versions` (second versions
+    running too) are added to their callers' peer URLs."""
+    peers = {
+        peer: ",".join(
+            [catalog.SERVICES[peer].local_url(HOST, offset)]
+            + [v.local_url(HOST, offset) for v in versions if v.spec.name == peer]
+        )
+        for peer in spec.calls
+    }
     return launcher_env(
         spec,
         spec.port + offset,
         redis_url=f"{redis_url}/{_redis_dbs()[spec.name]}" if spec.uses_redis else None,
-        peers={peer: catalog.SERVICES[peer].local_url(HOST, offset) for peer in spec.calls},
+        peers=peers,
         cluster="local",
         log_level=log_level,
         base=base,
     )
+
+
+def version_env(version: catalog.VersionSpec, first: dict[str, str], offset: int) -> dict[str, str]:
+    """A second version's environment: its first version's, with its own port, version and pod name."""
+    return {**first, "PORT": str(version.local_port + offset), "SERVICE_VERSION": version.version,
+            "POD_NAME": f"{version.name}-local"}
 
 
 class Launcher:
@@ -97,6 +126,8 @@ class Launcher:
         self.redis_port = args.redis_port if args.redis_port is not None else catalog.REDIS.port + self.offset
         self.data_dir = Path(args.data_dir).resolve()
         self.services = available_services(args.services)
+        names = {s.name for s in self.services}
+        self.versions = [v for v in catalog.VERSIONS.values() if v.spec.name in names] if args.with_v2 else []
         self.redis: RedisServer | None = None
         self.procs: list[ServerProcess] = []
         self.stopping = False
@@ -111,13 +142,14 @@ class Launcher:
             raise LaunchError(
                 f"port {self.redis_port} (Redis) is in use: stop the other Redis or pass --port-offset N"
             )
-        for spec in self.services:
-            port = spec.port + self.offset
+        ports = [(s.name, s.port) for s in self.services] + [(v.name, v.local_port) for v in self.versions]
+        for name, base_port in ports:
+            port = base_port + self.offset
             if not 0 < port < 65536:
-                raise LaunchError(f"port {port} for {spec.name} is out of range: choose a smaller --port-offset")
+                raise LaunchError(f"port {port} for {name} is out of range: choose a smaller --port-offset")
             if not port_is_free(port, HOST):
                 raise LaunchError(
-                    f"port {port} ({spec.name}) is in use: stop the other process or pass --port-offset N"
+                    f"port {port} ({name}) is in use: stop the other process or pass --port-offset N"
                 )
         return binary
 
@@ -131,16 +163,24 @@ class Launcher:
             raise LaunchError(f"redis-server did not start on port {self.redis_port}: {exc} (see {log})") from None
         redis_url = self.redis.url
         for spec in self.services:
-            env = service_env(spec, redis_url, self.offset, self.args.log_level)
-            proc = ServerProcess(spec.name, serve_argv(spec.name), env, spec.port + self.offset, die_with_parent=True)
-            self.procs.append(proc.start())
-            try:
-                proc.wait_ready("/healthz", self.args.ready_timeout, lambda: self.stopping)
-            except ServerExited as exc:
-                raise LaunchError(f"{spec.name} exited with code {exc.returncode} while starting (log above)") from None
-            except TimeoutError:
-                url = spec.local_url(HOST, self.offset) + "/healthz"
-                raise LaunchError(f"{spec.name} did not answer {url} within {self.args.ready_timeout:.0f}s") from None
+            env = service_env(spec, redis_url, self.offset, self.args.log_level, versions=self.versions)
+            self.run(spec.name, spec.name, env, spec.local_url(HOST, self.offset))
+            for version in self.versions:
+                if version.spec.name == spec.name:
+                    self.run(version.name, spec.name, version_env(version, env, self.offset),
+                             version.local_url(HOST, self.offset))
+
+    def run(self, name: str, service: str, env: dict[str, str], url: str) -> None:
+        """Start `python -m services.serve <service>` as `name` and wait until it is healthy."""
+        port = int(env["PORT"])
+        proc = ServerProcess(name, serve_argv(service), env, port, die_with_parent=True)
+        self.procs.append(proc.start())
+        try:
+            proc.wait_ready("/healthz", self.args.ready_timeout, lambda: self.stopping)
+        except ServerExited as exc:
+            raise LaunchError(f"{name} exited with code {exc.returncode} while starting (log above)") from None
+        except TimeoutError:
+            raise LaunchError(f"{name} did not answer {url}/healthz within {self.args.ready_timeout:.0f}s") from None
 
     def banner(self) -> str:
         lines = [
@@ -149,6 +189,8 @@ class Launcher:
         ]
         for spec in self.services:
             lines.append(f"  {spec.name:<16} {spec.local_url(HOST, self.offset)}")
+        for version in self.versions:
+            lines.append(f"  {version.name:<16} {version.local_url(HOST, self.offset)}  ({version.spec.name} {version.version})")
         gateway = catalog.GATEWAY
         if any(s.name == gateway.name for s in self.services):
             lines.append(f"  웹 UI / web UI:  {gateway.local_url(HOST, self.offset)}")

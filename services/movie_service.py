@@ -30,16 +30,21 @@ Deleting a movie deletes its seats and reservations, so new bookings for it
 get 404, and records the id in the deletion feed (GET
 /internal/movies/deleted, services/common/deletions.py): booking-service
 follows it and cancels the movie's bookings (services/booking_reconciler.py).
+
+Versions (canary, A/B and failover lessons): the same module runs as v1 and
+as v2, chosen by SERVICE_VERSION (Settings.version). v2 adds `bookingRate`
+(예매율: the percentage of the movie's seats that are booked) to every movie
+answer; v1 clients ignore the extra field, and nothing else differs. Which
+version answered is also in X-Served-By and /info.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import pydantic
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from services import catalog
@@ -48,19 +53,24 @@ from services.common import redis as redis_mod
 from services.common.app import ServiceApp, build_app, collection
 from services.common.body import REF_PATTERN, StrictModel, read_body
 from services.common.errors import ApiError
+from services.common.responses import JSONResponse, loads
 from services.common.settings import Settings
 from services.common.query import page_params
 from services.common.store import Store
 
 SERVICE = "movie-service"
+SEATS = ":seats"  # movies:<id>:seats, the seats still available
 
 # KEYS: movie record, seats, reservations   ARGV: bookingId, seats
+# Returns {status, seats available, the movie record when the booking holds
+# seats} (the record's title goes into the booking: no second round trip).
 _RESERVE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_movie', 0} end
+local record = redis.call('GET', KEYS[1])
+if not record then return {'no_movie', 0} end
 local avail = tonumber(redis.call('GET', KEYS[2]) or '0')
 local held = redis.call('HGET', KEYS[3], ARGV[1])
 if held then
-  if tonumber(held) > 0 then return {'held', avail} end
+  if tonumber(held) > 0 then return {'held', avail, record} end
   return {'released', avail}
 end
 local want = tonumber(ARGV[2])
@@ -70,7 +80,7 @@ if avail < want then
 end
 avail = redis.call('DECRBY', KEYS[2], want)
 redis.call('HSET', KEYS[3], ARGV[1], want)
-return {'reserved', avail}
+return {'reserved', avail, record}
 """
 
 # KEYS: movie record, seats, reservations   ARGV: bookingId
@@ -113,6 +123,9 @@ class Movie(pydantic.BaseModel):
     year: int
     capacity: int
     availableSeats: int
+    bookingRate: int | None = pydantic.Field(
+        None, ge=0, le=100, description="v2 only: percentage of the seats that are booked (예매율)"
+    )
 
 
 class ReservationIn(StrictModel):
@@ -131,15 +144,17 @@ class Reservation(pydantic.BaseModel):
 
 
 class Movies:
-    """The movie collection plus each movie's seat keys."""
+    """The movie collection plus each movie's seat keys. `booking_rate`:
+    answers carry bookingRate (v2)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, booking_rate: bool = False) -> None:
         self.store = store
+        self.booking_rate = booking_rate
         self.reserve = store.redis.register_script(_RESERVE)
         self.release = store.redis.register_script(_RELEASE)
 
     def seats_key(self, movie_id: str) -> str:
-        return self.store.key(movie_id, "seats")
+        return self.store.record_key(movie_id) + SEATS
 
     def reservations_key(self, movie_id: str) -> str:
         return self.store.key(movie_id, "reservations")
@@ -156,12 +171,15 @@ class Movies:
         out = []
         for raw, seats in zip(values[::2], values[1::2], strict=True):
             if raw is not None:
-                out.append(view(json.loads(raw), int(seats or 0)))
+                out.append(self.view(loads(raw), int(seats or 0)))
         return out
 
+    def view(self, record: dict[str, Any], available: int) -> dict[str, Any]:
+        return view(record, available, booking_rate=self.booking_rate)
 
-def view(record: dict[str, Any], available: int) -> dict[str, Any]:
-    return {
+
+def view(record: dict[str, Any], available: int, booking_rate: bool = False) -> dict[str, Any]:
+    out = {
         "id": record["id"],
         "title": record["title"],
         "genre": record["genre"],
@@ -169,6 +187,22 @@ def view(record: dict[str, Any], available: int) -> dict[str, Any]:
         "capacity": record["capacity"],
         "availableSeats": available,
     }
+    if booking_rate:
+        out["bookingRate"] = rate_percent(record["capacity"], available)
+    return out
+
+
+def rate_percent(capacity: int, available: int) -> int:
+    """Booked seats as a whole percentage of the capacity, 0-100."""
+    if capacity <= 0:
+        return 0
+    booked = min(max(capacity - available, 0), capacity)
+    return round(100 * booked / capacity)
+
+
+def shows_booking_rate(version: str) -> bool:
+    """v2 (catalog.MOVIE_V2) shows bookingRate; every other version is v1's behaviour."""
+    return version == catalog.MOVIE_V2.version
 
 
 def _not_found(movie_id: str) -> ApiError:
@@ -200,7 +234,7 @@ class MovieEndpoints:
         movie_id = movies.store.new_id()
         record = {"id": movie_id, **body.model_dump()}
         await movies.store.create(movie_id, record, also_set={movies.seats_key(movie_id): body.capacity})
-        return JSONResponse(view(record, body.capacity), status_code=201)
+        return JSONResponse(movies.view(record, body.capacity), status_code=201)
 
     async def list_movies(self, request: Request) -> Response:
         """List movies, oldest first.
@@ -215,8 +249,9 @@ class MovieEndpoints:
         """
         limit, cursor = page_params(request)
         movies = self.movies
-        ids, next_cursor = await movies.store.page_ids(movies.store.index, limit, cursor)
-        return JSONResponse({"items": await movies.views(ids), "next": next_cursor})
+        rows, next_cursor = await movies.store.page_values(movies.store.index, limit, cursor, (SEATS,))
+        items = [movies.view(loads(raw), int(seats or 0)) for raw, seats in rows if raw is not None]
+        return JSONResponse({"items": items, "next": next_cursor})
 
     async def get_movie(self, request: Request) -> Response:
         """Read one movie with its available seats.
@@ -268,7 +303,7 @@ class MovieEndpoints:
         movies = self.movies
         if not movies.store.is_id(movie_id):
             raise _not_found(movie_id)
-        status, available = await movies.reserve(keys=movies.seat_keys(movie_id), args=[body.bookingId, body.seats])
+        status, available, *record = await movies.reserve(keys=movies.seat_keys(movie_id), args=[body.bookingId, body.seats])
         if status == "no_movie":
             raise _not_found(movie_id)
         if status == "sold_out":
@@ -277,8 +312,7 @@ class MovieEndpoints:
             )
         if status == "released":
             raise ApiError(409, f"the reservation for booking {body.bookingId} was already released", "released")
-        record = await movies.store.get(movie_id)  # the title, for the booking's snapshot
-        title = record["title"] if record else None
+        title = loads(record[0]).get("title") if record else None  # for the booking's snapshot
         result = {
             "movieId": movie_id,
             "title": title,
@@ -326,7 +360,7 @@ class MovieEndpoints:
 def create_app(settings: Settings | None = None) -> ServiceApp:
     settings = settings or Settings.from_env(SERVICE)
     redis = redis_mod.connect(settings)
-    api = MovieEndpoints(Movies(Store(redis, "movies", "m")))
+    api = MovieEndpoints(Movies(Store(redis, "movies", "m"), booking_rate=shows_booking_rate(settings.version)))
     reservations = f"{catalog.INTERNAL_PREFIX}/movies/{{id}}/reservations"
     routes = [
         *collection("/movies", api.list_movies, ["GET"]),

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import pydantic
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from services.common import deletions
@@ -24,6 +24,7 @@ from services.common import redis as redis_mod
 from services.common.app import ServiceApp, build_app, collection
 from services.common.body import EMAIL_PATTERN, StrictModel, read_body
 from services.common.errors import ApiError
+from services.common.responses import JSONResponse
 from services.common.settings import Settings
 from services.common.query import page_params
 from services.common.store import Conflict, Store, now_iso

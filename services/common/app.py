@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.schemas import SchemaGenerator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,10 +30,11 @@ from services import catalog
 from services.common.errors import ApiError, error_response, exception_handlers, too_large_message
 from services.common.query import CURSOR_PATTERN
 from services.common.metrics import Metrics, MetricsMiddleware
+from services.common.responses import JSONResponse
 from services.common.settings import Settings
 
 class ServedByMiddleware:
-    """Adds `X-Served-By: <service>@<cluster>/<pod>` to every response."""
+    """Adds `X-Served-By: <service>@<cluster>/<pod> (<version>)` to every response."""
 
     def __init__(self, app: ASGIApp, value: str) -> None:
         self.app = app

@@ -16,12 +16,13 @@ in time gives 504. Nothing waits longer than the peer timeout.
 from __future__ import annotations
 
 import asyncio
-import json as jsonlib
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 from multidict import CIMultiDictProxy
 
 from services.common.errors import peer_timeout, peer_unavailable
@@ -53,7 +54,7 @@ class Reply:
         return self.content.decode("utf-8", "replace")
 
     def json(self) -> Any:
-        return jsonlib.loads(self.content)
+        return orjson.loads(self.content)
 
 
 class HttpClient:
@@ -128,9 +129,14 @@ def http_client(settings: Settings) -> HttpClient:
 
 class Peers:
     def __init__(self, settings: Settings, client: HttpClient) -> None:
-        self.urls = dict(settings.peers)
+        self.urls = {name: settings.peer_urls(name) for name in settings.peers}
+        self._turns = {name: itertools.cycle(urls) for name, urls in self.urls.items() if urls}
         self.client = client
         self.caller = settings.service
+
+    def base(self, peer: str) -> str:
+        """The peer's base URL for the next call: its URLs in turn when it has several."""
+        return next(self._turns[peer])
 
     async def request(
         self,
@@ -141,11 +147,11 @@ class Peers:
         json: Any = None,
     ) -> Reply:
         """Send one request to `peer`; transport failures become ApiError."""
-        url = self.urls[peer] + path
+        url = self.base(peer) + path
         headers = trace_headers(inbound_headers)
         data = None
         if json is not None:
-            data = jsonlib.dumps(json, separators=(",", ":")).encode()
+            data = orjson.dumps(json)
             headers = {**headers, "content-type": "application/json"}
         try:
             return await self.client.request(method, url, headers=headers, data=data)
