@@ -223,6 +223,7 @@ def http_load(args, baseline, redis_baseline, movie, gateway, movie_paths, booki
         ("baseline GET (constant JSON)", baseline.url, movie_paths, "GET", None),
         (report.REDIS_BASELINE, redis_baseline.url, movie_paths, "GET", None),
         ("movie-service GET /movies/{id}", movie, movie_paths, "GET", None),
+        (report.LIST, movie, ["/movies/?limit=50"], "GET", None),
         ("gateway GET /movies/{id}", gateway, movie_paths, "GET", None),
         ("gateway POST /bookings/", gateway, booking_paths, "POST", booking_bodies),
     ]

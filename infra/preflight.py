@@ -7,6 +7,10 @@ timeout and then reports a scheduling event. This check fails in seconds and
 gives the command that fixes it. In the ingress cluster, the pods of the
 ingress Gateway must run as an account `ingressServiceAccount` allows, or
 every edge request gets "RBAC: access denied"; the check names the real one.
+And the Istio kinds we declare must be served at `istioApiVersion`: Istio
+before 1.22 serves VirtualService, DestinationRule and PeerAuthentication
+only as v1beta1, and the provider's "no matches for kind" comes only after
+half the stack is created.
 
 The check reads the nodes with lightkube through the same kubeconfig and
 context as the provider. It does not run under the Pulumi mocks (tests,
@@ -99,9 +103,78 @@ def ingress_account_problem(cfg: StackConfig, accounts: set[tuple[str, str]]) ->
     ).rstrip()
 
 
+# The Istio kinds the program declares: (API group, kind, plural).
+ISTIO_KINDS = (
+    ("networking.istio.io", "VirtualService", "virtualservices"),
+    ("networking.istio.io", "DestinationRule", "destinationrules"),
+    ("security.istio.io", "PeerAuthentication", "peerauthentications"),
+    ("security.istio.io", "AuthorizationPolicy", "authorizationpolicies"),
+)
+
+
+def read_unserved_istio_kinds(cfg: StackConfig, timeout: float = 10.0) -> list[str]:
+    """`group/version Kind` of each Istio kind the cluster does not serve at
+    cfg.istio_api_version (a list that answers 404)."""
+    from lightkube import ApiError, Client, KubeConfig
+    from lightkube.generic_resource import create_namespaced_resource
+
+    config = KubeConfig.from_file(Path(cfg.kubeconfig).expanduser()) if cfg.kubeconfig else KubeConfig.from_env()
+    client = Client(config=config.get(context_name=cfg.kube_context), timeout=timeout, trust_env=False)
+    version = cfg.istio_api_version
+    unserved = []
+    try:
+        for group, kind, plural in ISTIO_KINDS:
+            resource = create_namespaced_resource(group, version, kind, plural)
+            try:
+                next(iter(client.list(resource, namespace=catalog.NAMESPACE, chunk_size=1)), None)
+            except Exception as exc:
+                # An unknown path is a plain-text 404, which lightkube raises as
+                # httpx's HTTPStatusError rather than an ApiError.
+                response = getattr(exc, "response", None)
+                code = exc.status.code if isinstance(exc, ApiError) else getattr(response, "status_code", None)
+                if code != 404:
+                    raise
+                unserved.append(f"{group}/{version} {kind}")
+    finally:
+        client.close()
+    return unserved
+
+
+def istio_version_problem(cfg: StackConfig, unserved: list[str]) -> str | None:
+    """Why the Istio objects of this stack would be refused, or None."""
+    if not unserved:
+        return None
+    key = "theater-msa:istioApiVersion"
+    if cfg.istio_api_version != "v1beta1":
+        return (
+            f"context {cfg.kube_context!r} does not serve {', '.join(unserved)}: Istio before 1.22 serves "
+            f"VirtualService, DestinationRule and PeerAuthentication only as v1beta1. Use the version every "
+            f"Istio from 1.14 serves, then run pulumi up again:\n"
+            f"    pulumi config set {key} v1beta1 --stack {cfg.cluster}"
+        )
+    return (
+        f"context {cfg.kube_context!r} does not serve {', '.join(unserved)}: Istio's CRDs are not installed "
+        f"there. Install Istio in this cluster first (README 5), then run pulumi up again. Check with:\n"
+        f"    kubectl --context {cfg.kube_context} get crd virtualservices.networking.istio.io"
+    )
+
+
+def check_istio_versions(cfg: StackConfig) -> None:
+    try:
+        unserved = read_unserved_istio_kinds(cfg)
+    except Exception as exc:  # noqa: BLE001 - a cluster we cannot read is the provider's to report
+        pulumi.log.warn(f"preflight: could not read the Istio APIs of context {cfg.kube_context!r} ({exc}); "
+                        "skipping the istioApiVersion check")
+        return
+    problem = istio_version_problem(cfg, unserved)
+    if problem:
+        raise ConfigError(problem)
+
+
 def check(cfg: StackConfig) -> None:
     if under_mocks():
         return
+    check_istio_versions(cfg)
     check_ingress_account(cfg)
     try:
         nodes = read_node_labels(cfg)

@@ -39,13 +39,14 @@ from typing import Any
 import aiohttp
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from services import catalog
 from services.common.app import build_app
 from services.common.errors import ApiError, error_response
 from services.common.peers import HttpClient, Peers
+from services.common.responses import JSONResponse
 from services.common.settings import Settings
 from services.common.tracing import trace_headers
 from services.k8s_status import StatusReader

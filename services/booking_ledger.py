@@ -37,11 +37,11 @@ app deploys), not on Redis Cluster.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from services.common.responses import loads
 from services.common.store import Store, dumps
 
 KEY_TTL = 24 * 3600
@@ -193,7 +193,7 @@ class Ledger:
 
     @staticmethod
     def _doc(raw: str) -> dict[str, Any] | None:
-        return json.loads(raw) if raw else None
+        return loads(raw) if raw else None
 
     async def begin(
         self, record: dict[str, Any], now: float, key: str | None, fingerprint: str

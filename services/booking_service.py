@@ -41,7 +41,7 @@ from typing import Annotated, Any
 import pydantic
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from services import catalog
@@ -51,6 +51,7 @@ from services.common import idempotency
 from services.common.app import build_app, collection
 from services.common.body import PATTERN_MEANINGS, StrictModel, read_body, summary
 from services.common.errors import ApiError
+from services.common.responses import JSONResponse
 from services.common.settings import Settings
 from services.common.store import Store, now_iso, page_params
 

@@ -72,6 +72,10 @@ RESOURCES: tuple[tuple[str, Any, str, bool], ...] = (
 KUBECONFIG_NAMES = ("kubeconfig", "config", "kubeconfig.yaml", "config.yaml")
 
 
+# Where Kubernetes mounts a pod's service-account token (lightkube reads it there).
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -225,6 +229,68 @@ class ClusterSource:
             raise ConfigError(f"no kubeconfig file at {self.path}")
         return load_kubeconfig(found, self.name)
 
+    def fingerprint(self) -> tuple[Any, ...]:
+        """Changes when the credentials behind this source change: a new
+        kubeconfig Secret mounted, a rotated service-account token."""
+        if self.kind == "in-cluster":
+            watched: Path | None = Path(SERVICE_ACCOUNT_DIR) / "token"
+        else:
+            watched = find_kubeconfig(self.path) if self.path is not None else None
+        try:
+            st = watched.stat() if watched is not None else None
+        except OSError:
+            st = None
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino) if st is not None else None
+        return (self.name, self.kind, str(watched), stamp)
+
+
+class ClusterClients:
+    """One lightkube client per cluster, kept while its credentials do not
+    change. Building a client loads the CA bundle: 80 ms of CPU on a calm
+    machine and over a second on a busy one. Built on every status poll and
+    on the event loop, it stalled the gateway's other calls (a who-answered
+    /info call timed out connecting to 127.0.0.1), so clients are built in a
+    worker thread and reused."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, str], tuple[tuple[Any, ...], str, Any]] = {}
+
+    async def get(self, source: ClusterSource, namespace: str, timeout: float) -> tuple[str, Any]:
+        """(API server URL, client) for `source`; raises on a bad kubeconfig."""
+        fingerprint = (*source.fingerprint(), namespace, timeout)
+        key = (source.name, source.role)
+        cached = self._clients.get(key)
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1], cached[2]
+
+        def build() -> tuple[str, Any]:
+            config = source.config()
+            client = AsyncClient(
+                config,
+                namespace=namespace,
+                timeout=httpx2.Timeout(timeout, connect=min(timeout, 2.0)),
+                trust_env=False,  # never pick up the host's KUBECONFIG/proxy settings by accident
+            )
+            return config.cluster.server, client
+
+        server, client = await asyncio.to_thread(build)
+        if cached is not None:
+            await _close_quietly(cached[2])
+        self._clients[key] = (fingerprint, server, client)
+        return server, client
+
+    async def aclose(self) -> None:
+        for _, _, client in self._clients.values():
+            await _close_quietly(client)
+        self._clients.clear()
+
+
+async def _close_quietly(client: Any) -> None:
+    try:
+        await client.close()
+    except Exception:  # pragma: no cover - closing never matters for the answer
+        pass
+
 
 def cluster_sources(settings: Settings, environ: dict[str, str] | os._Environ[str] | None = None) -> list[ClusterSource]:
     env = os.environ if environ is None else environ
@@ -288,26 +354,24 @@ def _empty(source: ClusterSource) -> dict[str, Any]:
     }
 
 
-async def read_cluster(source: ClusterSource, namespace: str, timeout: float) -> dict[str, Any]:
-    """One cluster's nodes, Deployments and pods; never raises."""
+async def read_cluster(
+    source: ClusterSource, namespace: str, timeout: float, clients: ClusterClients | None = None
+) -> dict[str, Any]:
+    """One cluster's nodes, Deployments and pods; never raises. Without
+    `clients`, a client is built for this one read and closed after it."""
     out = _empty(source)
     if source.kind == "none":
         out["reason"] = "not_configured" if source.role == "remote" else "not_in_cluster"
         out["error"] = source.why_none
         return out
     start = time.perf_counter()
+    own = clients is None
+    clients = clients or ClusterClients()
     try:
-        config = source.config()
+        out["server"], client = await clients.get(source, namespace, timeout)
     except Exception as exc:  # missing file, bad YAML, missing token...
         out["reason"], out["error"] = "config_error", f"kubeconfig problem: {exc}"
         return out
-    out["server"] = config.cluster.server
-    client = AsyncClient(
-        config,
-        namespace=namespace,
-        timeout=httpx2.Timeout(timeout, connect=min(timeout, 2.0)),
-        trust_env=False,  # never pick up the host's KUBECONFIG/proxy settings by accident
-    )
 
     async def fetch(resource: Any, namespaced: bool) -> list[Any]:
         if namespaced:
@@ -322,10 +386,8 @@ async def read_cluster(source: ClusterSource, namespace: str, timeout: float) ->
     except TimeoutError as exc:
         results = [exc] * len(RESOURCES)
     finally:
-        try:
-            await client.close()
-        except Exception:  # pragma: no cover - closing never matters for the answer
-            pass
+        if own:
+            await clients.aclose()
 
     now = utcnow()
     summarize: dict[str, Callable[[Any], dict[str, Any]]] = {
@@ -413,6 +475,7 @@ class StatusReader:
         self._cached: dict[str, Any] | None = None
         self._cached_at = 0.0
         self._lock = asyncio.Lock()
+        self.clients = ClusterClients()
         self.fetches = 0  # how many times the clusters were really queried (tests, /metrics-like curiosity)
 
     async def status(self) -> dict[str, Any]:
@@ -433,7 +496,7 @@ class StatusReader:
         in_kubernetes = any(s.kind == "in-cluster" for s in sources)
         no_cluster = all(s.kind == "none" for s in sources)
         clusters = await asyncio.gather(
-            *(read_cluster(s, self.settings.namespace, self.settings.k8s_timeout) for s in sources)
+            *(read_cluster(s, self.settings.namespace, self.settings.k8s_timeout, self.clients) for s in sources)
         )
         local = None
         if not in_kubernetes or not any(c["reachable"] for c in clusters):

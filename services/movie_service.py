@@ -40,13 +40,12 @@ version answered is also in X-Served-By and /info.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import pydantic
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from services import catalog
@@ -54,19 +53,24 @@ from services.common import deletions
 from services.common.app import build_app, collection
 from services.common.body import StrictModel, read_body
 from services.common.errors import ApiError
+from services.common.responses import JSONResponse, loads
 from services.common.settings import Settings
 from services.common.store import Store, page_params
 
 SERVICE = "movie-service"
 REF_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+SEATS = ":seats"  # movies:<id>:seats, the seats still available
 
 # KEYS: movie record, seats, reservations   ARGV: bookingId, seats
+# Returns {status, seats available, the movie record when the booking holds
+# seats} (the record's title goes into the booking: no second round trip).
 _RESERVE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_movie', 0} end
+local record = redis.call('GET', KEYS[1])
+if not record then return {'no_movie', 0} end
 local avail = tonumber(redis.call('GET', KEYS[2]) or '0')
 local held = redis.call('HGET', KEYS[3], ARGV[1])
 if held then
-  if tonumber(held) > 0 then return {'held', avail} end
+  if tonumber(held) > 0 then return {'held', avail, record} end
   return {'released', avail}
 end
 local want = tonumber(ARGV[2])
@@ -76,7 +80,7 @@ if avail < want then
 end
 avail = redis.call('DECRBY', KEYS[2], want)
 redis.call('HSET', KEYS[3], ARGV[1], want)
-return {'reserved', avail}
+return {'reserved', avail, record}
 """
 
 # KEYS: movie record, seats, reservations   ARGV: bookingId
@@ -150,7 +154,7 @@ class Movies:
         self.release = store.redis.register_script(_RELEASE)
 
     def seats_key(self, movie_id: str) -> str:
-        return self.store.key(movie_id, "seats")
+        return self.store.record_key(movie_id) + SEATS
 
     def reservations_key(self, movie_id: str) -> str:
         return self.store.key(movie_id, "reservations")
@@ -167,7 +171,7 @@ class Movies:
         out = []
         for raw, seats in zip(values[::2], values[1::2], strict=True):
             if raw is not None:
-                out.append(self.view(json.loads(raw), int(seats or 0)))
+                out.append(self.view(loads(raw), int(seats or 0)))
         return out
 
     def view(self, record: dict[str, Any], available: int) -> dict[str, Any]:
@@ -244,8 +248,9 @@ async def list_movies(request: Request) -> Response:
     """
     limit, cursor = page_params(request)
     movies = _movies(request)
-    ids, next_cursor = await movies.store.page_ids(movies.store.index, limit, cursor)
-    return JSONResponse({"items": await movies.views(ids), "next": next_cursor})
+    rows, next_cursor = await movies.store.page_values(movies.store.index, limit, cursor, (SEATS,))
+    items = [movies.view(loads(raw), int(seats or 0)) for raw, seats in rows if raw is not None]
+    return JSONResponse({"items": items, "next": next_cursor})
 
 
 async def get_movie(request: Request) -> Response:
@@ -300,7 +305,7 @@ async def reserve_seats(request: Request) -> Response:
     movies = _movies(request)
     if not movies.store.is_id(movie_id):
         raise _not_found(movie_id)
-    status, available = await movies.reserve(keys=movies.seat_keys(movie_id), args=[body.bookingId, body.seats])
+    status, available, *record = await movies.reserve(keys=movies.seat_keys(movie_id), args=[body.bookingId, body.seats])
     if status == "no_movie":
         raise _not_found(movie_id)
     if status == "sold_out":
@@ -309,8 +314,7 @@ async def reserve_seats(request: Request) -> Response:
         )
     if status == "released":
         raise ApiError(409, f"the reservation for booking {body.bookingId} was already released", "released")
-    record = await movies.store.get(movie_id)  # the title, for the booking's snapshot
-    title = record["title"] if record else None
+    title = loads(record[0]).get("title") if record else None  # for the booking's snapshot
     result = {
         "movieId": movie_id,
         "title": title,

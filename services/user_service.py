@@ -17,13 +17,14 @@ from typing import Annotated
 import pydantic
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from services.common import deletions
 from services.common.app import build_app, collection
 from services.common.body import StrictModel, read_body
 from services.common.errors import ApiError
+from services.common.responses import JSONResponse
 from services.common.settings import Settings
 from services.common.store import Conflict, Store, now_iso, page_params
 

@@ -16,7 +16,7 @@ import pydantic
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.schemas import SchemaGenerator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +26,7 @@ from services.common import peers as peers_mod
 from services.common import redis as redis_mod
 from services.common.errors import EXCEPTION_HANDLERS, ApiError, error_response
 from services.common.metrics import Metrics, MetricsMiddleware
+from services.common.responses import JSONResponse
 from services.common.settings import Settings
 
 ReadinessCheck = Callable[[Request], Awaitable[dict[str, str]]]

@@ -19,12 +19,13 @@ import re
 from collections.abc import Callable, Mapping
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from services import catalog
 from services.common.errors import ApiError
 from services.common.peers import Peers
+from services.common.responses import JSONResponse
 from services.common.store import Store
 
 MAX_LIMIT = 500

@@ -13,8 +13,10 @@ from typing import Any
 import redis.exceptions
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Match
+
+from services.common.responses import JSONResponse
 
 log = logging.getLogger("theater")
 

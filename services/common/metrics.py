@@ -8,6 +8,7 @@ timer read and two label look-ups per request.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -36,10 +37,21 @@ class Metrics:
             registry=self.registry,
         )
         self.service = service
+        # (method, route, status) -> the two labelled series: prometheus_client
+        # looks labels up under a lock on every .labels() call. Bounded: the
+        # routes and methods are fixed sets, and statuses are few.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(self.service, method, route, str(status)).inc()
-        self.latency.labels(self.service, method, route).observe(seconds)
+        series = self._series.get((method, route, status))
+        if series is None:
+            series = (
+                self.requests.labels(self.service, method, route, str(status)),
+                self.latency.labels(self.service, method, route),
+            )
+            self._series[(method, route, status)] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     async def endpoint(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

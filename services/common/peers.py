@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json as jsonlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 from multidict import CIMultiDictProxy
 
 from services.common.errors import ApiError
@@ -54,7 +54,7 @@ class Reply:
         return self.content.decode("utf-8", "replace")
 
     def json(self) -> Any:
-        return jsonlib.loads(self.content)
+        return orjson.loads(self.content)
 
 
 class HttpClient:
@@ -151,7 +151,7 @@ class Peers:
         headers = trace_headers(inbound_headers)
         data = None
         if json is not None:
-            data = jsonlib.dumps(json, separators=(",", ":")).encode()
+            data = orjson.dumps(json)
             headers = {**headers, "content-type": "application/json"}
         try:
             return await self.client.request(method, url, headers=headers, data=data)

@@ -63,13 +63,15 @@ class Cluster:
             r = self.http.get(f"/apis/{group}")
             if r.status_code != 200:
                 continue
-            version = r.json()["preferredVersion"]["version"]
-            resources = self.http.get(f"/apis/{group}/{version}").json()["resources"]
-            for res in resources:
-                if "/" in res["name"]:
-                    continue
-                for obj in self.items(f"/apis/{group}/{version}/namespaces/{namespace}/{res['name']}"):
-                    found.add((res["kind"], obj["metadata"]["name"]))
+            # Every served version: Istio 1.20 prefers security.istio.io/v1,
+            # which has no PeerAuthentication (v1beta1 only before 1.22).
+            for version in (v["version"] for v in r.json()["versions"]):
+                resources = self.http.get(f"/apis/{group}/{version}").json()["resources"]
+                for res in resources:
+                    if "/" in res["name"]:
+                        continue
+                    for obj in self.items(f"/apis/{group}/{version}/namespaces/{namespace}/{res['name']}"):
+                        found.add((res["kind"], obj["metadata"]["name"]))
         return sorted(found)
 
     def close(self) -> None:

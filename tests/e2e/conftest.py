@@ -21,9 +21,6 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 
 # The deploy tests drive `pulumi up` end to end and need every tool.
 DEPLOY_MODULES = ("test_deploy.py", "test_deploy_variants.py")
-# test_deploy_variants.py has not had a green run yet, so it runs only when asked for.
-OPT_IN_MODULES = ("test_deploy_variants.py",)
-DEPLOY_OPT_IN = "THEATER_E2E_DEPLOY"
 
 
 # What the other e2e tests (doctor, verify against `theater sim`) need.
@@ -48,8 +45,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if absent and os.environ.get("CI") != "true":
             item.add_marker(pytest.mark.skip(reason=f"e2e tools not built ({', '.join(absent)}): "
                                                     "uv run theater tools build"))
-        elif Path(item.fspath).name in OPT_IN_MODULES and os.environ.get(DEPLOY_OPT_IN) != "1":
-            item.add_marker(pytest.mark.skip(reason=f"pulumi up end to end: set {DEPLOY_OPT_IN}=1 to run"))
 
 
 @pytest.fixture(autouse=True)

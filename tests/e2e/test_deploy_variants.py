@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import ssl
 import threading
 import time
 from pathlib import Path
@@ -37,6 +38,16 @@ def test_old_istio_with_a_namespace_made_by_hand_and_a_slow_token_controller(
         ws = Workspace.create(tmp_path_factory.mktemp("pulumi"), sim.kubeconfig, artifacts / "istio-1.20")
         for cluster in catalog.CLUSTERS:
             ws.init_stack(cluster, stack_settings(sim, cluster), {"harborPassword": "not-used"})
+
+        # istioApiVersion=v1 on Istio 1.20: stopped before anything is declared, with the fix.
+        ws.run("config", "set", "theater-msa:istioApiVersion", "v1", "--stack", "ctx1")
+        with pytest.raises(PulumiFailed) as refused:
+            ws.run("preview", "--stack", "ctx1", label="preview-ctx1-istio-v1")
+        output = refused.value.result.stdout + refused.value.result.stderr
+        assert "networking.istio.io/v1 VirtualService" in output, output[-3000:]
+        assert "pulumi config set theater-msa:istioApiVersion v1beta1 --stack ctx1" in output, output[-3000:]
+        ws.run("config", "set", "theater-msa:istioApiVersion", "v1beta1", "--stack", "ctx1")
+
         started = time.monotonic()
         ws.up("ctx1")
         record_timing("up-ctx1-istio-1.20", time.monotonic() - started)
@@ -82,7 +93,7 @@ def test_old_istio_with_a_namespace_made_by_hand_and_a_slow_token_controller(
         cluster = kubeconfig["clusters"][0]["cluster"]
         ca = tmp_path_factory.mktemp("ca") / "ca.crt"
         ca.write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
-        r = httpx.get(cluster["server"] + "/api/v1/nodes", verify=str(ca),
+        r = httpx.get(cluster["server"] + "/api/v1/nodes", verify=ssl.create_default_context(cafile=str(ca)),
                       headers={"authorization": f"Bearer {user['token']}"}, timeout=10)
         assert r.status_code == 200, r.text
         assert {n["metadata"]["name"] for n in r.json()["items"]} == set(clusters["ctx2"].nodes())

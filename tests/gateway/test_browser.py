@@ -165,9 +165,9 @@ def test_status_panel_shows_both_clusters(tmp_path: Path, monkeypatch: pytest.Mo
             expect(ctx2.get_by_test_id("cluster-message")).to_contain_text("nodes")
             expect(ctx2.get_by_test_id("pods-table")).to_contain_text("movie-service-5c6d7e8f9-pqrst")
             expect(page.get_by_test_id("local-note")).to_have_count(0)  # a cluster run is not the local run
-            # The who-answered rows are checked in test_demo_in_the_browser and tests/gateway/test_proxy.py.
-            # Here, with five servers and the browser in one busy process, the first call to the
-            # movie-service stand-in timed out in loaded full-suite runs (issue 11, cause not found).
+            movie_row = page.locator("[data-service=movie-service] [data-testid=whoami-row]")
+            expect(movie_row).to_contain_text("ctx2")
+            expect(movie_row).to_contain_text("6회")
             assert set(catalog.CLUSTERS) == {"ctx1", "ctx2"}
             assert horizontal_overflow(page) is None
             shot(page, "gateway-ui-clusters.png")

@@ -242,3 +242,46 @@ def test_source_selection_prefers_in_cluster_service_account(tmp_path: Path) -> 
     with_file = replace(settings, local_kubeconfig=tmp_path / "k.yaml")
     sources = {s.name: s for s in cluster_sources(with_file, {"KUBERNETES_SERVICE_HOST": "10.96.0.1"})}
     assert sources["ctx2"].kind == "kubeconfig"
+
+
+def test_cluster_clients_are_built_off_the_event_loop_and_reused_until_the_kubeconfig_changes(
+    tmp_path: Path, fakes: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building a lightkube client loads the CA bundle (up to a second of CPU
+    on a busy machine): done on the event loop at every poll, it starved the
+    gateway's other calls. It is built in a worker thread, once per
+    kubeconfig, and again when the file changes (a token put right)."""
+    import threading
+
+    from services.k8s_status import ClusterSource, StatusReader
+
+    _, s2 = fakes["ctx2"]
+    two = fakes["ctx2"][0]
+    remote = fk.write_kubeconfig(tmp_path / "remote.yaml", s2.url, "stale", "ctx2")
+    settings = gateway_settings(tmp_path, remote_kubeconfig=remote)
+    built_on: list[threading.Thread] = []
+    real_config = ClusterSource.config
+
+    def recording_config(self: ClusterSource):
+        built_on.append(threading.current_thread())
+        return real_config(self)
+
+    monkeypatch.setattr(ClusterSource, "config", recording_config)
+
+    async def scenario() -> list[dict]:
+        from services.common.peers import http_client
+
+        reader = StatusReader(settings, http_client(settings))
+        loop_thread = threading.current_thread()
+        answers = [by_name(await reader.status())["ctx2"] for _ in range(3)]
+        assert len(built_on) == 1 and built_on[0] is not loop_thread, built_on
+        fk.write_kubeconfig(remote, s2.url, two.token, "ctx2")  # the right token now
+        answers.append(by_name(await reader.status())["ctx2"])
+        assert len(built_on) == 2 and built_on[1] is not loop_thread, built_on
+        await reader.clients.aclose()
+        await reader.http.aclose()
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert [a["reason"] for a in answers[:3]] == ["unauthorized"] * 3
+    assert answers[3]["reason"] is None and answers[3]["reachable"] is True, answers[3]

@@ -32,6 +32,7 @@ def test_a_cluster_running_none_of_our_apps_needs_no_label() -> None:
 def test_skipped_under_mocks(monkeypatch) -> None:
     calls = []
     monkeypatch.setattr(preflight, "read_node_labels", lambda *a, **k: calls.append(a) or {})
+    monkeypatch.setattr(preflight, "read_unserved_istio_kinds", lambda *a, **k: calls.append(a) or [])
     result = mockrun.run("ctx2")
     assert result.objects
     assert calls == [], "the preflight read a cluster under mocks"
@@ -71,3 +72,38 @@ def test_ingress_account_checked_only_in_the_ingress_cluster(monkeypatch) -> Non
 
     with pytest.raises(ConfigError, match="ingressServiceAccount"):
         preflight.check_ingress_account(ingress_cfg())
+
+
+def istio_cfg(version: str = "v1", cluster: str = "ctx1"):
+    return SimpleNamespace(cluster=cluster, kube_context=cluster, istio_api_version=version)
+
+
+def test_istio_versions_served_pass() -> None:
+    assert preflight.istio_version_problem(istio_cfg(), []) is None
+
+
+def test_v1_on_an_istio_before_1_22_says_to_use_v1beta1() -> None:
+    problem = preflight.istio_version_problem(
+        istio_cfg("v1", "ctx2"), ["networking.istio.io/v1 VirtualService", "security.istio.io/v1 PeerAuthentication"])
+    assert problem is not None
+    assert "networking.istio.io/v1 VirtualService" in problem and "1.22" in problem
+    assert "pulumi config set theater-msa:istioApiVersion v1beta1 --stack ctx2" in problem
+
+
+def test_no_istio_at_all_says_to_install_it() -> None:
+    problem = preflight.istio_version_problem(istio_cfg("v1beta1"), ["networking.istio.io/v1beta1 VirtualService"])
+    assert problem is not None
+    assert "not installed" in problem and "istioApiVersion" not in problem
+    assert "kubectl --context ctx1 get crd virtualservices.networking.istio.io" in problem
+
+
+def test_istio_problem_stops_the_check(monkeypatch) -> None:
+    import pytest
+
+    from infra.config import ConfigError
+
+    monkeypatch.setattr(preflight, "read_unserved_istio_kinds", lambda c: ["networking.istio.io/v1 VirtualService"])
+    with pytest.raises(ConfigError, match="istioApiVersion v1beta1"):
+        preflight.check_istio_versions(istio_cfg())
+    monkeypatch.setattr(preflight, "read_unserved_istio_kinds", lambda c: (_ for _ in ()).throw(OSError("refused")))
+    preflight.check_istio_versions(istio_cfg())  # a cluster it cannot read is left to the provider
