@@ -110,6 +110,29 @@ class StackSettings:
         return placement
 
 
+    def json_value(self, key: str) -> dict:
+        """A JSON-object setting (faults, canary, abTest); {} when unset."""
+        raw = self.text(key)
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise StackError(f"{PROJECT}:{key} is not valid JSON ({exc})") from None
+        if not isinstance(value, dict):
+            raise StackError(f"{PROJECT}:{key} must be a JSON object")
+        return value
+
+    @property
+    def v2_cluster(self) -> str | None:
+        """Lesson v2Cluster: where movie-service v2 runs, or None."""
+        return self.text("v2Cluster") or None
+
+    @property
+    def failover(self) -> bool:
+        return self.text("failover").lower() in ("true", "1", "yes")
+
+
 def read(stack: str, root: Path = REPO_ROOT, overrides: Mapping[str, str] | None = None) -> StackSettings:
     project_file = root / "Pulumi.yaml"
     if not project_file.is_file():

@@ -45,12 +45,25 @@ from services import catalog
 NS = catalog.NAMESPACE
 SIDECAR = "istio-proxy"
 APPS = tuple(catalog.SERVICES)
-SERVED_BY = re.compile(r"([a-z0-9-]+)@([^/,\s]+)/([^,\s]+)")
+# `<service>@<cluster>/<pod> (<version>)`; answers of older images have no version.
+SERVED_BY = re.compile(r"([a-z0-9-]+)@([^/,\s]+)/([^,\s]+)(?:\s*\(([^)]*)\))?")
+# Lesson canary: calls sent, and how far the observed v2 share may be from the
+# configured weight, in percentage points. 100 calls at a 20% weight have a
+# standard deviation of 4 points: 10 is 2.5 of them (about 1 false FAIL in 80 runs).
+CANARY_CALLS = 100
+CANARY_TOLERANCE = 10
+# Lessons abTest and failover: calls sent to see where they go.
+ROUTE_CALLS = 20
 
 
 def served_by(header: str | None) -> list[tuple[str, str, str]]:
     """[(service, cluster, pod), ...] of an X-Served-By header, innermost first."""
-    return SERVED_BY.findall(header or "")
+    return [(service, cluster, pod) for service, cluster, pod, _ in SERVED_BY.findall(header or "")]
+
+
+def answered(header: str | None, service: str) -> tuple[str, str] | None:
+    """(version, cluster) of `service`'s entry in an X-Served-By header; version "" when it has none."""
+    return next(((version, cluster) for s, cluster, _, version in SERVED_BY.findall(header or "") if s == service), None)
 
 
 @dataclass
@@ -172,9 +185,28 @@ class Verify:
         ingress = self.ingress.cluster
         self.guarded("virtualservice", f"{ingress} VirtualService (istio-system)", ingress, self.virtual_service)
 
+    def lesson_clusters(self, service: str, version: str) -> set[str]:
+        """Clusters other than the home where a lesson puts pods of `service` at `version`:
+        v2Cluster (movie-service v2), failover (movie-service everywhere)."""
+        second = catalog.VERSIONS.get(service)
+        if second is not None and version == second.version and self.ingress.v2_cluster:
+            return {self.ingress.v2_cluster}
+        if service == catalog.MOVIE.name and self.ingress.failover:
+            return set(catalog.CLUSTERS)
+        return set()
+
     def placement_item(self, service: str, pods: dict[str, list[dict]], nodes: dict[str, dict]) -> Result:
         key, title = f"placement.{service}", f"배치: {service}"
         home = self.placement[service]
+
+        def where_it_belongs(cluster: str, pod: dict) -> bool:
+            labels = pod["metadata"].get("labels") or {}
+            return labels.get(catalog.APP_LABEL) == service and (
+                cluster == home or cluster in self.lesson_clusters(service, labels.get(catalog.VERSION_LABEL, "")))
+
+        lesson_pods = [f"{c}:{p['metadata']['name']}" for c, items in pods.items() if c != home for p in items
+                       if where_it_belongs(c, p)]
+        pods = {c: [p for p in items if c == home or not where_it_belongs(c, p)] for c, items in pods.items()}
         where = {c: [p for p in items if (p["metadata"].get("labels") or {}).get(catalog.APP_LABEL) == service]
                  for c, items in pods.items()}
         if home not in where:
@@ -197,7 +229,8 @@ class Verify:
         if wrong_node:
             return failed(key, title, f"{label}={self.stacks[home].cluster} 이 아닌 노드에 있음: {', '.join(wrong_node)}",
                           f"kubectl --context {ctx} label nodes --all {label}={self.stacks[home].cluster} --overwrite")
-        return passed(key, title, f"{home}: {shown}")
+        also = f" (실습으로 다른 클러스터에도: {', '.join(lesson_pods)})" if lesson_pods else ""
+        return passed(key, title, f"{home}: {shown}{also}")
 
     def injection_label(self, cluster: kube.Cluster) -> Result:
         ns = cluster.get(f"/api/v1/namespaces/{NS}")
@@ -335,11 +368,15 @@ class Verify:
         title = f"클러스터 간 {gateway_cluster}→{movie_cluster} (api-gateway→movie-service)"
         if not self.edge_up:
             self.add(skipped(key, title, "엣지가 응답하지 않아 건너뜀"))
+        elif self.ingress.failover and movie_cluster != gateway_cluster:
+            self.add(skipped(key, title, f"failover 실습 중: movie-service 가 {gateway_cluster} 에도 있어 자기 클러스터가 "
+                                         "먼저 응답합니다 (lessons.failover 참고)"))
         else:
             r = self.get("/movies/?limit=1")
             chain = [] if isinstance(r, str) else served_by(r.headers.get("x-served-by"))
             clusters = {s: c for s, c, _ in chain}
-            if clusters.get("movie-service") == movie_cluster and clusters.get("api-gateway") == gateway_cluster:
+            movie_clusters = {movie_cluster} | ({self.ingress.v2_cluster} if self.ingress.v2_cluster else set())
+            if clusters.get("movie-service") in movie_clusters and clusters.get("api-gateway") == gateway_cluster:
                 self.add(passed(key, title, f"X-Served-By {r.headers['x-served-by']}"))
             else:
                 self.add(failed(key, title, r if isinstance(r, str) else
@@ -447,6 +484,10 @@ class Verify:
     # ------------------------------------------------------------ lessons
 
     def lesson_items(self) -> None:
+        self.toggle_items()
+        self.version_lesson_items()
+
+    def toggle_items(self) -> None:
         toggles = []
         for stack in self.stacks.values():
             for key in ("faults", "tightCircuitBreaking"):
@@ -476,6 +517,115 @@ class Verify:
                     if ("cb", service) not in seen:
                         seen.add(("cb", service))
                         self.add(self.observe_circuit_breaker(service))
+
+    def version_lesson_items(self) -> None:
+        """canary, abTest and failover, as the edge (the ingress cluster's stack) has them."""
+        st = self.ingress
+        try:
+            canary, ab = st.json_value("canary"), st.json_value("abTest")
+        except StackError as exc:
+            self.add(failed("lessons.canary", "실습: 카나리·A/B", str(exc)))
+            return
+        wanted = [("lessons.canary", "실습: 카나리 가중치", canary), ("lessons.ab", "실습: A/B (헤더·쿠키로 v2)", ab),
+                  ("lessons.failover", "실습: 장애 조치·자기 클러스터 우선", st.failover)]
+        for key, title, on in wanted:
+            if on and not self.edge_up:
+                self.add(skipped(key, title, "엣지가 응답하지 않아 건너뜀"))
+            elif on:
+                self.add(self.observe_canary(canary) if key == "lessons.canary"
+                         else self.observe_ab(ab, canary) if key == "lessons.ab" else self.observe_failover())
+
+    def movie_answers(self, n: int, headers: dict[str, str] | None = None) -> tuple[Counter, Counter]:
+        """n GET /movies/ through the edge: (version, cluster) of each answer, and the failures."""
+        seen, errors = Counter(), Counter()
+        for _ in range(n):
+            r = self.get("/movies/?limit=1", headers=headers or {})
+            who = None if isinstance(r, str) else answered(r.headers.get("x-served-by"), catalog.MOVIE.name)
+            if isinstance(r, str) or r.status_code != 200 or who is None:
+                errors["error" if isinstance(r, str) else r.status_code] += 1
+            else:
+                seen[who] += 1
+        return seen, errors
+
+    def observe_canary(self, weights: dict) -> Result:
+        v2 = catalog.MOVIE_V2.version
+        key, title = "lessons.canary", f"실습: 카나리 {' / '.join(f'{k} {v}' for k, v in weights.items())}"
+        seen, errors = self.movie_answers(CANARY_CALLS)
+        total = sum(seen.values())
+        by_version = Counter()
+        for (version, _), n in seen.items():
+            by_version[version] += n
+        share = 100 * by_version[v2] / total if total else 0.0
+        expected = float(weights.get(v2, 0))
+        evidence = (f"GET /movies/ {CANARY_CALLS}회: " + ", ".join(f"{v or '버전 없음'} {n}회" for v, n in sorted(by_version.items()))
+                    + (f", 실패 {dict(errors)}" if errors else "")
+                    + f" → {v2} {share:.0f}% (설정 {expected:.0f}%, 허용 ±{CANARY_TOLERANCE}%p)")
+        if total >= CANARY_CALLS * 0.9 and abs(share - expected) <= CANARY_TOLERANCE:
+            return passed(key, title, evidence)
+        ctx = self.ingress.kube_context
+        return failed(key, title, evidence, [
+            f"kubectl --context {ctx} -n {NS} get dr movie-service-dr -o yaml   # subsets v1, v2",
+            f"kubectl --context {ctx} -n {ISTIO_NS} get vs {NS} -o yaml | grep -B2 -A3 weight",
+            f"kubectl --context {self.stacks[self.ingress.v2_cluster].kube_context if self.ingress.v2_cluster in self.stacks else ctx} "
+            f"-n {NS} get pods -l app=movie-service,version={v2}"])
+
+    def observe_ab(self, ab: dict, canary: dict) -> Result:
+        v2 = catalog.MOVIE_V2.version
+        key, title = "lessons.ab", "실습: A/B (헤더·쿠키로 v2)"
+        if "header" in ab:
+            chosen, shown = {str(ab["header"]): str(ab.get("value", ""))}, f"{ab['header']}: {ab.get('value')}"
+        else:
+            chosen, shown = {"cookie": f"{ab.get('cookie')}={ab.get('value')}"}, f"Cookie {ab.get('cookie')}={ab.get('value')}"
+        seen, errors = self.movie_answers(ROUTE_CALLS, chosen)
+        others, other_errors = self.movie_answers(ROUTE_CALLS)
+        to_v2 = sum(n for (version, _), n in seen.items() if version == v2)
+        others_v2 = sum(n for (version, _), n in others.items() if version == v2)
+        evidence = f"{shown} 를 붙인 {ROUTE_CALLS}회 중 {v2} {to_v2}회; 안 붙인 {ROUTE_CALLS}회 중 {v2} {others_v2}회"
+        if errors or other_errors:
+            evidence += f" (실패 {dict(errors + other_errors)})"
+        # Without canary weights everyone else gets v1; with them, the weights decide (lessons.canary).
+        if to_v2 == ROUTE_CALLS and (canary or others_v2 == 0):
+            return passed(key, title, evidence)
+        return failed(key, title, evidence, [
+            f"kubectl --context {self.ingress.kube_context} -n {ISTIO_NS} get vs {NS} -o yaml | grep -B3 -A8 headers",
+            f"curl -s -o /dev/null -D - -H '{shown}' {self.url}/movies/ | grep -i x-served-by"
+            if "header" in ab else f"curl -s -o /dev/null -D - -b '{ab.get('cookie')}={ab.get('value')}' {self.url}/movies/ | grep -i x-served-by"])
+
+    def observe_failover(self) -> Result:
+        """The edge (the ingress cluster's gateway) prefers movie-service in its own
+        cluster; when that has no ready pod (the lesson scales it to 0), the other cluster answers."""
+        key, title = "lessons.failover", "실습: 장애 조치·자기 클러스터 우선"
+        local = self.ingress.cluster
+        ready = self.ready_movie_pods(local)
+        expected = {local} if ready != 0 else set(catalog.CLUSTERS) - {local}
+        why = ("쿠버네티스를 읽지 않아 준비 상태는 모름" if ready is None
+               else f"{local} 의 movie-service 준비 {ready}개 → " + ("자기 클러스터 우선" if ready else "다른 클러스터로 장애 조치"))
+        seen, errors = self.movie_answers(ROUTE_CALLS)
+        clusters = Counter()
+        for (_, cluster), n in seen.items():
+            clusters[cluster] += n
+        evidence = (f"GET /movies/ {ROUTE_CALLS}회: " + ", ".join(f"{c} {n}회" for c, n in sorted(clusters.items()))
+                    + (f", 실패 {dict(errors)}" if errors else "") + f" ({why}; 기대: {', '.join(sorted(expected))})")
+        if clusters and set(clusters) <= expected and not errors:
+            return passed(key, title, evidence)
+        ctx = self.ingress.kube_context
+        return failed(key, title, evidence, [
+            f"kubectl --context {ctx} -n {NS} get dr movie-service-dr -o yaml | grep -A6 localityLbSetting",
+            f"istioctl --context {ctx} proxy-config endpoints deploy/istio-ingressgateway.{ISTIO_NS} "
+            f"--cluster 'outbound|{catalog.MOVIE.port}||movie-service.{NS}.svc.cluster.local'"])
+
+    def ready_movie_pods(self, cluster_name: str) -> int | None:
+        """Ready replicas of movie-service (every version) in a cluster; None when Kubernetes is not read."""
+        cluster = self.clusters.get(cluster_name)
+        if cluster is None:
+            return None
+        try:
+            deployments = cluster.items(f"/apis/apps/v1/namespaces/{NS}/deployments")
+        except kube.KubeError:
+            return None
+        return sum((d.get("status") or {}).get("readyReplicas") or 0 for d in deployments
+                   if ((d["spec"].get("template") or {}).get("metadata", {}).get("labels") or {}).get(catalog.APP_LABEL)
+                   == catalog.MOVIE.name)
 
     def route_of(self, service: str) -> str | None:
         return next((f"/{r}/?limit=1" for r, s in catalog.ROUTED.items() if s.name == service), None)

@@ -34,7 +34,7 @@ from infra.images import ImagesArgs, ServiceImages
 from infra.istio.security import MeshSecurity, SecurityArgs
 from infra.istio.traffic import EDGE_VIRTUAL_SERVICE, ISTIO_NAMESPACE, EdgeRouting, MeshTraffic, TrafficArgs
 from infra.k8sutil import service_account_of
-from infra.microservice import Microservice, MicroserviceArgs
+from infra.microservice import Microservice, MicroserviceArgs, SecondVersion
 from infra.namespace import AppNamespace, NamespaceArgs
 from infra import preflight
 from infra.provider import cluster_provider
@@ -101,7 +101,7 @@ def build() -> None:
     ns = AppNamespace("namespace", NamespaceArgs(cfg.istio_revision), k8s_opts)
     in_ns = pulumi.ResourceOptions(provider=provider, depends_on=[ns])
 
-    images = ServiceImages("images", ImagesArgs(here, cfg))
+    images = ServiceImages("images", ImagesArgs(here, cfg, cfg.versions_here))
 
     # Pods pull from a private registry project with this Secret (unless imagePullSecret is false).
     pull_secrets: tuple[str, ...] = ()
@@ -111,7 +111,8 @@ def build() -> None:
         pull_secrets = (pull.name,)
         sa_opts = pulumi.ResourceOptions(provider=provider, depends_on=[ns, pull])
 
-    # One ServiceAccount per workload running here (AuthorizationPolicies name them).
+    # One ServiceAccount per workload running here (AuthorizationPolicies name them);
+    # a second version runs as its app's account.
     accounts = {
         name: AppServiceAccount(
             service_account_of(name),
@@ -119,7 +120,7 @@ def build() -> None:
                                image_pull_secrets=pull_secrets),
             sa_opts,
         )
-        for name in here
+        for name in cfg.workloads_here
     }
     redis_sa = AppServiceAccount(catalog.REDIS.name, ServiceAccountArgs(catalog.REDIS.name, image_pull_secrets=pull_secrets), sa_opts)
 
@@ -184,11 +185,28 @@ def build() -> None:
             in_ns,
         )
 
-    istio_args = TrafficArgs(cfg)
-    MeshTraffic("traffic", istio_args, in_ns)
+    # Lesson v2Cluster: the second version's Deployment beside (or instead of) the first.
+    for version in cfg.versions_here:
+        SecondVersion(
+            version.name,
+            version,
+            MicroserviceArgs(
+                spec=version.spec,
+                cluster=cfg.cluster,
+                deploy=True,
+                service_account=service_account_of(version.spec.name),
+                image=images.refs[version.name],
+                replicas=cfg.replicas,
+                depends_on=[accounts[version.spec.name]],
+            ),
+            in_ns,
+        )
+
+    traffic = MeshTraffic("traffic", TrafficArgs(cfg), in_ns)
     MeshSecurity("security", SecurityArgs(cfg), in_ns)
     if cfg.is_ingress_cluster:
-        EdgeRouting("edge", istio_args, k8s_opts)
+        # After the DestinationRules: the edge routes may name their subsets.
+        EdgeRouting("edge", TrafficArgs(cfg, depends_on=(traffic,)), k8s_opts)
 
     if cfg.export_dashboard_access and api_server:
         access = DashboardAccess("dashboard", DashboardAccessArgs(cfg.cluster, api_server), in_ns)

@@ -24,6 +24,7 @@ from typing import Any, Literal, Mapping
 import pulumi
 import yaml
 
+from infra.k8sutil import label_value
 from services import catalog
 
 PROJECT = "theater-msa"
@@ -76,6 +77,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("faults", "string", 'Lesson: JSON fault injection per service, e.g. {"movie-service": {"delay": "3s", "percent": 50}} or {"booking-service": {"abort": 503, "percent": 20}}.', ""),
     Setting("routePolicies", "string", 'Lesson: JSON timeout/retries per service, e.g. {"movie-service": {"timeout": "1s", "attempts": 0}}; keys timeout, attempts, perTryTimeout, retryOn.', ""),
     Setting("tightCircuitBreaking", "array", "Lesson: services whose DestinationRule gets a very small connection pool and aggressive outlier detection.", []),
+    Setting("v2Cluster", "string", "Lesson: the cluster (ctx1 or ctx2) where movie-service v2 runs as a second Deployment movie-service-v2 (labels app=movie-service, version=v2), and movie-service's DestinationRule gets the subsets v1 and v2. Set it on both stacks; empty means no v2.", ""),
+    Setting("v2ImageTag", "string", "Tag of movie-service v2's image (built with SERVICE_VERSION=v2, or pre-pushed when buildImages is false). Never latest.", catalog.MOVIE_V2.version),
+    Setting("canary", "string", 'Lesson (needs v2Cluster): JSON weights of movie-service\'s subsets on every route to it, e.g. {"v1": 80, "v2": 20}; they add up to 100.', ""),
+    Setting("abTest", "string", 'Lesson (needs v2Cluster): JSON match that sends chosen users to movie-service v2 and everyone else to v1 (or by canary weights), e.g. {"header": "x-theater-group", "value": "beta"} or {"cookie": "theater-group", "value": "beta"}.', ""),
+    Setting("failover", "boolean", "Lesson: run movie-service in both clusters, each cluster preferring its own replicas (DestinationRule localityLbSetting failoverPriority and outlierDetection) and failing over to the other cluster.", False),
 )
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -117,6 +123,14 @@ class RoutePolicy:
     retry_on: str
 
 
+# Lesson abTest: the header (or cookie) and value that send a request to v2.
+@dataclass(frozen=True)
+class AbTest:
+    value: str
+    header: str | None = None
+    cookie: str | None = None
+
+
 @dataclass(frozen=True)
 class StackConfig:
     stack: str
@@ -153,6 +167,11 @@ class StackConfig:
     faults: Mapping[str, Fault] = field(default_factory=dict)
     route_policies: Mapping[str, RoutePolicy] = field(default_factory=dict)
     tight_circuit_breaking: frozenset[str] = frozenset()
+    v2_cluster: str | None = None
+    v2_image_tag: str = catalog.MOVIE_V2.version
+    canary: Mapping[str, int] = field(default_factory=dict)  # subset -> weight; empty: off
+    ab_test: AbTest | None = None
+    failover: bool = False
 
     @property
     def host(self) -> str:
@@ -168,8 +187,38 @@ class StackConfig:
 
     @property
     def here(self) -> tuple[str, ...]:
-        """Services whose Deployment runs in this cluster, in catalog order."""
-        return tuple(n for n in catalog.SERVICES if self.placement[n] == self.cluster)
+        """Services whose (first version's) Deployment runs in this cluster, in
+        catalog order. Lesson failover: movie-service runs in every cluster."""
+        return tuple(n for n in catalog.SERVICES if self.placement[n] == self.cluster or n in self.failover_services)
+
+    @property
+    def failover_services(self) -> frozenset[str]:
+        """Lesson failover: services deployed in every cluster, each cluster preferring its own replicas."""
+        return frozenset({catalog.MOVIE.name}) if self.failover else frozenset()
+
+    @property
+    def versions_here(self) -> tuple[catalog.VersionSpec, ...]:
+        """Second versions whose Deployment runs in this cluster (lesson v2Cluster)."""
+        return (catalog.MOVIE_V2,) if self.v2_cluster == self.cluster else ()
+
+    @property
+    def workloads_here(self) -> tuple[str, ...]:
+        """Services with pods of any version in this cluster (each needs its ServiceAccount)."""
+        names = set(self.here) | {v.spec.name for v in self.versions_here}
+        return tuple(n for n in catalog.SERVICES if n in names)
+
+    @property
+    def data_elsewhere(self) -> tuple[str, ...]:
+        """Services with pods here whose data lives in their home cluster's
+        Redis, elsewhere: their pods here must use that Redis."""
+        return tuple(n for n in self.workloads_here if self.placement[n] != self.cluster)
+
+    def subsets(self, service: str) -> dict[str, str]:
+        """Subset name -> version label of `service`'s versions, or {} when it has one version."""
+        version = catalog.VERSIONS.get(service)
+        if version is None or self.v2_cluster is None:
+            return {}
+        return {catalog.DEFAULT_VERSION: label_value(self.service_version), version.version: version.version}
 
     @property
     def is_ingress_cluster(self) -> bool:
@@ -194,6 +243,48 @@ def _route_policy(key: str, service: str, raw: Mapping[str, Any]) -> RoutePolicy
     if isinstance(attempts, bool) or not isinstance(attempts, (int, float)) or attempts < 0 or int(attempts) != attempts:
         raise ConfigError(f"{qkey(key)}: {service}.attempts must be a non-negative integer, got {attempts!r}")
     return RoutePolicy(merged["timeout"], int(attempts), merged["perTryTimeout"], str(merged["retryOn"]))
+
+
+def parse_canary(value: Any) -> dict[str, int]:
+    raw = _json_object("canary", value)
+    if not raw:
+        return {}
+    subsets = [catalog.DEFAULT_VERSION, catalog.MOVIE_V2.version]
+    if set(raw) != set(subsets):
+        raise ConfigError(f"{qkey('canary')} needs exactly the weights {' and '.join(subsets)}, e.g. "
+                          f"{{\"v1\": 80, \"v2\": 20}}; got {sorted(raw)}")
+    for name in subsets:
+        weight = raw[name]
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
+            raise ConfigError(f"{qkey('canary')}: {name} must be a whole number from 0 to 100, got {weight!r}")
+    if sum(raw.values()) != 100:
+        raise ConfigError(f"{qkey('canary')}: the weights must add up to 100, got {' + '.join(str(raw[n]) for n in subsets)}")
+    return {name: raw[name] for name in subsets}
+
+
+_HEADER_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
+_MATCH_VALUE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def parse_ab_test(value: Any) -> AbTest | None:
+    raw = _json_object("abTest", value)
+    if not raw:
+        return None
+    unknown = set(raw) - {"header", "cookie", "value"}
+    if unknown:
+        raise ConfigError(f"{qkey('abTest')}: unknown field(s) {sorted(unknown)}; allowed: header or cookie, and value")
+    if ("header" in raw) == ("cookie" in raw):
+        raise ConfigError(f"{qkey('abTest')} needs either header or cookie (not both), e.g. "
+                          f"{{\"header\": \"x-theater-group\", \"value\": \"beta\"}}")
+    kind = "header" if "header" in raw else "cookie"
+    name = raw[kind]
+    if not isinstance(name, str) or not _HEADER_NAME.match(name) or (kind == "header" and name.startswith(("x-envoy", "x-forwarded"))):
+        raise ConfigError(f"{qkey('abTest')}: {kind} must be a lower-case name of letters, digits and '-' "
+                          f"(not x-envoy-*/x-forwarded-*), got {name!r}")
+    match = raw.get("value")
+    if not isinstance(match, str) or not _MATCH_VALUE.match(match):
+        raise ConfigError(f"{qkey('abTest')}: value must be 1-64 letters, digits, '.', '_' or '-', got {match!r}")
+    return AbTest(match, **{kind: name})
 
 
 def _json_object(key: str, value: Any) -> dict[str, Any]:
@@ -382,6 +473,22 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
     export = placement[catalog.GATEWAY.name] != cluster if export_text == "auto" else export_text == "true"
     kubeconfig = text("kubeconfig") or None
 
+    v2_cluster = text("v2Cluster") or None
+    if v2_cluster is not None and v2_cluster not in catalog.CLUSTERS:
+        raise ConfigError(f"{qkey('v2Cluster')} must be one of {', '.join(catalog.CLUSTERS)} or empty, got {v2_cluster!r}")
+    v2_image_tag = text("v2ImageTag")
+    if not v2_image_tag or v2_image_tag == "latest":
+        raise ConfigError(f"{qkey('v2ImageTag')} must be a fixed tag (not latest): {_hint('v2ImageTag', catalog.MOVIE_V2.version)}")
+    canary = parse_canary(cfg.get("canary"))
+    ab_test = parse_ab_test(cfg.get("abTest"))
+    for key, on in (("canary", canary), ("abTest", ab_test)):
+        if on and v2_cluster is None:
+            raise ConfigError(f"{qkey(key)} routes to movie-service v2, which does not run: "
+                              f"{_hint('v2Cluster', catalog.CLUSTERS[0])} on both stacks first")
+    if v2_cluster is not None and label_value(text("serviceVersion")) == catalog.MOVIE_V2.version:
+        raise ConfigError(f"{qkey('serviceVersion')} is {catalog.MOVIE_V2.version}, the version of the second "
+                          f"Deployment ({qkey('v2Cluster')}): the subsets v1 and v2 could not be told apart")
+
     return StackConfig(
         stack=stack,
         domain=domain,
@@ -417,6 +524,11 @@ def load(stack: str | None = None, cfg: pulumi.Config | None = None) -> StackCon
         faults=parse_faults(cfg.get("faults")),
         route_policies=parse_route_policies(cfg.get("routePolicies")),
         tight_circuit_breaking=parse_service_list("tightCircuitBreaking", cfg.get("tightCircuitBreaking")),
+        v2_cluster=v2_cluster,
+        v2_image_tag=v2_image_tag,
+        canary=canary,
+        ab_test=ab_test,
+        failover=bool(boolean("failover")),
     )
 
 
@@ -439,4 +551,4 @@ if __name__ == "__main__":  # uv run python -m infra.config
     print(yaml.safe_dump({"config": pulumi_yaml_config_block()}, sort_keys=False, width=1000, allow_unicode=True))
 
 
-__all__ = ["ConfigError", "Fault", "RoutePolicy", "SETTINGS", "StackConfig", "load", "qkey"]
+__all__ = ["AbTest", "ConfigError", "Fault", "RoutePolicy", "SETTINGS", "StackConfig", "load", "qkey"]

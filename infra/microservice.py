@@ -1,4 +1,5 @@
-"""One app: its Service (in every cluster) and its Deployment (home cluster only).
+"""One app: its Service (in every cluster) and its Deployment (home cluster only),
+plus, for the lessons, a second version's Deployment (SecondVersion).
 
 Istio multi-cluster needs the Service in each client cluster so that the
 name resolves there, even where no pod backs it.
@@ -6,7 +7,7 @@ name resolves there, even where no pod backs it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 import pulumi
@@ -91,6 +92,59 @@ def app_env(spec: catalog.ServiceSpec, cluster: str, version: str) -> list[dict]
     return env
 
 
+def app_deployment(name: str, args: MicroserviceArgs, labels: Mapping[str, str], selector: Mapping[str, str],
+                   opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
+    """The Deployment `name` of one version of an app, pinned to args.cluster."""
+    spec = args.spec
+    if args.image is None:
+        raise ValueError(f"{name}: an image is required where it is deployed")
+    container = {
+        "name": spec.name,
+        "image": args.image,
+        "image_pull_policy": "IfNotPresent",
+        "ports": [{"name": "http", "container_port": spec.port, "protocol": "TCP"}],
+        "env": app_env(spec, args.cluster, args.version) + list(args.extra_env),
+        "resources": RESOURCES[spec.name],
+        "readiness_probe": {
+            "http_get": {"path": "/readyz", "port": spec.port},
+            "initial_delay_seconds": 2, "period_seconds": 5, "timeout_seconds": 2, "failure_threshold": 3,
+        },
+        "liveness_probe": {
+            "http_get": {"path": "/healthz", "port": spec.port},
+            "initial_delay_seconds": 10, "period_seconds": 10, "timeout_seconds": 2, "failure_threshold": 3,
+        },
+        "security_context": restricted_container_security(APP_UID, APP_UID),
+        "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}] + list(args.extra_mounts),
+    }
+    return k8s.apps.v1.Deployment(
+        name,
+        metadata=meta(name, labels=labels),
+        spec={
+            "replicas": args.replicas,
+            "selector": {"match_labels": dict(selector)},
+            "strategy": {"type": "RollingUpdate", "rolling_update": {"max_unavailable": 0, "max_surge": 1}},
+            "template": {
+                "metadata": {"labels": dict(labels), "annotations": prometheus_annotations(spec) | dict(args.pod_annotations)},
+                "spec": {
+                    "service_account_name": args.service_account,
+                    "affinity": required_cluster_affinity(args.cluster),
+                    "security_context": {
+                        "run_as_non_root": True,
+                        "run_as_user": APP_UID,
+                        "run_as_group": APP_UID,
+                        "fs_group": APP_UID,
+                        "seccomp_profile": {"type": "RuntimeDefault"},
+                    },
+                    "termination_grace_period_seconds": 20,
+                    "containers": [container],
+                    "volumes": [{"name": "tmp", "empty_dir": {"size_limit": "64Mi"}}] + list(args.extra_volumes),
+                },
+            },
+        },
+        opts=opts,
+    )
+
+
 class Microservice(pulumi.ComponentResource):
     deployment: k8s.apps.v1.Deployment | None
 
@@ -118,51 +172,23 @@ class Microservice(pulumi.ComponentResource):
         )
         self.deployment = None
         if args.deploy:
-            if args.image is None:
-                raise ValueError(f"{spec.name}: an image is required where it is deployed")
-            container = {
-                "name": spec.name,
-                "image": args.image,
-                "image_pull_policy": "IfNotPresent",
-                "ports": [{"name": "http", "container_port": spec.port, "protocol": "TCP"}],
-                "env": app_env(spec, args.cluster, args.version) + list(args.extra_env),
-                "resources": RESOURCES[spec.name],
-                "readiness_probe": {
-                    "http_get": {"path": "/readyz", "port": spec.port},
-                    "initial_delay_seconds": 2, "period_seconds": 5, "timeout_seconds": 2, "failure_threshold": 3,
-                },
-                "liveness_probe": {
-                    "http_get": {"path": "/healthz", "port": spec.port},
-                    "initial_delay_seconds": 10, "period_seconds": 10, "timeout_seconds": 2, "failure_threshold": 3,
-                },
-                "security_context": restricted_container_security(APP_UID, APP_UID),
-                "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}] + list(args.extra_mounts),
-            }
-            self.deployment = k8s.apps.v1.Deployment(
-                spec.name,
-                metadata=meta(spec.name, labels=labels),
-                spec={
-                    "replicas": args.replicas,
-                    "selector": {"match_labels": catalog.selector(spec.name)},
-                    "strategy": {"type": "RollingUpdate", "rolling_update": {"max_unavailable": 0, "max_surge": 1}},
-                    "template": {
-                        "metadata": {"labels": labels, "annotations": prometheus_annotations(spec) | dict(args.pod_annotations)},
-                        "spec": {
-                            "service_account_name": args.service_account,
-                            "affinity": required_cluster_affinity(args.cluster),
-                            "security_context": {
-                                "run_as_non_root": True,
-                                "run_as_user": APP_UID,
-                                "run_as_group": APP_UID,
-                                "fs_group": APP_UID,
-                                "seccomp_profile": {"type": "RuntimeDefault"},
-                            },
-                            "termination_grace_period_seconds": 20,
-                            "containers": [container],
-                            "volumes": [{"name": "tmp", "empty_dir": {"size_limit": "64Mi"}}] + list(args.extra_volumes),
-                        },
-                    },
-                },
-                opts=child(self, depends_on=deps),
-            )
+            self.deployment = app_deployment(spec.name, args, labels, catalog.selector(spec.name), child(self, depends_on=deps))
+        self.register_outputs({})
+
+
+class SecondVersion(pulumi.ComponentResource):
+    """A second version of an app (canary, A/B lessons): its own Deployment
+    <service>-<version> beside the first one's, with the labels app=<service>,
+    version=<version>, so the app's Service (selector app only) reaches both
+    and DestinationRule subsets tell them apart by `version`."""
+
+    deployment: k8s.apps.v1.Deployment
+
+    def __init__(self, name: str, version: catalog.VersionSpec, args: MicroserviceArgs,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("theater-msa:index:SecondVersion", name, None, opts)
+        labels = catalog.labels(version.spec.name, version.version)
+        selector = catalog.selector(version.spec.name) | {catalog.VERSION_LABEL: version.version}
+        self.deployment = app_deployment(version.name, replace(args, version=version.version), labels, selector,
+                                         child(self, depends_on=list(args.depends_on)))
         self.register_outputs({})

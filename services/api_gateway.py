@@ -10,7 +10,7 @@
   Date/Server/Content-Length, which the gateway's own server sets.
 * X-Served-By: the backend's value is passed through and the gateway adds its
   own as a second value, so a client sees
-  `X-Served-By: movie-service@ctx2/movie-service-..., api-gateway@ctx1/api-gateway-...`
+  `X-Served-By: movie-service@ctx2/movie-service-... (v1), api-gateway@ctx1/api-gateway-... (v1)`
   (backend first, gateway last: read it like a Via header).
 * A backend that cannot be reached gives 503 naming it; one that does not
   finish answering within PEER_TIMEOUT_SECONDS gives 504. Nothing waits longer.
@@ -22,7 +22,8 @@
 * GET /api/status: deployment status of both clusters (services/k8s_status.py).
 * GET /api/whoami?service=movie-service&n=6: calls that service's /info n
   times over the same route the proxy uses, to show who answered
-  (load balancing, cross-cluster routing). Without `service`, all three.
+  (load balancing, cross-cluster routing): counts per cluster/pod and per
+  version (canary lesson). Without `service`, all three.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from starlette.routing import Route
 from services import catalog
 from services.common.app import build_app
 from services.common.errors import ApiError, error_response
-from services.common.peers import HttpClient
+from services.common.peers import HttpClient, Peers
 from services.common.responses import JSONResponse
 from services.common.settings import Settings
 from services.common.tracing import trace_headers
@@ -116,7 +117,7 @@ async def proxy(request: Request) -> Response:
     settings: Settings = app_state.settings
     path: str = scope["path"]
     spec = catalog.ROUTED[path[1:].split("/", 1)[0]]
-    base = settings.peers[spec.name]
+    base = app_state.peers.base(spec.name)
     # raw_path keeps the client's percent-encoding exactly as sent.
     target = scope.get("raw_path") or path.encode()
     query = scope.get("query_string", b"")
@@ -279,19 +280,22 @@ async def api_whoami(request: Request) -> Response:
         )
     names = [wanted] if wanted else routed
     client: HttpClient = request.app.state.http
+    peers: Peers = request.app.state.peers
     trace = trace_headers(request.headers)
 
     async def ask(name: str) -> dict[str, Any]:
-        url = settings.peers[name] + "/info"
         answers: list[dict[str, Any]] = []
         for _ in range(n):
-            answers.append(await _one_info(client, url, settings.peer_timeout, trace))
+            answers.append(await _one_info(client, peers.base(name) + "/info", settings.peer_timeout, trace))
             if answers[-1].get("error") == "timeout":
                 break  # one slow answer is the finding; n of them would hang the page
         counts = Counter(
             f"{a['cluster']}/{a['pod']}" if "error" not in a else f"error: {a['error']}" for a in answers
         )
-        return {"service": name, "url": url, "answers": answers, "counts": dict(counts.most_common())}
+        versions = Counter(a["version"] for a in answers if "error" not in a)
+        urls = ",".join(u + "/info" for u in peers.urls[name])
+        return {"service": name, "url": urls, "answers": answers, "counts": dict(counts.most_common()),
+                "versions": dict(versions.most_common())}
 
     services = await asyncio.gather(*(ask(name) for name in names))
     return JSONResponse({"gateway": settings.info(), "n": n, "services": list(services)})

@@ -76,6 +76,32 @@ GATEWAY = ServiceSpec(
     uses_redis=False,
 )
 
+@dataclass(frozen=True)
+class VersionSpec:
+    """A second version of a service, run beside the first as its own
+    Deployment (canary, A/B and failover lessons). Same module and image
+    recipe: only SERVICE_VERSION differs, and the service shows it."""
+
+    spec: ServiceSpec
+    version: str
+    local_port: int  # its port in `theater local --with-v2` (the first version keeps spec.port)
+
+    @property
+    def name(self) -> str:
+        """Deployment name, e.g. movie-service-v2."""
+        return f"{self.spec.name}-{self.version}"
+
+    def local_url(self, host: str = "127.0.0.1", port_offset: int = 0) -> str:
+        return f"http://{host}:{self.local_port + port_offset}"
+
+
+# movie-service v2 (services/movie_service.py): every movie answer also
+# carries `bookingRate` (예매율). Istio's multicluster sample puts v1 in one
+# cluster and v2 in the other; the lesson does the same (v1 in ctx2, v2 in ctx1).
+MOVIE_V2 = VersionSpec(MOVIE, "v2", 8092)
+# Services that have a second version, by service name.
+VERSIONS: dict[str, VersionSpec] = {MOVIE_V2.spec.name: MOVIE_V2}
+
 # Every service serves its Prometheus metrics here (services/common/app.py);
 # the pod annotations in infra/microservice.py point Istio's metrics merge at it.
 METRICS_PATH = "/metrics"

@@ -502,7 +502,8 @@ class StatusReader:
         if not in_kubernetes or not any(c["reachable"] for c in clusters):
             timeout = min(self.settings.peer_timeout, 2.0)
             probes = await asyncio.gather(
-                *(probe_service(self.http, name, url, timeout) for name, url in self.settings.peers.items())
+                *(probe_service(self.http, name, url, timeout)
+                  for name in self.settings.peers for url in self.settings.peer_urls(name))
             )
             me = {"service": self.settings.service, "url": None, "healthy": True, "ready": True, "info": self.settings.info(), "error": None}
             local = [me, *probes]

@@ -11,6 +11,12 @@ is there again on the next start.
 Each service gets its own Redis database (user-service 0, movie-service 1,
 booking-service 2) on top of its own key prefix. `--port-offset N` shifts
 every port, Redis included, to run beside another copy.
+
+`--with-v2` also starts each second version the catalog declares
+(catalog.VERSIONS: movie-service v2 on 8092) right after its first version,
+on the same Redis database, and gives their callers both URLs, used in turn:
+what a Kubernetes Service does with v1 and v2 pods before any Istio rule
+(the canary lesson's weights and header need the mesh).
 """
 
 from __future__ import annotations
@@ -58,6 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="comma-separated services to start (default: all; api-gateway when it exists)",
     )
+    parser.add_argument(
+        "--with-v2",
+        action="store_true",
+        help="also start movie-service v2 (port 8092 + offset) beside v1; callers use both in turn",
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level of the services (default: warning)")
     parser.add_argument("--ready-timeout", type=float, default=30.0, help="seconds to wait for each service")
 
@@ -78,8 +89,15 @@ def _redis_dbs() -> dict[str, int]:
 
 
 def service_env(
-    spec: catalog.ServiceSpec, redis_url: str, offset: int, log_level: str, base: dict[str, str] | None = None
+    spec: catalog.ServiceSpec,
+    redis_url: str,
+    offset: int,
+    log_level: str,
+    base: dict[str, str] | None = None,
+    versions: Sequence[catalog.VersionSpec] = (),
 ) -> dict[str, str]:
+    """The environment of `spec`'s process; `versions` (second versions
+    running too) are added to their callers' peer URLs."""
     env = dict(os.environ if base is None else base)
     env.update(
         SERVICE_NAME=spec.name,
@@ -94,8 +112,16 @@ def service_env(
     if spec.uses_redis:
         env["REDIS_URL"] = f"{redis_url}/{_redis_dbs()[spec.name]}"
     for peer in spec.calls:
-        env[catalog.SERVICES[peer].url_env] = catalog.SERVICES[peer].local_url(HOST, offset)
+        urls = [catalog.SERVICES[peer].local_url(HOST, offset)]
+        urls += [v.local_url(HOST, offset) for v in versions if v.spec.name == peer]
+        env[catalog.SERVICES[peer].url_env] = ",".join(urls)
     return env
+
+
+def version_env(version: catalog.VersionSpec, first: dict[str, str], offset: int) -> dict[str, str]:
+    """A second version's environment: its first version's, with its own port, version and pod name."""
+    return {**first, "PORT": str(version.local_port + offset), "SERVICE_VERSION": version.version,
+            "POD_NAME": f"{version.name}-local"}
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -115,8 +141,10 @@ class Launcher:
         self.redis_port = args.redis_port if args.redis_port is not None else catalog.REDIS.port + self.offset
         self.data_dir = Path(args.data_dir).resolve()
         self.services = available_services(args.services)
+        names = {s.name for s in self.services}
+        self.versions = [v for v in catalog.VERSIONS.values() if v.spec.name in names] if args.with_v2 else []
         self.redis: RedisServer | None = None
-        self.procs: list[tuple[catalog.ServiceSpec, subprocess.Popen]] = []
+        self.procs: list[tuple[str, subprocess.Popen]] = []
         self.stopping = False
 
     def check(self) -> str:
@@ -129,13 +157,14 @@ class Launcher:
             raise LaunchError(
                 f"port {self.redis_port} (Redis) is in use: stop the other Redis or pass --port-offset N"
             )
-        for spec in self.services:
-            port = spec.port + self.offset
+        ports = [(s.name, s.port) for s in self.services] + [(v.name, v.local_port) for v in self.versions]
+        for name, base_port in ports:
+            port = base_port + self.offset
             if not 0 < port < 65536:
-                raise LaunchError(f"port {port} for {spec.name} is out of range: choose a smaller --port-offset")
+                raise LaunchError(f"port {port} for {name} is out of range: choose a smaller --port-offset")
             if not port_is_free(port, HOST):
                 raise LaunchError(
-                    f"port {port} ({spec.name}) is in use: stop the other process or pass --port-offset N"
+                    f"port {port} ({name}) is in use: stop the other process or pass --port-offset N"
                 )
         return binary
 
@@ -149,24 +178,32 @@ class Launcher:
             raise LaunchError(f"redis-server did not start on port {self.redis_port}: {exc} (see {log})") from None
         redis_url = self.redis.url
         for spec in self.services:
-            env = service_env(spec, redis_url, self.offset, self.args.log_level)
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "services.serve", spec.name],
-                env=env,
-                cwd=ROOT,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-            )
-            self.procs.append((spec, proc))
-            self.wait_healthy(spec, proc)
+            env = service_env(spec, redis_url, self.offset, self.args.log_level, versions=self.versions)
+            self.run(spec.name, spec.name, env, spec.local_url(HOST, self.offset))
+            for version in self.versions:
+                if version.spec.name == spec.name:
+                    self.run(version.name, spec.name, version_env(version, env, self.offset),
+                             version.local_url(HOST, self.offset))
 
-    def wait_healthy(self, spec: catalog.ServiceSpec, proc: subprocess.Popen) -> None:
-        url = spec.local_url(HOST, self.offset) + "/healthz"
+    def run(self, name: str, service: str, env: dict[str, str], url: str) -> None:
+        """Start `python -m services.serve <service>` as `name` and wait until it is healthy."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.serve", service],
+            env=env,
+            cwd=ROOT,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+        self.procs.append((name, proc))
+        self.wait_healthy(name, proc, url)
+
+    def wait_healthy(self, name: str, proc: subprocess.Popen, base_url: str) -> None:
+        url = base_url + "/healthz"
         deadline = time.monotonic() + self.args.ready_timeout
         while time.monotonic() < deadline:
             if self.stopping:
                 raise Interrupted
             if proc.poll() is not None:
-                raise LaunchError(f"{spec.name} exited with code {proc.returncode} while starting (log above)")
+                raise LaunchError(f"{name} exited with code {proc.returncode} while starting (log above)")
             try:
                 # The standard library is enough for one local health check.
                 with urllib.request.urlopen(url, timeout=1.0) as answer:  # noqa: S310 (127.0.0.1)
@@ -175,7 +212,7 @@ class Launcher:
             except OSError:  # refused, reset, timeout, HTTP errors
                 pass
             time.sleep(0.1)
-        raise LaunchError(f"{spec.name} did not answer {url} within {self.args.ready_timeout:.0f}s")
+        raise LaunchError(f"{name} did not answer {url} within {self.args.ready_timeout:.0f}s")
 
     def banner(self) -> str:
         lines = [
@@ -184,6 +221,8 @@ class Launcher:
         ]
         for spec in self.services:
             lines.append(f"  {spec.name:<16} {spec.local_url(HOST, self.offset)}")
+        for version in self.versions:
+            lines.append(f"  {version.name:<16} {version.local_url(HOST, self.offset)}  ({version.spec.name} {version.version})")
         gateway = catalog.GATEWAY
         if any(s.name == gateway.name for s in self.services):
             lines.append(f"  웹 UI / web UI:  {gateway.local_url(HOST, self.offset)}")
@@ -192,9 +231,9 @@ class Launcher:
     def watch(self) -> int:
         """Wait for a stop signal; 1 if a service died on its own."""
         while not self.stopping:
-            for spec, proc in self.procs:
+            for name, proc in self.procs:
                 if proc.poll() is not None:
-                    print(f"{PROG}: {spec.name} exited with code {proc.returncode}; stopping", file=sys.stderr)
+                    print(f"{PROG}: {name} exited with code {proc.returncode}; stopping", file=sys.stderr)
                     return 1
             time.sleep(0.2)
         return 0

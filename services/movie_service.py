@@ -30,6 +30,12 @@ Deleting a movie deletes its seats and reservations, so new bookings for it
 get 404, and records the id in the deletion feed (GET
 /internal/movies/deleted, services/common/deletions.py): booking-service
 follows it and cancels the movie's bookings (services/booking_reconciler.py).
+
+Versions (canary, A/B and failover lessons): the same module runs as v1 and
+as v2, chosen by SERVICE_VERSION (Settings.version). v2 adds `bookingRate`
+(예매율: the percentage of the movie's seats that are booked) to every movie
+answer; v1 clients ignore the extra field, and nothing else differs. Which
+version answered is also in X-Served-By and /info.
 """
 
 from __future__ import annotations
@@ -117,6 +123,9 @@ class Movie(pydantic.BaseModel):
     year: int
     capacity: int
     availableSeats: int
+    bookingRate: int | None = pydantic.Field(
+        None, ge=0, le=100, description="v2 only: percentage of the seats that are booked (예매율)"
+    )
 
 
 class ReservationIn(StrictModel):
@@ -135,10 +144,12 @@ class Reservation(pydantic.BaseModel):
 
 
 class Movies:
-    """The movie collection plus each movie's seat keys."""
+    """The movie collection plus each movie's seat keys. `booking_rate`:
+    answers carry bookingRate (v2)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, booking_rate: bool = False) -> None:
         self.store = store
+        self.booking_rate = booking_rate
         self.reserve = store.redis.register_script(_RESERVE)
         self.release = store.redis.register_script(_RELEASE)
 
@@ -160,12 +171,15 @@ class Movies:
         out = []
         for raw, seats in zip(values[::2], values[1::2], strict=True):
             if raw is not None:
-                out.append(view(loads(raw), int(seats or 0)))
+                out.append(self.view(loads(raw), int(seats or 0)))
         return out
 
+    def view(self, record: dict[str, Any], available: int) -> dict[str, Any]:
+        return view(record, available, booking_rate=self.booking_rate)
 
-def view(record: dict[str, Any], available: int) -> dict[str, Any]:
-    return {
+
+def view(record: dict[str, Any], available: int, booking_rate: bool = False) -> dict[str, Any]:
+    out = {
         "id": record["id"],
         "title": record["title"],
         "genre": record["genre"],
@@ -173,6 +187,22 @@ def view(record: dict[str, Any], available: int) -> dict[str, Any]:
         "capacity": record["capacity"],
         "availableSeats": available,
     }
+    if booking_rate:
+        out["bookingRate"] = rate_percent(record["capacity"], available)
+    return out
+
+
+def rate_percent(capacity: int, available: int) -> int:
+    """Booked seats as a whole percentage of the capacity, 0-100."""
+    if capacity <= 0:
+        return 0
+    booked = min(max(capacity - available, 0), capacity)
+    return round(100 * booked / capacity)
+
+
+def shows_booking_rate(version: str) -> bool:
+    """v2 (catalog.MOVIE_V2) shows bookingRate; every other version is v1's behaviour."""
+    return version == catalog.MOVIE_V2.version
 
 
 def _movies(request: Request) -> Movies:
@@ -202,7 +232,7 @@ async def create_movie(request: Request) -> Response:
     movie_id = movies.store.new_id()
     record = {"id": movie_id, **body.model_dump()}
     await movies.store.create(movie_id, record, also_set={movies.seats_key(movie_id): body.capacity})
-    return JSONResponse(view(record, body.capacity), status_code=201)
+    return JSONResponse(movies.view(record, body.capacity), status_code=201)
 
 
 async def list_movies(request: Request) -> Response:
@@ -219,7 +249,7 @@ async def list_movies(request: Request) -> Response:
     limit, cursor = page_params(request)
     movies = _movies(request)
     rows, next_cursor = await movies.store.page_values(movies.store.index, limit, cursor, (SEATS,))
-    items = [view(loads(raw), int(seats or 0)) for raw, seats in rows if raw is not None]
+    items = [movies.view(loads(raw), int(seats or 0)) for raw, seats in rows if raw is not None]
     return JSONResponse({"items": items, "next": next_cursor})
 
 
@@ -344,5 +374,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route(f"{catalog.INTERNAL_PREFIX}/movies/{{id}}/reservations/{{bookingId}}", release_seats, methods=["DELETE"]),
     ]
     app = build_app(settings, routes, models=[MovieIn, Movie, ReservationIn, Reservation])
-    app.state.movies = Movies(Store(app.state.redis, "movies", "m"))
+    app.state.movies = Movies(Store(app.state.redis, "movies", "m"), booking_rate=shows_booking_rate(settings.version))
     return app

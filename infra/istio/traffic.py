@@ -3,7 +3,11 @@ mesh VirtualServices, and the Redis rules that keep each cluster on its own
 Redis.
 
 Lessons (stack settings, off by default) change only these objects:
-`faults`, `routePolicies` and `tightCircuitBreaking`.
+`faults`, `routePolicies` and `tightCircuitBreaking`; and, with a second
+Deployment or a copy of movie-service in the other cluster, `v2Cluster`
+(subsets v1/v2 in movie-service's DestinationRule), `canary` (weights on
+every route to movie-service), `abTest` (a header or cookie match to v2) and
+`failover` (localityLbSetting failoverPriority and outlierDetection).
 """
 
 from __future__ import annotations
@@ -12,14 +16,19 @@ from dataclasses import dataclass
 
 import pulumi
 
-from infra.config import Fault, StackConfig
+from infra.config import AbTest, Fault, StackConfig
 from infra.istio.typed import (
     ConnectionPoolSettings,
+    Destination,
     DestinationRule,
     HTTPFaultInjection,
     HTTPMatchRequest,
     HTTPRoute,
+    HTTPRouteDestination,
     OutlierDetection,
+    StringMatch,
+    Subset,
+    TCPRoute,
     TrafficPolicy,
     VirtualService,
 )
@@ -29,6 +38,8 @@ from services import catalog
 ISTIO_NAMESPACE = "istio-system"
 EDGE_VIRTUAL_SERVICE = "theater-msa"
 REDIS_LOCAL_SUBSET = "local"
+# Subset of another cluster's Redis pods: home-ctx2.
+REDIS_HOME_SUBSET_PREFIX = "home-"
 
 NORMAL_POOL: ConnectionPoolSettings = {
     "tcp": {"maxConnections": 100, "connectTimeout": "2s"},
@@ -44,6 +55,20 @@ TIGHT_POOL: ConnectionPoolSettings = {
 }
 TIGHT_OUTLIER: OutlierDetection = {
     "consecutive5xxErrors": 1, "interval": "1s", "baseEjectionTime": "3m", "maxEjectionPercent": 100,
+}
+
+
+# Lesson `failover`: endpoints are ranked by how many of these labels they
+# share with the client, in order. `topology.istio.io/cluster` (the istiod's
+# cluster ID, which Istio puts on every endpoint) first: each cluster prefers
+# its own replicas even when both clusters' nodes are in the same region and
+# zone; then the nodes' topology.kubernetes.io/region and zone (on NKS, set
+# from the NaverCloud region and zone of the node, e.g. KR / KR-1).
+FAILOVER_PRIORITY = ["topology.istio.io/cluster", "topology.kubernetes.io/region", "topology.kubernetes.io/zone"]
+# Locality failover needs outlier detection (Envoy moves on when the local
+# endpoints are ejected): eject after 3 errors, and all of them if need be.
+FAILOVER_OUTLIER: OutlierDetection = {
+    "consecutive5xxErrors": 3, "interval": "5s", "baseEjectionTime": "30s", "maxEjectionPercent": 100,
 }
 
 
@@ -74,23 +99,62 @@ def http_routes(cfg: StackConfig, service: str, *, name: str, prefix: str | None
     spec = catalog.SERVICES[service]
     policy = cfg.route_policy(service)
 
-    def route(route_name: str, method: str | None, retry_on: str) -> HTTPRoute:
+    def route(route_name: str, method: str | None, retry_on: str, ab: bool = False) -> HTTPRoute:
         r: HTTPRoute = {"name": route_name}
         match: HTTPMatchRequest = {}
         if prefix is not None:
             match["uri"] = {"prefix": prefix}
         if method is not None:
             match["method"] = {"exact": method}
+        if ab and cfg.ab_test is not None:
+            match["headers"] = ab_headers(cfg.ab_test)
         if match:
             r["match"] = [match]
-        r["route"] = [{"destination": {"host": fqdn(service), "port": {"number": spec.port}}}]
+        r["route"] = destinations(cfg, service, to_v2=ab)
         r["timeout"] = policy.timeout
         r["retries"] = {"attempts": policy.attempts, "perTryTimeout": policy.per_try_timeout, "retryOn": retry_on}
         if service in cfg.faults:
             r["fault"] = fault_injection(cfg.faults[service])
         return r
 
-    return [route(f"{name}-post", NON_IDEMPOTENT_METHOD, SAFE_RETRY_ON), route(name, None, policy.retry_on)]
+    routes = [route(f"{name}-post", NON_IDEMPOTENT_METHOD, SAFE_RETRY_ON), route(name, None, policy.retry_on)]
+    if cfg.ab_test is not None and cfg.subsets(service):
+        # Lesson abTest: the chosen users' requests first, each before its general route.
+        v2 = catalog.VERSIONS[service].version
+        routes = [route(f"{name}-post-{v2}", NON_IDEMPOTENT_METHOD, SAFE_RETRY_ON, ab=True), routes[0],
+                  route(f"{name}-{v2}", None, policy.retry_on, ab=True), routes[1]]
+    return routes
+
+
+def ab_headers(ab: AbTest) -> dict[str, StringMatch]:
+    """The header match of lesson abTest: the header's exact value, or a
+    cookie of that name and value anywhere in the Cookie header."""
+    if ab.header is not None:
+        return {ab.header: {"exact": ab.value}}
+    # Names are [a-z0-9-] and values [A-Za-z0-9._-] (infra/config.py): only '.' needs escaping.
+    value = ab.value.replace(".", "\\.")
+    return {"cookie": {"regex": f"^(.*; *)?{ab.cookie}={value}(;.*)?$"}}
+
+
+def destinations(cfg: StackConfig, service: str, *, to_v2: bool = False) -> list[HTTPRouteDestination]:
+    """Where a route to `service` goes: the Service itself (every version,
+    by endpoints) unless a canary or A/B lesson routes by subset. Then the
+    chosen users (`to_v2`) go to v2, everyone else by the canary weights, or
+    to v1 when only abTest is on."""
+    spec = catalog.SERVICES[service]
+    host: Destination = {"host": fqdn(service), "port": {"number": spec.port}}
+    subsets = cfg.subsets(service)
+    if not subsets or not (cfg.canary or cfg.ab_test):
+        return [{"destination": host}]
+    if to_v2:
+        return [{"destination": {**host, "subset": catalog.VERSIONS[service].version}}]
+    weights = cfg.canary or {catalog.DEFAULT_VERSION: 100}
+    out: list[HTTPRouteDestination] = [
+        {"destination": {**host, "subset": subset}, "weight": weight} for subset, weight in weights.items() if weight > 0
+    ]
+    if len(out) == 1:
+        del out[0]["weight"]
+    return out
 
 
 def edge_routes(cfg: StackConfig) -> list[HTTPRoute]:
@@ -107,11 +171,45 @@ def edge_services() -> list[str]:
 
 def app_traffic_policy(cfg: StackConfig, service: str) -> TrafficPolicy:
     tight = service in cfg.tight_circuit_breaking
-    return {
+    failover = service in cfg.failover_services
+    policy: TrafficPolicy = {
         "loadBalancer": {"simple": "LEAST_REQUEST"},
         "connectionPool": TIGHT_POOL if tight else NORMAL_POOL,
-        "outlierDetection": TIGHT_OUTLIER if tight else NORMAL_OUTLIER,
+        "outlierDetection": TIGHT_OUTLIER if tight else FAILOVER_OUTLIER if failover else NORMAL_OUTLIER,
     }
+    if failover:
+        policy["loadBalancer"]["localityLbSetting"] = {"enabled": True, "failoverPriority": list(FAILOVER_PRIORITY)}
+    return policy
+
+
+def version_subsets(cfg: StackConfig, service: str) -> list[Subset]:
+    """Lesson v2Cluster: subsets v1 and v2 of the app, by its `version` label."""
+    return [{"name": name, "labels": {catalog.VERSION_LABEL: label}} for name, label in cfg.subsets(service).items()]
+
+
+def redis_subset_name(cluster: str) -> str:
+    return f"{REDIS_HOME_SUBSET_PREFIX}{cluster}"
+
+
+def redis_routes(cfg: StackConfig) -> tuple[list[Subset], list[TCPRoute]]:
+    """Subsets and TCP routes of the Redis VirtualService: this cluster's
+    Redis for everyone, except pods of an app whose data lives in another
+    cluster's Redis (a second version or a failover copy of movie-service
+    running away from its home cluster): those go to their home's Redis, so
+    every copy sees the same movies."""
+    redis = catalog.REDIS
+
+    def to(subset: str) -> TCPRoute:
+        return {"route": [{"destination": {"host": fqdn(redis.name), "subset": subset, "port": {"number": redis.port}}}]}
+
+    subsets: list[Subset] = [{"name": REDIS_LOCAL_SUBSET, "labels": {catalog.CLUSTER_POD_LABEL: cfg.cluster}}]
+    routes: list[TCPRoute] = []
+    for service in cfg.data_elsewhere:
+        home = cfg.placement[service]
+        if all(s["name"] != redis_subset_name(home) for s in subsets):
+            subsets.append({"name": redis_subset_name(home), "labels": {catalog.CLUSTER_POD_LABEL: home}})
+        routes.append({"match": [{"sourceLabels": catalog.selector(service)}], **to(redis_subset_name(home))})
+    return subsets, routes + [to(REDIS_LOCAL_SUBSET)]
 
 
 @dataclass(frozen=True)
@@ -157,7 +255,8 @@ class MeshTraffic(pulumi.ComponentResource):
             self.destination_rules[service] = DestinationRule(
                 f"{service}-dr",
                 metadata={"name": f"{service}-dr", "namespace": ns, "labels": labels()},
-                spec={"host": fqdn(service), "trafficPolicy": app_traffic_policy(cfg, service)},
+                spec={"host": fqdn(service), "trafficPolicy": app_traffic_policy(cfg, service),
+                      **({"subsets": version_subsets(cfg, service)} if cfg.subsets(service) else {})},
                 opts=child(self, depends_on=deps),
                 version=cfg.istio_api_version,
             )
@@ -169,10 +268,12 @@ class MeshTraffic(pulumi.ComponentResource):
                     "gateways": ["mesh"],
                     "http": http_routes(cfg, service, name=service),
                 },
-                opts=child(self, depends_on=deps),
+                # Subsets before the routes that name them (lessons v2Cluster + canary in one `pulumi up`).
+                opts=child(self, depends_on=deps + [self.destination_rules[service]]),
                 version=cfg.istio_api_version,
             )
         redis = catalog.REDIS
+        redis_subsets, redis_tcp = redis_routes(cfg)
         # The same Service exists in both clusters, so Istio would balance across
         # both Redis instances and split the data. A subset on a pod label the
         # program sets on its own Redis pods (theater-msa/cluster=<cluster>; pod
@@ -187,7 +288,7 @@ class MeshTraffic(pulumi.ComponentResource):
                     "connectionPool": {"tcp": {"maxConnections": 200, "connectTimeout": "2s"}},
                     "outlierDetection": {"consecutiveGatewayErrors": 5, "interval": "10s", "baseEjectionTime": "30s"},
                 },
-                "subsets": [{"name": REDIS_LOCAL_SUBSET, "labels": {catalog.CLUSTER_POD_LABEL: cfg.cluster}}],
+                "subsets": redis_subsets,
                 # Only this namespace's clients (and this cluster's istiod) use it.
                 "exportTo": ["."],
             },
@@ -200,9 +301,7 @@ class MeshTraffic(pulumi.ComponentResource):
             spec={
                 "hosts": [fqdn(redis.name)],
                 "exportTo": ["."],
-                "tcp": [{"route": [{"destination": {
-                    "host": fqdn(redis.name), "subset": REDIS_LOCAL_SUBSET, "port": {"number": redis.port},
-                }}]}],
+                "tcp": redis_tcp,
             },
             opts=child(self, depends_on=deps),
             version=cfg.istio_api_version,

@@ -52,6 +52,7 @@ class HTTPMatchRequest(TypedDict, total=False):
     name: str
     uri: StringMatch
     method: StringMatch
+    headers: dict[str, StringMatch]
 
 
 class HTTPRetry(TypedDict, total=False):
@@ -93,7 +94,12 @@ class RouteDestination(TypedDict, total=False):
     weight: int
 
 
+class L4MatchAttributes(TypedDict, total=False):
+    sourceLabels: dict[str, str]
+
+
 class TCPRoute(TypedDict, total=False):
+    match: list[L4MatchAttributes]
     route: list[RouteDestination]
 
 

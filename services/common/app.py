@@ -33,7 +33,7 @@ ReadinessCheck = Callable[[Request], Awaitable[dict[str, str]]]
 
 
 class ServedByMiddleware:
-    """Adds `X-Served-By: <service>@<cluster>/<pod>` to every response."""
+    """Adds `X-Served-By: <service>@<cluster>/<pod> (<version>)` to every response."""
 
     def __init__(self, app: ASGIApp, value: str) -> None:
         self.app = app

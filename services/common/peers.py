@@ -16,6 +16,7 @@ in time gives 504. Nothing waits longer than the peer timeout.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -128,9 +129,14 @@ def http_client(settings: Settings) -> HttpClient:
 
 class Peers:
     def __init__(self, settings: Settings, client: HttpClient) -> None:
-        self.urls = dict(settings.peers)
+        self.urls = {name: settings.peer_urls(name) for name in settings.peers}
+        self._turns = {name: itertools.cycle(urls) for name, urls in self.urls.items() if urls}
         self.client = client
         self.caller = settings.service
+
+    def base(self, peer: str) -> str:
+        """The peer's base URL for the next call: its URLs in turn when it has several."""
+        return next(self._turns[peer])
 
     async def request(
         self,
@@ -141,7 +147,7 @@ class Peers:
         json: Any = None,
     ) -> Reply:
         """Send one request to `peer`; transport failures become ApiError."""
-        url = self.urls[peer] + path
+        url = self.base(peer) + path
         headers = trace_headers(inbound_headers)
         data = None
         if json is not None:

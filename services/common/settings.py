@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from services import catalog
+
+# Characters kept in the version shown in X-Served-By (no comma, space or parenthesis).
+_HEADER_UNSAFE = re.compile(r"[^A-Za-z0-9._/+-]")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,13 @@ class Settings:
     # Seconds the whole request body may take to arrive (408 after that).
     body_read_timeout: float = 10.0
 
+    def peer_urls(self, name: str) -> tuple[str, ...]:
+        """Base URLs of the peer `name`. `<PEER>_URL` may list several,
+        comma-separated: `theater local --with-v2` gives movie-service's
+        callers v1 and v2, used in turn as a Kubernetes Service spreads
+        calls over every pod it selects (services/common/peers.py)."""
+        return tuple(u.strip().rstrip("/") for u in self.peers[name].split(",") if u.strip())
+
     @property
     def spec(self) -> catalog.ServiceSpec:
         return catalog.SERVICES[self.service]
@@ -53,7 +64,9 @@ class Settings:
 
     @property
     def served_by(self) -> str:
-        return f"{self.service}@{self.cluster}/{self.pod}"
+        """`<service>@<cluster>/<pod> (<version>)`: who answered, and which
+        version (canary and A/B lessons). The version is made header-safe."""
+        return f"{self.service}@{self.cluster}/{self.pod} ({_HEADER_UNSAFE.sub('-', self.version)})"
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:

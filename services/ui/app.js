@@ -60,6 +60,12 @@ function backendOf(servedBy) {
   return via.length ? `${backend}  (경유: ${via.join(", ")})` : backend;
 }
 
+// One X-Served-By value: "movie-service@ctx2/pod-a (v1)" -> its parts (version "" when absent).
+function parseServedBy(value) {
+  const m = /^([a-z0-9-]+)@([^/\s,]+)\/(\S+?)(?:\s+\(([^)]*)\))?$/.exec(String(value || "").trim());
+  return m ? { service: m[1], cluster: m[2], pod: m[3], version: m[4] || "" } : null;
+}
+
 function showServedBy(id, res) {
   if (res && res.servedBy) $(id).textContent = backendOf(res.servedBy);
 }
@@ -348,7 +354,10 @@ function renderMovies() {
     h("li", { "data-testid": "movie-item", "data-id": m.id },
       h("div", { class: "main" },
         h("div", { class: "title", "data-testid": "movie-item-title", text: m.title }),
-        h("div", { class: "meta", text: `${m.genre} · ${m.year}년` }),
+        h("div", { class: "meta" }, `${m.genre} · ${m.year}년`,
+          // movie-service v2 adds bookingRate (예매율); v1 answers have none.
+          m.bookingRate === undefined || m.bookingRate === null ? null
+            : h("span", { class: "badge v2", "data-testid": "movie-rate", title: "movie-service v2 가 알려 주는 예매율", text: `예매율 ${m.bookingRate}%` })),
         seatBar(m)),
       h("div", { class: "seats", title: "남은 좌석 / 전체 좌석" },
         h("span", { "data-testid": "movie-seats", text: `${m.availableSeats} / ${m.capacity}` }), " 석"),
@@ -536,23 +545,32 @@ async function runWhoami() {
     }
     if (res.data.gateway) {
       const g = res.data.gateway;
-      $("gateway-served-by").textContent = `${g.service}@${g.cluster}/${g.pod} (노드 ${g.node})`;
+      $("gateway-served-by").textContent = `${g.service}@${g.cluster}/${g.pod} ${g.version} (노드 ${g.node})`;
     }
     box.replaceChildren(...res.data.services.map((svc) => {
       const total = svc.answers.length || 1;
+      // Rows by cluster/pod as the gateway counted them; each with the version that pod said.
+      const versionOf = {};
+      for (const a of svc.answers) if (!a.error) versionOf[`${a.cluster}/${a.pod}`] = a.version;
       const rows = Object.entries(svc.counts).map(([key, count]) => {
         const isErr = key.startsWith("error:");
         const cluster = isErr ? "" : key.split("/")[0];
         const pod = isErr ? whoamiError(key.slice(6).trim()) : key.slice(cluster.length + 1);
-        return h("div", { class: "bar", "data-testid": "whoami-row" },
+        const version = isErr ? "" : versionOf[key] || "";
+        return h("div", { class: "bar", "data-testid": "whoami-row", "data-cluster": cluster, "data-version": version },
           h("div", { class: "label" },
             isErr ? h("span", { class: "badge bad", text: "오류" }) : h("span", { class: `chip ${clusterClass(cluster)}`, text: cluster }),
+            version ? h("span", { class: `chip version ${versionClass(version)}`, "data-testid": "whoami-version", text: version }) : null,
             pod),
           h("div", { class: "n", text: `${count}회` }),
           h("div", { class: "track" }, h("div", { class: `fill ${isErr ? "err" : clusterClass(cluster)}`, style: `width:${(100 * count) / total}%` })));
       });
+      const versions = Object.entries(svc.versions || {});
+      const summary = versions.length > 1 || (versions.length === 1 && versions[0][0] !== "v1")
+        ? h("div", { class: "muted versions", "data-testid": "whoami-versions", text: `버전: ${versions.map(([v, n]) => `${v} ${n}회`).join(" · ")}` })
+        : null;
       return h("div", { class: "who", "data-testid": "whoami-service", "data-service": svc.service },
-        h("h3", { text: svc.service }), rows);
+        h("h3", { text: svc.service }), summary, rows);
     }));
   } finally {
     button.disabled = false;
@@ -560,6 +578,88 @@ async function runWhoami() {
 }
 
 $("whoami-run").addEventListener("click", runWhoami);
+
+// ------------------------------------------------------------------ canary / A-B split
+
+function versionClass(version) {
+  return version === "v1" || version === "v2" ? version : "vx";
+}
+
+// "x-theater-group: beta" -> ["x-theater-group", "beta"]; null when empty or malformed.
+function headerPair(text) {
+  const m = /^\s*([A-Za-z0-9-]+)\s*:\s*(\S.*?)\s*$/.exec(text || "");
+  return m ? [m[1].toLowerCase(), m[2]] : null;
+}
+
+// "theater-group=beta" -> ["theater-group", "beta"]; null when empty or malformed.
+function cookiePair(text) {
+  const m = /^\s*([A-Za-z0-9._-]+)\s*=\s*([A-Za-z0-9._-]+)\s*$/.exec(text || "");
+  return m ? [m[1], m[2]] : null;
+}
+
+// Sends N GET /movies/?limit=1 through the same route a browser uses (the
+// edge VirtualService in Kubernetes), with the A/B header or cookie when
+// given, and counts who answered: version and cluster from X-Served-By.
+async function runCanary() {
+  const button = $("canary-run");
+  const box = $("canary-result");
+  const n = Number($("canary-n").value) || 20;
+  const headerText = $("canary-header").value.trim();
+  const cookieText = $("canary-cookie").value.trim();
+  const header = headerPair(headerText);
+  const cookie = cookiePair(cookieText);
+  if ((headerText && !header) || (cookieText && !cookie)) {
+    box.replaceChildren(h("div", { class: "form-error", "data-testid": "canary-error", role: "alert",
+      text: headerText && !header ? "헤더는 이름: 값 형식으로 입력하세요. 예: x-theater-group: beta"
+        : "쿠키는 이름=값 형식으로 입력하세요. 예: theater-group=beta" }));
+    return;
+  }
+  button.disabled = true;
+  if (cookie) document.cookie = `${cookie[0]}=${cookie[1]}; path=/; SameSite=Strict`;
+  const counts = new Map(); // "v2@ctx1" -> {version, cluster, n}, or "error: ..." -> {error, n}
+  let done = 0;
+  const progress = $("canary-progress");
+  try {
+    for (let i = 0; i < n; i++) {
+      const res = await api("GET", "/movies/?limit=1", undefined, header ? { [header[0]]: header[1] } : {});
+      const who = parseServedBy((res.servedBy || "").split(",")[0]);
+      let key, entry;
+      if (!res.ok || !who) {
+        const text = res.ok ? "응답한 서비스를 알 수 없음" : describeError(res, "movies").headline;
+        key = `error:${text}`;
+        entry = { error: text };
+      } else {
+        key = `${who.version}@${who.cluster}`;
+        entry = { version: who.version || "?", cluster: who.cluster };
+      }
+      const seen = counts.get(key) || { ...entry, n: 0 };
+      seen.n += 1;
+      counts.set(key, seen);
+      done += 1;
+      progress.textContent = `${done} / ${n}`;
+    }
+  } finally {
+    if (cookie) document.cookie = `${cookie[0]}=; path=/; max-age=0; SameSite=Strict`;
+    button.disabled = false;
+  }
+  const rows = [...counts.values()].sort((a, b) => b.n - a.n).map((c) => {
+    const pct = Math.round((100 * c.n) / done);
+    return h("div", { class: "bar", "data-testid": "canary-row", "data-version": c.version || "", "data-cluster": c.cluster || "",
+      "data-count": String(c.n) },
+      h("div", { class: "label" },
+        c.error ? h("span", { class: "badge bad", text: "오류" }) : h("span", { class: `chip version ${versionClass(c.version)}`, text: c.version }),
+        c.error ? c.error : h("span", { class: `chip ${clusterClass(c.cluster)}`, text: c.cluster })),
+      h("div", { class: "n", "data-testid": "canary-share", text: `${c.n}회 (${pct}%)` }),
+      h("div", { class: "track" }, h("div", { class: `fill ${c.error ? "err" : versionClass(c.version)}`, style: `width:${pct}%` })));
+  });
+  const sent = [header ? `헤더 ${header[0]}: ${header[1]}` : null, cookie ? `쿠키 ${cookie[0]}=${cookie[1]}` : null].filter(Boolean);
+  box.replaceChildren(h("div", { class: "who canary" },
+    h("p", { class: "muted", "data-testid": "canary-summary",
+      text: `GET /movies/ ${done}회${sent.length ? ` (${sent.join(", ")})` : ""}: 버전과 클러스터별 응답 수` }),
+    ...rows));
+}
+
+$("canary-run").addEventListener("click", runCanary);
 
 // ------------------------------------------------------------------ deployment status
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from services import api_gateway, booking_service, catalog, movie_service, user_service
@@ -68,6 +68,57 @@ class MeshLike:
     def stop(self) -> None:
         for server in reversed(list(self.servers.values())):
             server.stop()
+
+
+class VersionedMesh(MeshLike):
+    """MeshLike with the canary lesson deployed: movie-service v1 in ctx2 and
+    v2 in ctx1, both on ctx2's Redis (infra/istio/traffic.py's Redis route).
+    The gateway gets v1's URL `v1_share` times and v2's `v2_share` times, used
+    in turn: the split a VirtualService's weights would give. `movie_cluster`
+    moves v1 (the failover lesson: the copy in the ingress cluster answers)."""
+
+    def __init__(self, redis_base: str, v1_share: int = 4, v2_share: int = 1, movie_cluster: str = "ctx2") -> None:
+        super().__init__(redis_base)
+        self.shares = (v1_share, v2_share)
+        self.movie_cluster = movie_cluster
+
+    def start(self) -> VersionedMesh:
+        self.servers["user-service"] = LiveServer(user_service.create_app(self.settings("user-service"))).start()
+        redis = self.redis["ctx2"]
+        v1 = Settings(service="movie-service", cluster=self.movie_cluster, pod=f"movie-service-{self.movie_cluster}-0",
+                      node=f"{self.movie_cluster}-node-1", redis_url=redis)
+        v2 = Settings(service="movie-service", version="v2", cluster="ctx1", pod="movie-service-v2-ctx1-0",
+                      node="ctx1-node-1", redis_url=redis)
+        self.servers["movie-service"] = LiveServer(movie_service.create_app(v1)).start()
+        self.servers["movie-service-v2"] = LiveServer(movie_service.create_app(v2)).start()
+        movies = [self.servers["movie-service"].url] * self.shares[0] + [self.servers["movie-service-v2"].url] * self.shares[1]
+        peers = {"user-service": self.servers["user-service"].url, "movie-service": ",".join(movies)}
+        self.servers["booking-service"] = LiveServer(
+            booking_service.create_app(self.settings("booking-service", peers=peers))).start()
+        peers["booking-service"] = self.servers["booking-service"].url
+        self.servers["api-gateway"] = LiveServer(api_gateway.create_app(self.settings("api-gateway", peers=peers))).start()
+        return self
+
+
+def ab_edge(gateway: str, v1: str, v2: str, header: str, value: str) -> Starlette:
+    """The edge VirtualService of the A/B lesson, as a stand-in: GET /movies...
+    with `header: value` goes to v2, every other /movies call to v1, anything
+    else to the gateway. The answer's X-Served-By comes back unchanged."""
+    import httpx
+
+    async def route(request: Request) -> Response:
+        path = request.url.path
+        if path.startswith("/movies"):
+            target = v2 if request.headers.get(header) == value else v1
+        else:
+            target = gateway
+        async with httpx.AsyncClient(timeout=10) as client:
+            r = await client.request(request.method, target + request.url.path, params=request.query_params,
+                                     content=await request.body(), headers={"content-type": request.headers.get("content-type", "")})
+        return Response(r.content, status_code=r.status_code, media_type=r.headers.get("content-type"),
+                        headers={"x-served-by": r.headers.get("x-served-by", "")})
+
+    return Starlette(routes=[Route("/{path:path}", route, methods=["GET", "POST", "DELETE"])])
 
 
 # ---------------------------------------------------------------- telemetry

@@ -127,6 +127,87 @@ def test_a_lesson_toggle_changes_istio_objects_only(deployment: Deployment) -> N
     assert all(t.startswith(("kubernetes:networking.istio.io", "kubernetes:security.istio.io")) for t in types), types
 
 
+# The canary, A/B and failover lessons at once (one `pulumi up` on, one off):
+# v2 in ctx1 (v1 stays in ctx2), 80/20 weights, a header to v2, movie-service in both clusters.
+LESSONS_ON = {
+    "v2Cluster": "ctx1",
+    "canary": '{"v1":80,"v2":20}',
+    "abTest": '{"header":"x-theater-group","value":"beta"}',
+    "failover": "true",
+}
+# Kinds a lesson may touch: Istio objects, and the workloads it adds in ctx1 (the
+# v2 Deployment, movie-service's failover copy and the account both run as).
+LESSON_TYPES = ("kubernetes:networking.istio.io", "kubernetes:security.istio.io", "kubernetes:apps/v1:Deployment",
+                "kubernetes:core/v1:ServiceAccount", "theater-msa:index:SecondVersion", "theater-msa:index:AppServiceAccount")
+
+
+def _istio_specs(cluster: Cluster) -> dict[tuple[str, str], dict]:
+    out = {}
+    for group, plural in (("networking.istio.io", "destinationrules"), ("networking.istio.io", "virtualservices")):
+        for ns in (NS, ISTIO_NS):
+            for obj in cluster.items(f"/apis/{group}/v1beta1/namespaces/{ns}/{plural}"):
+                out[(plural, f"{ns}/{obj['metadata']['name']}")] = obj["spec"]
+    return out
+
+
+def _app_pods(cluster: Cluster) -> dict[str, dict]:
+    return {p["metadata"]["name"]: p for p in cluster.pods() if p["metadata"]["labels"].get(catalog.APP_LABEL) in APPS}
+
+
+def test_the_version_lessons_put_v2_where_the_setting_says_and_leave_nothing_behind(deployment: Deployment) -> None:
+    ws, c1, c2 = deployment.ws, deployment.clusters["ctx1"], deployment.clusters["ctx2"]
+    before = {name: _istio_specs(c) for name, c in deployment.clusters.items()}
+    deployments_before = {d["metadata"]["name"] for d in c1.items(f"/apis/apps/v1/namespaces/{NS}/deployments")}
+    for stack in catalog.CLUSTERS:
+        for key, value in LESSONS_ON.items():
+            ws.run("config", "set", f"theater-msa:{key}", value, "--stack", stack)
+    try:
+        preview = ws.preview_json("ctx1")
+        changed = [s for s in preview["steps"] if s["op"] not in ("same", "read")]
+        types = {s["urn"].split("::")[2].split("$")[-1] for s in changed}
+        assert types and all(t.startswith(LESSON_TYPES) for t in types), types
+        created = {s["urn"].split("::")[-1] for s in changed if s["op"] == "create"}
+        assert {"movie-service-v2", "movie-service"} <= created, created
+        assert not [s for s in changed if s["op"] in ("delete", "replace", "create-replacement")], changed
+
+        started = time.monotonic()
+        ws.up("ctx1")
+        record_timing("up-ctx1-version-lessons", time.monotonic() - started, note="v2Cluster+canary+abTest+failover on")
+        nodes = c1.nodes()
+
+        def v2_pods() -> list[dict]:
+            return [p for p in c1.pods() if p["metadata"]["labels"].get(catalog.VERSION_LABEL) == "v2"
+                    and p["status"].get("phase") == "Running"]
+
+        pods = wait_for(lambda: len(v2_pods()) == 2 and v2_pods(), 60, "two Running v2 pods in ctx1")
+        for pod in pods:
+            assert pod["metadata"]["labels"][catalog.APP_LABEL] == "movie-service"
+            node = pod["spec"]["nodeName"]
+            assert nodes[node]["metadata"]["labels"][catalog.CLUSTER_LABEL] == "ctx1", (pod["metadata"]["name"], node)
+        assert not [p for p in c2.pods() if p["metadata"]["labels"].get(catalog.VERSION_LABEL) == "v2"]
+        # failover: v1 now runs in ctx1 too, on ctx1's nodes.
+        v1_ctx1 = wait_for(lambda: [p for p in c1.pods() if p["metadata"]["labels"].get(catalog.APP_LABEL) == "movie-service"
+                                    and p["metadata"]["labels"].get(catalog.VERSION_LABEL) == "v1"], 60, "movie-service v1 in ctx1")
+        assert all(nodes[p["spec"]["nodeName"]]["metadata"]["labels"][catalog.CLUSTER_LABEL] == "ctx1" for p in v1_ctx1)
+        dr = c1.get(f"/apis/networking.istio.io/v1beta1/namespaces/{NS}/destinationrules/movie-service-dr").json()["spec"]
+        assert [s["name"] for s in dr["subsets"]] == ["v1", "v2"]
+        assert dr["trafficPolicy"]["loadBalancer"]["localityLbSetting"]["enabled"] is True
+    finally:
+        for stack in catalog.CLUSTERS:
+            for key in LESSONS_ON:
+                ws.run("config", "rm", f"theater-msa:{key}", "--stack", stack)
+    started = time.monotonic()
+    ws.up("ctx1")
+    record_timing("up-ctx1-version-lessons-off", time.monotonic() - started)
+    deployments = {d["metadata"]["name"] for d in c1.items(f"/apis/apps/v1/namespaces/{NS}/deployments")}
+    assert deployments == deployments_before, deployments
+    wait_for(lambda: not [p for p in _app_pods(c1).values() if p["metadata"]["labels"][catalog.APP_LABEL] == "movie-service"],
+             60, "movie-service pods gone from ctx1")
+    assert not c1.exists(f"/api/v1/namespaces/{NS}/serviceaccounts/movie-service")
+    assert {name: _istio_specs(c) for name, c in deployment.clusters.items()} == before
+    ws.run("preview", "--stack", "ctx1", "--expect-no-changes", label="preview-ctx1-lessons-off")
+
+
 def _service_account_kubeconfig(cluster: Cluster, namespace: str, account: str, path: Path) -> Path:
     """A kubeconfig with a token of the ServiceAccount: what the pod's own mount would hold."""
     r = cluster.http.post(f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",

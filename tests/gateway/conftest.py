@@ -26,6 +26,7 @@ def _free_offset() -> int:
     for _ in range(50):
         offset = random.randrange(20000, 40000, 10)
         ports = [catalog.REDIS.port + offset] + [s.port + offset for s in catalog.SERVICES.values()]
+        ports += [v.local_port + offset for v in catalog.VERSIONS.values()]
         if all(port_is_free(p) for p in ports):
             return offset
     raise RuntimeError("no free block of ports for theater local")
@@ -39,13 +40,23 @@ def theater_command() -> list[str]:
 @pytest.fixture(scope="session")
 def local_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of the api-gateway of a `theater local` run."""
+    yield from _theater_local(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def local_app_v2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same with movie-service v2 beside v1 (`theater local --with-v2`)."""
+    yield from _theater_local(tmp_path_factory, "--with-v2")
+
+
+def _theater_local(tmp_path_factory: pytest.TempPathFactory, *extra: str) -> Iterator[str]:
     offset = _free_offset()
     data = tmp_path_factory.mktemp("theater-data")
     log_path = data / "theater-local.log"
     log = open(log_path, "w")
     env = {k: v for k, v in os.environ.items() if k not in ("KUBERNETES_SERVICE_HOST", "REMOTE_KUBECONFIG", "LOCAL_KUBECONFIG")}
     proc = subprocess.Popen(
-        [*theater_command(), "local", "--port-offset", str(offset), "--data-dir", str(data)],
+        [*theater_command(), "local", "--port-offset", str(offset), "--data-dir", str(data), *extra],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -12,9 +12,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 
-def echo_backend(service: str, cluster: str = "ctx9", pod: str | None = None, info_delay: float = 0.0) -> Starlette:
+def echo_backend(service: str, cluster: str = "ctx9", pod: str | None = None, info_delay: float = 0.0,
+                 version: str = "v1") -> Starlette:
     pod = pod or f"{service}-standin"
-    served_by = f"{service}@{cluster}/{pod}"
+    served_by = f"{service}@{cluster}/{pod} ({version})"
 
     async def echo(request: Request) -> Response:
         body = await request.body()
@@ -65,7 +66,7 @@ def echo_backend(service: str, cluster: str = "ctx9", pod: str | None = None, in
         if info_delay:
             await asyncio.sleep(info_delay)
         return JSONResponse(
-            {"service": service, "version": "v1", "cluster": cluster, "pod": pod, "node": f"{cluster}-worker"},
+            {"service": service, "version": version, "cluster": cluster, "pod": pod, "node": f"{cluster}-worker"},
             headers={"x-served-by": served_by},
         )
 

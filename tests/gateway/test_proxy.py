@@ -112,7 +112,7 @@ def test_response_passes_through_with_both_served_by(client: httpx.Client) -> No
     assert r.headers["x-backend-extra"] == "kept"
     assert r.headers["set-cookie"] == "a=1"
     served = r.headers.get_list("x-served-by")
-    assert served == ["movie-service@ctx9/movie-service-standin", "api-gateway@ctx1/gw-1"]
+    assert served == ["movie-service@ctx9/movie-service-standin (v1)", "api-gateway@ctx1/gw-1 (v1)"]
     assert int(r.headers["content-length"]) == len(r.content)
     assert len(r.headers.get_list("date")) == 1 and len(r.headers.get_list("server")) == 1
 
@@ -227,6 +227,7 @@ def test_whoami_counts_answers(client: httpx.Client) -> None:
     [svc] = data["services"]
     assert svc["service"] == "movie-service" and len(svc["answers"]) == 4
     assert svc["counts"] == {"ctx9/movie-service-standin": 4}
+    assert svc["versions"] == {"v1": 4}
     all_three = client.get("/api/whoami", params={"n": 2}).json()
     assert [s["service"] for s in all_three["services"]] == [s.name for s in catalog.ROUTED.values()]
     assert client.get("/api/whoami", params={"n": 0}).status_code == 422
@@ -249,6 +250,27 @@ def test_whoami_does_not_hang_on_a_slow_service(backends: dict[str, LiveServer])
     assert services["movie-service"]["counts"] == {"error: timeout": 1}
     assert services["user-service"]["counts"] == {"ctx9/user-service-standin": 20}
     assert elapsed < 1.5
+
+
+def test_several_urls_of_a_service_are_used_in_turn(backends: dict[str, LiveServer]) -> None:
+    """MOVIE_SERVICE_URL with v1 and v2 (`theater local --with-v2`): the
+    proxy and /api/whoami use them in turn, as a Service spreads calls over
+    its pods; whoami counts the answers per version."""
+    v2 = LiveServer(echo_backend("movie-service", cluster="local", pod="movie-service-v2-local", version="v2")).start()
+    try:
+        peers = {name: s.url for name, s in backends.items()}
+        peers["movie-service"] = f"{backends['movie-service'].url}/, {v2.url}"
+        with LiveServer(create_app(Settings(service="api-gateway", peers=peers, peer_timeout=TIMEOUT))) as gw:
+            served = [httpx.get(gw.url + "/movies/", timeout=10).headers.get_list("x-served-by")[0] for _ in range(4)]
+            whoami = httpx.get(gw.url + "/api/whoami", params={"service": "movie-service", "n": 6}, timeout=10).json()
+    finally:
+        v2.stop()
+    assert sorted(served) == ["movie-service@ctx9/movie-service-standin (v1)"] * 2 + [
+        "movie-service@local/movie-service-v2-local (v2)"] * 2
+    assert served[0] != served[1]
+    [svc] = whoami["services"]
+    assert svc["versions"] == {"v1": 3, "v2": 3}
+    assert svc["counts"] == {"ctx9/movie-service-standin": 3, "local/movie-service-v2-local": 3}
 
 
 @pytest.mark.parametrize("path", ["/movies%0A", "/movies/%0A", "/users%0D%0A", "/bookings%00"])

@@ -31,13 +31,13 @@ def section(title_prefix: str) -> str:
 
 
 def test_every_setting_named_in_the_readme_exists():
-    named = set(re.findall(r"theater-msa:([A-Za-z]+)", README.read_text()))
+    named = set(re.findall(r"theater-msa:([A-Za-z][A-Za-z0-9]*)", README.read_text()))
     assert named and named <= set(SETTINGS_BY_KEY), named - set(SETTINGS_BY_KEY)
 
 
 def test_settings_table_lists_every_setting():
     table = section("### 5.5")
-    listed = {k for row in re.findall(r"^\| (`[^|]+) \|", table, re.M) for k in re.findall(r"`([A-Za-z]+)`", row)}
+    listed = {k for row in re.findall(r"^\| (`[^|]+) \|", table, re.M) for k in re.findall(r"`([A-Za-z][A-Za-z0-9]*)`", row)}
     assert listed == {s.key for s in SETTINGS}
 
 
@@ -59,7 +59,7 @@ def lesson_commands() -> list[tuple[str, list[str], str]]:
         words = shlex.split(line.split(" && ")[0])
         stack = words[words.index("--stack") + 1]
         key_word = next(w for w in words if w.startswith("theater-msa:"))
-        key = re.match(r"theater-msa:([A-Za-z]+)", key_word).group(1)
+        key = re.match(r"theater-msa:([A-Za-z][A-Za-z0-9]*)", key_word).group(1)
         if key not in LESSON_KEYS:
             continue
         value = words[words.index(key_word) + 1]

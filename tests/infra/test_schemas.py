@@ -119,6 +119,12 @@ VARIANTS = [
     ("ctx1", {"faults": '{"movie-service": {"delay": "3s", "percent": 50}, "booking-service": {"abort": 503}}',
               "tightCircuitBreaking": '["user-service"]', "buildImages": "false",
               "remoteStatusStack": "organization/theater-msa/ctx2"}),
+    # The canary, A/B and failover lessons: subsets, weights, header and cookie matches,
+    # localityLbSetting, the Redis sourceLabels route, the v2 Deployment.
+    ("ctx1", {"v2Cluster": "ctx1", "canary": '{"v1": 80, "v2": 20}', "failover": "true",
+              "abTest": '{"header": "x-theater-group", "value": "beta"}'}),
+    ("ctx2", {"v2Cluster": "ctx1", "abTest": '{"cookie": "theater-group", "value": "beta"}', "failover": "true"}),
+    ("ctx2", {"v2Cluster": "ctx2", "canary": '{"v1": 0, "v2": 100}'}),
 ]
 
 

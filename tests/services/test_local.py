@@ -181,6 +181,37 @@ def test_services_env_wires_peers_and_separate_databases() -> None:
     assert dbs == {"redis://h:1/0", "redis://h:1/1", "redis://h:1/2"}
 
 
+def test_with_v2_gives_callers_both_movie_services() -> None:
+    env = local.service_env(catalog.BOOKING, "redis://h:1", 5, "warning", base={}, versions=[catalog.MOVIE_V2])
+    assert env["MOVIE_SERVICE_URL"] == "http://127.0.0.1:8087,http://127.0.0.1:8097"
+    assert env["USER_SERVICE_URL"] == "http://127.0.0.1:8086"
+    first = local.service_env(catalog.MOVIE, "redis://h:1", 5, "warning", base={})
+    v2 = local.version_env(catalog.MOVIE_V2, first, 5)
+    assert (v2["PORT"], v2["SERVICE_VERSION"], v2["POD_NAME"]) == ("8097", "v2", "movie-service-v2-local")
+    assert v2["REDIS_URL"] == first["REDIS_URL"]  # the same movies
+
+
+def test_theater_local_with_v2(offset: int, tmp_path: Path, launched: list[Launched]) -> None:
+    run = Launched(offset, tmp_path / "data", tmp_path / "logs", "--with-v2")
+    launched.append(run)
+    run.wait_running()
+    assert "movie-service-v2" in run.out
+    v2 = catalog.MOVIE_V2.local_url("127.0.0.1", offset)
+    info = httpx.get(v2 + "/info", timeout=5)
+    assert info.json()["version"] == "v2" and info.headers["x-served-by"].endswith("(v2)")
+    movie = httpx.post(url("movie-service", offset) + "/movies/", json={"title": "괴물", "genre": "SF", "year": 2006},
+                       timeout=5).json()
+    assert httpx.get(f"{v2}/movies/{movie['id']}", timeout=5).json()["bookingRate"] == 0
+    # booking-service reaches movie-service through both URLs in turn: every booking works.
+    user = httpx.post(url("user-service", offset) + "/users/", json={"name": "김", "email": "k@example.com"}, timeout=5).json()
+    for _ in range(4):
+        r = httpx.post(url("booking-service", offset) + "/bookings/", json={"userId": user["id"], "movieId": movie["id"], "seats": 1},
+                       timeout=10)
+        assert r.status_code == 201, r.text
+    assert httpx.get(f"{v2}/movies/{movie['id']}", timeout=5).json()["availableSeats"] == 96
+    assert run.stop() == 0
+
+
 def test_cli_lists_its_commands(capsys: pytest.CaptureFixture[str]) -> None:
     from services import cli
 

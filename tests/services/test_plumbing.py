@@ -37,7 +37,7 @@ def test_info_and_served_by_come_from_the_environment(
             "pod": f"{service}-7d9f-abc12",
             "node": "worker-3",
         }
-        expected = f"{service}@ctx2/{service}-7d9f-abc12"
+        expected = f"{service}@ctx2/{service}-7d9f-abc12 (v2)"
         for path in ("/info", "/healthz", "/readyz", "/nope", "/metrics"):
             assert httpx.get(server.url + path).headers["x-served-by"] == expected, path
         assert httpx.get(server.url + "/healthz").json()["status"] == "ok"
@@ -47,9 +47,9 @@ def test_info_and_served_by_come_from_the_environment(
 
 def test_served_by_on_errors_and_posts(stack: Stack) -> None:
     r = stack.http.post(f"{stack.users}/users", content=b"[]")
-    assert r.status_code == 400 and r.headers["x-served-by"] == "user-service@test/user-service-0"
+    assert r.status_code == 400 and r.headers["x-served-by"] == "user-service@test/user-service-0 (v1)"
     r = stack.book("u_aaaaaaaaaa", "m_aaaaaaaaaa")
-    assert r.status_code == 404 and r.headers["x-served-by"] == "booking-service@test/booking-service-0"
+    assert r.status_code == 404 and r.headers["x-served-by"] == "booking-service@test/booking-service-0 (v1)"
 
 
 def test_metrics_count_requests_by_route_and_status(stack: Stack) -> None:

@@ -1,0 +1,88 @@
+"""`theater verify`'s canary, A/B and failover items (--no-kubernetes),
+against the real services with movie-service v1 and v2 running: the split
+they see is what the gateway's turns give (4 of 5 calls to v1 stand for the
+weights 80/20), and the A/B edge is a stand-in that routes by header."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from checklist.report import FAIL, PASS, SKIP
+from checklist.verify import CANARY_CALLS, CANARY_TOLERANCE, Options, Verify
+from services.redis_server import RedisServer
+from tests.checklist.servers import VersionedMesh, ab_edge
+from tests.live import LiveServer
+
+CANARY = {"v2Cluster": "ctx1", "canary": '{"v1": 80, "v2": 20}'}
+
+
+def keys(report) -> set[str]:
+    return {r.key for r in report.results}
+
+
+def verify(url: str, **overrides: str):
+    return Verify(Options(url=url, skip_kubernetes=True, overrides=overrides, timeout=10, write=False)).run()
+
+
+@pytest.fixture(scope="module")
+def canary_mesh(redis_server: RedisServer) -> Iterator[VersionedMesh]:
+    mesh = VersionedMesh(redis_server.url).start()
+    yield mesh
+    mesh.stop()
+
+
+def test_canary_split_within_the_tolerance_passes(canary_mesh: VersionedMesh) -> None:
+    report = verify(canary_mesh.url, **CANARY)
+    item = report.get("lessons.canary")
+    assert item.status == PASS, report.render()
+    assert f"GET /movies/ {CANARY_CALLS}회: v1 80회, v2 20회 → v2 20% (설정 20%, 허용 ±{CANARY_TOLERANCE}%p)" in item.detail
+    # v2 answering from ctx1 is the lesson, not a broken cross-cluster route.
+    assert report.get("mesh.cross.gateway-movie").status == PASS, report.render()
+    assert not {"lessons.ab", "lessons.failover"} & keys(report)
+
+
+def test_canary_split_outside_the_tolerance_fails(canary_mesh: VersionedMesh) -> None:
+    report = verify(canary_mesh.url, v2Cluster="ctx1", canary='{"v1": 50, "v2": 50}')
+    item = report.get("lessons.canary")
+    assert item.status == FAIL
+    assert "v2 20% (설정 50%" in item.detail
+    assert any("movie-service-dr" in fix for fix in item.fix), item.fix
+
+
+def test_no_canary_no_item(canary_mesh: VersionedMesh) -> None:
+    report = verify(canary_mesh.url)
+    assert "lessons.canary" not in keys(report) and report.get("lessons").status == SKIP
+
+
+def test_ab_header_to_v2(canary_mesh: VersionedMesh) -> None:
+    servers = canary_mesh.servers
+    ab = '{"header": "x-theater-group", "value": "beta"}'
+    edge = ab_edge(canary_mesh.url, servers["movie-service"].url, servers["movie-service-v2"].url, "x-theater-group", "beta")
+    with LiveServer(edge) as good:
+        assert verify(good.url, v2Cluster="ctx1", abTest=ab).get("lessons.ab").status == PASS
+    # An edge that ignores the header (the VirtualService has no match): FAIL, naming what was seen.
+    with LiveServer(ab_edge(canary_mesh.url, servers["movie-service"].url, servers["movie-service"].url, "x", "y")) as ignores:
+        item = verify(ignores.url, v2Cluster="ctx1", abTest=ab).get("lessons.ab")
+    assert item.status == FAIL
+    assert "x-theater-group: beta 를 붙인 20회 중 v2 0회" in item.detail
+
+
+def test_failover_prefers_the_ingress_cluster(redis_server: RedisServer) -> None:
+    local = VersionedMesh(redis_server.url, v1_share=1, v2_share=0, movie_cluster="ctx1").start()
+    try:
+        item = verify(local.url, failover="true").get("lessons.failover")
+        assert item.status == PASS, item.detail
+        assert "ctx1 20회" in item.detail
+    finally:
+        local.stop()
+    remote = VersionedMesh(redis_server.url, v1_share=1, v2_share=0, movie_cluster="ctx2").start()
+    try:
+        report = verify(remote.url, failover="true")
+        item = report.get("lessons.failover")
+        assert item.status == FAIL and "ctx2 20회" in item.detail and "기대: ctx1" in item.detail
+        # The cross-cluster item does not blame the lesson's preference for its own cluster.
+        assert report.get("mesh.cross.gateway-movie").status == SKIP
+    finally:
+        remote.stop()
