@@ -354,7 +354,7 @@ def markdown(results: dict, png_name: str) -> str:
         "```",
         "",
         "It needs `wrk` and `redis-benchmark` (Debian: `apt-get install wrk redis-tools`; it stops with that hint",
-        "when they are missing) and takes 4-5 minutes; `--quick` checks everything in about one. The services run in",
+        "when they are missing) and takes 5-6 minutes on a quiet machine (at most ~14: steps past `--max-minutes` are skipped); `--quick` checks everything in about one. The services run in",
         "a venv with only the runtime dependencies, like the image (made once by uv in bench/out/runtime-venv;",
         "`--dev-env` skips it). Not part of the test suite. Raw figures of every run: bench/out/<time>/results.json;",
         "`--from-results` re-renders this page from one.",
