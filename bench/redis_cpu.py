@@ -24,7 +24,8 @@ import hiredis
 
 from services.common import redis as redis_mod
 from services.common.settings import Settings
-from services.redis_server import RedisServer, free_port
+from services.launcher import free_port
+from services.redis_server import RedisServer
 
 RECORD = '{"id":"m_k3x9m2p7qa","title":"Movie 1","genre":"drama","year":2000,"capacity":100}'
 
