@@ -243,15 +243,41 @@ class ServerProcess:
         self.proc = None
 
     def kill(self) -> None:
-        """kill -9, as a crashing node or an OOM kill would (fault runs)."""
+        """kill -9, as a crashing node or an OOM kill would (fault runs).
+        The whole process tree goes, as when Kubernetes kills a container:
+        Granian's forked workers outlive a SIGKILLed parent otherwise."""
         if self.proc is not None:
+            tree = descendants(self.proc.pid)
             self.proc.kill()
+            for pid in tree:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             self.proc.wait()
             self.proc = None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         self.send_signal(sig)
         self.wait_or_kill(timeout)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children first), read from /proc."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                children = [int(c) for c in f.read().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [child, *descendants(child)]
+    return found
 
 
 def stop_process(proc: subprocess.Popen, sig: int, timeout: float) -> None:
