@@ -4,7 +4,8 @@ real redis-server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -15,6 +16,16 @@ from services import booking_service, movie_service, user_service
 from services.common.settings import Settings
 from services.launcher import LiveServer, free_port
 from services.redis_server import RedisServer
+
+
+def poll(check: Callable[[], object], timeout: float = 15.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+    """`check()` until it is truthy or `timeout` s have passed; its last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
 
 
 def settings(service: str, redis_url: str, **overrides: object) -> Settings:

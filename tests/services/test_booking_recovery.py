@@ -20,16 +20,7 @@ from services.common import redis as redis_mod
 from services.common.settings import Settings
 from services.common.store import Store
 from services.launcher import LiveServer
-from tests.services.conftest import Stack, start_stack
-
-
-def poll(check, timeout: float = 15.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.1)
+from tests.services.conftest import Stack, poll, start_stack
 
 
 def work_then_503(movie_url: str, failing: dict[str, bool]) -> Starlette:

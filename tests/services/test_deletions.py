@@ -13,16 +13,7 @@ import redis.asyncio as aioredis
 from services import catalog
 from services.booking_ledger import Ledger
 from services.common.store import Store
-from tests.services.conftest import Stack
-
-
-def poll(check, timeout: float = 15.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.1)
+from tests.services.conftest import Stack, poll
 
 
 def statuses(stack: Stack, **params: str) -> dict[str, str]:

@@ -17,16 +17,7 @@ from services import booking_service, movie_service, user_service
 from services.common.tracing import TRACE_HEADERS
 from services.launcher import LiveServer
 from services.redis_server import RedisServer
-from tests.services.conftest import Stack, dead_url, settings, start_stack
-
-
-def poll(check, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.05)
+from tests.services.conftest import Stack, dead_url, poll, settings, start_stack
 
 
 def test_redis_stopped_gives_503_and_recovers_with_data(private_redis: RedisServer) -> None:
@@ -52,8 +43,8 @@ def test_redis_stopped_gives_503_and_recovers_with_data(private_redis: RedisServ
         assert http.get(users.url + "/healthz").status_code == 200  # alive, just not ready
 
         private_redis.start()  # same data directory and port
-        assert poll(lambda: http.get(users.url + "/readyz").status_code == 200)
-        assert poll(lambda: http.get(users.url + f"/users/{user['id']}").status_code == 200)
+        assert poll(lambda: http.get(users.url + "/readyz").status_code == 200, 10.0, 0.05)
+        assert poll(lambda: http.get(users.url + f"/users/{user['id']}").status_code == 200, 10.0, 0.05)
         assert http.get(users.url + f"/users/{user['id']}").json() == user  # nothing lost (AOF)
         assert http.get(movies.url + f"/movies/{movie['id']}").json() == movie
         r = http.post(users.url + "/users", json={"name": "x", "email": "x@example.com"})
@@ -121,7 +112,7 @@ def test_movie_service_down_during_cancel_records_it_and_frees_seats_later(redis
             assert http.get(f"{stack.bookings}/bookings/{booking['id']}").json()["status"] == "cancelled"
             assert http.delete(f"{stack.bookings}/bookings/{booking['id']}").status_code == 204  # repeat: no-op
             servers[1] = LiveServer(movie_service.create_app(settings("movie-service", redis_url)), port=port).start()
-            assert poll(lambda: stack.available(movie) == 5)
+            assert poll(lambda: stack.available(movie) == 5, 10.0, 0.05)
             time.sleep(0.5)  # more passes: the seats came back once, not twice
             assert stack.available(movie) == 5
     finally:
@@ -206,7 +197,7 @@ def test_slow_peer_gives_504_and_leaves_nothing(stack: Stack, redis_url: str) ->
             (reserve,) = [path for method, path in slow.calls if method == "POST"]
             assert reserve == "/internal/movies/m1/reservations"
             released = lambda: any(m == "DELETE" and p.startswith("/internal/movies/m1/reservations/b_") for m, p in slow.calls)  # noqa: E731
-            assert poll(released)
+            assert poll(released, 10.0, 0.05)
         finally:
             for s in servers:
                 s.stop()
