@@ -21,6 +21,7 @@ report, with a warning.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pulumi
 
@@ -35,13 +36,19 @@ def under_mocks() -> bool:
     return isinstance(get_monitor(), MockMonitor)
 
 
-def read_node_labels(cfg: StackConfig, timeout: float = 10.0) -> dict[str, dict[str, str]]:
-    """Node name -> labels, through the stack's kubeconfig and context."""
+def kube_client(cfg: StackConfig, timeout: float) -> Any:
+    """A lightkube client through the stack's kubeconfig and context, as the provider uses."""
     from lightkube import Client, KubeConfig
-    from lightkube.resources.core_v1 import Node
 
     config = KubeConfig.from_file(Path(cfg.kubeconfig).expanduser()) if cfg.kubeconfig else KubeConfig.from_env()
-    client = Client(config=config.get(context_name=cfg.kube_context), timeout=timeout, trust_env=False)
+    return Client(config=config.get(context_name=cfg.kube_context), timeout=timeout, trust_env=False)
+
+
+def read_node_labels(cfg: StackConfig, timeout: float = 10.0) -> dict[str, dict[str, str]]:
+    """Node name -> labels, through the stack's kubeconfig and context."""
+    from lightkube.resources.core_v1 import Node
+
+    client = kube_client(cfg, timeout)
     try:
         return {n.metadata.name: dict(n.metadata.labels or {}) for n in client.list(Node)}
     finally:
@@ -66,12 +73,10 @@ def node_label_problem(cfg: StackConfig, nodes: dict[str, dict[str, str]]) -> st
 
 def read_ingress_accounts(cfg: StackConfig, timeout: float = 10.0) -> set[tuple[str, str]]:
     """(namespace, ServiceAccount) of the pods the ingress Gateway selects."""
-    from lightkube import Client, KubeConfig
     from lightkube.generic_resource import create_namespaced_resource
     from lightkube.resources.core_v1 import Pod
 
-    config = KubeConfig.from_file(Path(cfg.kubeconfig).expanduser()) if cfg.kubeconfig else KubeConfig.from_env()
-    client = Client(config=config.get(context_name=cfg.kube_context), timeout=timeout, trust_env=False)
+    client = kube_client(cfg, timeout)
     gateway_kind = create_namespaced_resource("networking.istio.io", "v1beta1", "Gateway", "gateways")
     namespace, name = cfg.ingress_gateway.split("/", 1)
     try:
@@ -115,11 +120,10 @@ ISTIO_KINDS = (
 def read_unserved_istio_kinds(cfg: StackConfig, timeout: float = 10.0) -> list[str]:
     """`group/version Kind` of each Istio kind the cluster does not serve at
     cfg.istio_api_version (a list that answers 404)."""
-    from lightkube import ApiError, Client, KubeConfig
+    from lightkube import ApiError
     from lightkube.generic_resource import create_namespaced_resource
 
-    config = KubeConfig.from_file(Path(cfg.kubeconfig).expanduser()) if cfg.kubeconfig else KubeConfig.from_env()
-    client = Client(config=config.get(context_name=cfg.kube_context), timeout=timeout, trust_env=False)
+    client = kube_client(cfg, timeout)
     version = cfg.istio_api_version
     unserved = []
     try:
