@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,12 +156,19 @@ class Progress:
         elapsed = time.monotonic() - self.started
         print(f"[tools {self.step}/{self.total} {elapsed:6.0f}s] {message}", flush=True)
 
+    def background(self, message: str) -> None:
+        """A line from the download thread, which runs ahead of the numbered steps."""
+        print(f"[tools {'':>3} {time.monotonic() - self.started:6.0f}s] {message}", flush=True)
 
-def _go(args: list[str], cwd: Path, log: Path, env: dict[str, str]) -> None:
+
+def _go(args: list[str], cwd: Path, log: Path, env: dict[str, str], *, quiet: bool = False) -> None:
+    """Run go, appending its output to log (only its errors when quiet)."""
     with log.open("a") as out:
         out.write(f"\n$ go {' '.join(args)}\n")
         out.flush()
-        result = subprocess.run(["go", *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        stdout = subprocess.DEVNULL if quiet else out
+        result = subprocess.run(["go", *args], cwd=cwd, stdout=stdout, stderr=subprocess.STDOUT if not quiet else out,
+                                env=env)
     if result.returncode != 0:
         tail = log.read_text().splitlines()[-15:]
         raise ToolError(f"go {' '.join(args[:2])} failed in {cwd} (log: {log}):\n" + "\n".join(tail))
@@ -243,7 +251,8 @@ def _ldflags(tool: Tool) -> str:
     raise ToolError(f"no build recipe for {tool.name}")
 
 
-def _build_wrapped(tool: Tool, work: Path, out: Path, log: Path, env: dict[str, str]) -> None:
+def _prepare_wrapped(tool: Tool, work: Path, log: Path, env: dict[str, str]) -> list[str]:
+    """Write the wrapper module and download every module it needs. Returns the `go build` arguments."""
     replace = tool.replace
     if tool.name == "kubernetes":
         replace = _staging_replaces(tool, work, log, env)
@@ -255,11 +264,14 @@ def _build_wrapped(tool: Tool, work: Path, out: Path, log: Path, env: dict[str, 
     _go(["mod", "tidy"], work, log, env)
     packages = _packages(tool)
     # One package: name the binary (etcd's package is its module root, .../server/v3).
+    out = tool_dir(tool)
     target = str(out / tool.binaries[0]) if len(packages) == 1 else str(out) + "/"
-    _go(["build", "-trimpath", "-ldflags", _ldflags(tool), "-o", target, *packages], work, log, env)
+    return ["build", "-trimpath", "-ldflags", _ldflags(tool), "-o", target, *packages]
 
 
-def _build_provider(tool: Tool, work: Path, out: Path, log: Path, env: dict[str, str]) -> None:
+def _prepare_provider(tool: Tool, work: Path, log: Path, env: dict[str, str]) -> list[str]:
+    """Copy the provider's module out of the cache, write its embed files and download its dependencies.
+    Returns the `go build` arguments (run in work/src)."""
     info = _module_dir(tool.module, tool.version, work, log, env)
     src = work / "src"
     if src.exists():
@@ -279,8 +291,10 @@ def _build_provider(tool: Tool, work: Path, out: Path, log: Path, env: dict[str,
     mapping = json.loads((cmd / "terraform-mapping.json").read_text())
     (cmd / "terraform-mapping-embed.json").write_text(json.dumps(mapping, separators=(",", ":")))
     # -mod=mod: the replaced sdk module's checksums are not in the copied go.sum yet.
-    _go(["build", "-mod=mod", "-trimpath", "-ldflags", _ldflags(tool), "-o", str(out / "pulumi-resource-kubernetes"),
-         "./cmd/pulumi-resource-kubernetes"], src, log, env)
+    # `go list -deps` downloads exactly the modules the build will compile.
+    _go(["list", "-mod=mod", "-deps", "./cmd/pulumi-resource-kubernetes"], src, log, env, quiet=True)
+    return ["build", "-mod=mod", "-trimpath", "-ldflags", _ldflags(tool),
+            "-o", str(tool_dir(tool) / "pulumi-resource-kubernetes"), "./cmd/pulumi-resource-kubernetes"]
 
 
 def write_language_host(directory: Path) -> Path:
@@ -297,6 +311,26 @@ def write_language_host(directory: Path) -> Path:
     return path
 
 
+def _workdir(tool: Tool) -> tuple[Path, Path]:
+    work = tools_root() / "build" / tool.key
+    return work, work / "build.log"
+
+
+def _prepare(tool: Tool, env: dict[str, str], progress: Progress) -> list[str] | None:
+    """Fetch what tool's build needs; None when it is complete already."""
+    if _complete(tool):
+        return None
+    work, log = _workdir(tool)
+    work.mkdir(parents=True, exist_ok=True)
+    tool_dir(tool).mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    progress.background(f"downloading {tool.key}'s modules from {tool.module}; log: {log}")
+    prepare = _prepare_provider if tool.name == "pulumi-kubernetes" else _prepare_wrapped
+    args = prepare(tool, work, log, env)
+    progress.background(f"downloaded {tool.key}'s modules in {time.monotonic() - started:.0f}s")
+    return args
+
+
 def build(tools: dict[str, Tool] | None = None, *, only: list[str] | None = None) -> list[str]:
     """Build every tool whose binaries are neither built nor on PATH. Returns what was built."""
     tools = tools or load_versions()
@@ -311,26 +345,29 @@ def build(tools: dict[str, Tool] | None = None, *, only: list[str] | None = None
             where = tool_dir(tool) if _complete(tool) else "PATH"
             print(f"[tools] {tool.key}: ready ({where})", flush=True)
     env = _go_env() if todo else {}
-    for tool in todo:
-        progress.step += 1
-        if _complete(tool):  # built meanwhile by another `theater tools build`
-            progress(f"{tool.key}: ready ({tool_dir(tool)})")
-            continue
-        out = tool_dir(tool)
-        work = tools_root() / "build" / tool.key
-        work.mkdir(parents=True, exist_ok=True)
-        out.mkdir(parents=True, exist_ok=True)
-        log = work / "build.log"
-        progress(f"building {tool.key} ({', '.join(tool.binaries)}) from {tool.module}; log: {log}")
-        if tool.name == "pulumi-kubernetes":
-            _build_provider(tool, work, out, log, env)
-        else:
-            _build_wrapped(tool, work, out, log, env)
-        for binary in tool.binaries:
-            if not (out / binary).is_file():
-                raise ToolError(f"{tool.key}: the build did not produce {binary} (log: {log})")
-        (out / ".complete").write_text(f"{tool.module}@{tool.version}\n")
-        progress(f"built {tool.key}")
+    # Downloads are network-bound and compiling is CPU-bound: a background
+    # thread fetches each tool's modules, in order, while the tools before
+    # it compile. The module cache takes concurrent go commands (it locks).
+    downloads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="go-download")
+    prepared = {tool.key: downloads.submit(_prepare, tool, env, progress) for tool in todo}
+    try:
+        for tool in todo:
+            progress.step += 1
+            args = prepared[tool.key].result()
+            if args is None:  # built meanwhile by another `theater tools build`
+                progress(f"{tool.key}: ready ({tool_dir(tool)})")
+                continue
+            work, log = _workdir(tool)
+            progress(f"compiling {tool.key} ({', '.join(tool.binaries)}); log: {log}")
+            cwd = work / "src" if tool.name == "pulumi-kubernetes" else work
+            _go(args, cwd, log, env)
+            for binary in tool.binaries:
+                if not (tool_dir(tool) / binary).is_file():
+                    raise ToolError(f"{tool.key}: the build did not produce {binary} (log: {log})")
+            (tool_dir(tool) / ".complete").write_text(f"{tool.module}@{tool.version}\n")
+            progress(f"built {tool.key}")
+    finally:
+        downloads.shutdown(wait=False, cancel_futures=True)
     pulumi_dir = tool_dir(tools["pulumi"])
     if _complete(tools["pulumi"]) and (only is None or "pulumi" in only):
         write_language_host(pulumi_dir)
