@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from infra import settings
 from services import catalog
 
 PROJECT = "theater-msa"
@@ -97,31 +98,18 @@ class StackSettings:
 
     @property
     def placement(self) -> dict[str, str]:
-        placement = catalog.default_placement()
-        raw = self.text("placement")
-        if raw:
-            try:
-                override = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise StackError(f"{PROJECT}:placement is not valid JSON ({exc})") from None
-            if not isinstance(override, dict):
-                raise StackError(f"{PROJECT}:placement must be a JSON object")
-            placement.update({str(k): str(v) for k, v in override.items()})
-        return placement
-
+        return self._parsed(settings.parse_placement, self.text("placement"))
 
     def json_value(self, key: str) -> dict:
         """A JSON-object setting (faults, canary, abTest); {} when unset."""
-        raw = self.text(key)
-        if not raw:
-            return {}
+        return self._parsed(lambda text: settings.json_object(key, text), self.text(key))
+
+    @staticmethod
+    def _parsed(parse, text: str):
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise StackError(f"{PROJECT}:{key} is not valid JSON ({exc})") from None
-        if not isinstance(value, dict):
-            raise StackError(f"{PROJECT}:{key} must be a JSON object")
-        return value
+            return parse(text)
+        except settings.SettingError as exc:
+            raise StackError(str(exc)) from None
 
     @property
     def v2_cluster(self) -> str | None:

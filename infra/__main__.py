@@ -19,7 +19,8 @@ except ImportError:  # pragma: no cover - the project is not installed
 import pulumi
 
 from infra import config as config_mod
-from infra.config import ConfigError, StackConfig
+from infra.config import ConfigError
+from infra.settings import StackConfig
 from infra.dashboard_access import OUTPUT_NAME, DashboardAccess, DashboardAccessArgs
 from infra.gateway import GatewayPod, GatewayPodArgs, gateway_pod
 from infra.images import ImagesArgs, ServiceImages

@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_docker as docker
 
-from infra.config import StackConfig
+from infra.settings import StackConfig
 from services import catalog
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

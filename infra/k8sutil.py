@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Mapping
 
 import pulumi
@@ -30,33 +29,6 @@ def child(parent: pulumi.Resource, *, depends_on: list[pulumi.Resource] | None =
     the old object first.
     """
     return pulumi.ResourceOptions(parent=parent, depends_on=depends_on or [], delete_before_replace=True, **kwargs)
-
-
-# A label value: at most 63 characters of [A-Za-z0-9._-], alphanumeric at both ends.
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-_NOT_IN_LABEL = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def label_value(text: str) -> str:
-    """`text` made into a label value the API server accepts: characters it
-    rejects become '-', at most 63 characters, alphanumeric at both ends."""
-    value = _NOT_IN_LABEL.sub("-", text)[:63]
-    value = re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", value)
-    return value or "unknown"
-
-
-def image_version(ref: str) -> str:
-    """A version label for an image reference: its tag; for a digest-only
-    reference `sha256-<12 hex>`; for neither `latest` (what Docker pulls)."""
-    name, _, digest = ref.partition("@")
-    last = name.rsplit("/", 1)[-1]  # a registry's :port is not a tag
-    tag = last.split(":", 1)[1] if ":" in last else ""
-    if tag:
-        return label_value(tag)
-    if digest:
-        algorithm, _, hexdigest = digest.partition(":")
-        return label_value(f"{algorithm}-{hexdigest[:12]}")
-    return "latest"
 
 
 def principal(trust_domain: str, namespace: str, service_account: str) -> str:

@@ -13,7 +13,8 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.k8sutil import child, label_value, meta, restricted_container_security
+from infra.k8sutil import child, meta, restricted_container_security
+from infra.names import label_value
 from services import catalog
 
 APP_UID = 10001  # the image's user (services/Dockerfile); never Istio's 1337

@@ -25,7 +25,8 @@ from typing import Any
 
 import pulumi
 
-from infra.config import ConfigError, StackConfig
+from infra.config import ConfigError
+from infra.settings import StackConfig
 from services import catalog
 
 

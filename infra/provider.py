@@ -28,7 +28,7 @@ from typing import Any
 
 import pulumi_kubernetes as k8s
 
-from infra.config import StackConfig
+from infra.settings import StackConfig
 
 
 def provider_accepts(argument: str, args_class: type = k8s.ProviderArgs) -> bool:

@@ -12,7 +12,8 @@ from typing import Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.k8sutil import child, image_version, meta, restricted_container_security
+from infra.k8sutil import child, meta, restricted_container_security
+from infra.names import image_version
 from infra.microservice import RESOURCES
 from services import catalog
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from infra.config import StackConfig
+from infra.settings import StackConfig
 from infra.istio.traffic import edge_services, labels
 from infra.istio.typed import AuthorizationPolicy, Operation, PeerAuthentication, Rule, rule_from
 from infra.k8sutil import child, principal, service_account_of

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from infra.config import AbTest, Fault, StackConfig
+from infra.settings import AbTest, Fault, StackConfig
 from infra.istio.typed import (
     ConnectionPoolSettings,
     Destination,

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from infra import mockrun
-from infra.config import SETTINGS, ConfigError, pulumi_yaml_config_block
+from infra.config import ConfigError
+from infra.settings import SETTINGS, pulumi_yaml_config_block
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +20,7 @@ def test_pulumi_yaml_declares_every_setting():
     assert project["name"] == "theater-msa"
     assert project["main"] == "infra/"
     assert project["runtime"] == {"name": "python", "options": {"toolchain": "uv", "virtualenv": "infra/.venv"}}
-    assert project["config"] == pulumi_yaml_config_block()
+    assert project["config"] == pulumi_yaml_config_block(), "stale: run `uv run python -m infra.settings --write`"
     for key, decl in project["config"].items():
         if ":" in key:
             continue
@@ -118,3 +119,29 @@ def test_keys_without_default_are_set_per_stack():
     for stack in ("ctx1", "ctx2"):
         cfg = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
         assert {f"theater-msa:{k}" for k in no_default - {"harborPassword"}} <= set(cfg)
+
+
+def test_every_bad_setting_is_named_at_once():
+    """One `pulumi up` names every bad key, not just the first."""
+    from infra.settings import SettingError, StackConfig
+
+    with pytest.raises(SettingError) as err:
+        StackConfig.from_values("ctx1", {"domain": "example.com", "kubeContext": "ctx1", "harborPassword": "x",
+                                         "replicas": "-1", "istioApiVersion": "v2", "placement": '{"x": "ctx1"}'})
+    lines = str(err.value).splitlines()
+    assert len(lines) == 3
+    for key in ("replicas", "istioApiVersion", "placement"):
+        assert any(line.startswith(f"theater-msa:{key}") for line in lines), (key, lines)
+
+
+def test_a_setting_is_declared_once():
+    """Defaults that name another setting are filled in by the model, not by its readers."""
+    from infra.settings import SETTINGS_BY_KEY, StackConfig
+
+    cfg = StackConfig.from_values("ctx2", {"domain": "example.com", "kubeContext": "ctx2", "harborPassword": "pw"})
+    assert (cfg.cluster, cfg.registry, cfg.pull_username, cfg.pull_password) == ("ctx2", "harbor.example.com", "admin", "pw")
+    assert cfg.export_dashboard_access is True  # api-gateway does not run in ctx2
+    assert SETTINGS_BY_KEY["exportDashboardAccess"].type == "string"
+    assert SETTINGS_BY_KEY["pullPassword"].sensitive and not SETTINGS_BY_KEY["pullPassword"].secret
+    with pytest.raises(Exception, match="unknown setting"):
+        StackConfig.from_values("ctx2", {"domian": "example.com"})

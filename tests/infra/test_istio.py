@@ -8,7 +8,7 @@ import json
 import pytest
 
 from infra import mockrun
-from infra.config import DEFAULT_ROUTE_POLICY
+from infra.settings import DEFAULT_ROUTE_POLICY
 from services import catalog
 
 NS = catalog.NAMESPACE
@@ -86,7 +86,7 @@ def test_redis_stays_in_its_cluster(run_stack):
 
 
 def test_no_istio_cluster_id_setting():
-    from infra.config import SETTINGS_BY_KEY
+    from infra.settings import SETTINGS_BY_KEY
 
     assert "istioClusterId" not in SETTINGS_BY_KEY
 

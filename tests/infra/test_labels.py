@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import pytest
 
 from infra import mockrun
-from infra import k8sutil
+from infra import names
 from services import catalog
 
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -74,7 +74,7 @@ def test_the_checker_sees_a_bad_label():
     ("redis", "latest"),
 ])
 def test_image_version(ref, expected):
-    assert k8sutil.image_version(ref) == expected
+    assert names.image_version(ref) == expected
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -86,8 +86,8 @@ def test_image_version(ref, expected):
     ("///", "unknown"),
 ])
 def test_label_value(text, expected):
-    assert k8sutil.label_value(text) == expected
-    assert LABEL_VALUE.match(k8sutil.label_value(text))
+    assert names.label_value(text) == expected
+    assert LABEL_VALUE.match(names.label_value(text))
 
 
 def test_redis_version_label_from_the_tag(run_stack):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.config import SETTINGS, SETTINGS_BY_KEY
+from infra.settings import SETTINGS, SETTINGS_BY_KEY
 from infra.istio.traffic import edge_services
 from services import catalog
 

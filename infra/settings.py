@@ -1,0 +1,644 @@
+"""Every `theater-msa:*` stack setting, declared once: the fields of StackConfig.
+
+A field with an alias is a setting; the alias is its key. Its type, default
+and description are written here and nowhere else:
+- Pulumi.yaml's `config:` block is generated from them (`uv run python -m
+  infra.settings --write`; tests/infra/test_config.py fails when it is stale);
+- infra/config.py reads every setting from Pulumi into StackConfig, once;
+- the README's table (§5.5) describes each key in Korean (a test checks that it
+  lists every key).
+
+Objects (placement, faults, route policies, ...) are JSON strings, because
+Pulumi.yaml's `config:` block has no object type. `pulumi config set` them
+with single quotes, e.g.::
+
+    pulumi config set theater-msa:placement '{"movie-service": "ctx1"}'
+
+No Pulumi import here: the secrets (harborPassword, pullPassword) arrive as
+whatever the reader passes (a pulumi.Output under Pulumi) and are not
+inspected.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping, TypeVar
+
+import pydantic
+import yaml
+
+from infra.names import label_value
+from services import catalog
+
+PROJECT = "theater-msa"
+PULUMI_YAML = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
+
+SettingType = Literal["string", "boolean", "integer", "array"]
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+class SettingError(ValueError):
+    """A missing or invalid setting; the message names the key (`theater-msa:<key>`)."""
+
+
+def qkey(key: str) -> str:
+    return f"{PROJECT}:{key}"
+
+
+# --- the JSON object settings ------------------------------------------------
+
+# Default timeout and retries on every route (edge and mesh); `routePolicies` overrides per service.
+DEFAULT_ROUTE_POLICY: dict[str, Any] = {
+    "timeout": "10s",
+    "attempts": 2,
+    "perTryTimeout": "4s",
+    "retryOn": "gateway-error,connect-failure,refused-stream",
+}
+_DURATION = re.compile(r"^(\d+(\.\d+)?(ms|s|m|h))+$")
+Duration = Annotated[str, pydantic.StringConstraints(pattern=_DURATION.pattern)]
+
+
+class _Strict(pydantic.BaseModel):
+    """A JSON object setting: unknown fields are errors, nothing is coerced."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Fault(_Strict):
+    """One service's entry of `faults`: a delay, an abort, or both."""
+
+    delay: Duration | None = None
+    abort: Annotated[int, pydantic.Field(ge=200, le=599)] | None = None
+    percent: Annotated[float, pydantic.Field(gt=0, le=100)] = 100.0
+
+    @pydantic.field_validator("percent", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("must be a number")
+        return float(value)
+
+    @pydantic.model_validator(mode="after")
+    def _something(self) -> Fault:
+        if self.delay is None and self.abort is None:
+            raise ValueError('needs delay (e.g. "3s") or abort (e.g. 503)')
+        return self
+
+
+class RoutePolicy(_Strict):
+    """One service's entry of `routePolicies`; unset fields keep DEFAULT_ROUTE_POLICY."""
+
+    timeout: Duration = DEFAULT_ROUTE_POLICY["timeout"]
+    attempts: Annotated[int, pydantic.Field(ge=0)] = DEFAULT_ROUTE_POLICY["attempts"]
+    per_try_timeout: Duration = pydantic.Field(DEFAULT_ROUTE_POLICY["perTryTimeout"], alias="perTryTimeout")
+    retry_on: str = pydantic.Field(DEFAULT_ROUTE_POLICY["retryOn"], alias="retryOn")
+
+    @pydantic.field_validator("attempts", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        # JSON has one number type: 2.0 is the whole number 2.
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# Lesson abTest: the header (or cookie) and value that send a request to v2.
+@dataclass(frozen=True)
+class AbTest:
+    value: str
+    header: str | None = None
+    cookie: str | None = None
+
+
+def _validated(model: type[M], key: str, service: str, raw: Any) -> M:
+    """`raw` as `model`; a SettingError naming the key, the service and each bad field."""
+    if not isinstance(raw, dict):
+        raise SettingError(f"{qkey(key)}: {service} needs an object")
+    try:
+        return model.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                allowed = ", ".join(f.alias or n for n, f in model.model_fields.items())
+                problems.append(f"unknown field {where!r} for {service}; allowed: {allowed}")
+            elif err["type"] == "string_pattern_mismatch":
+                problems.append(f"{service}.{where} must be a duration like 3s or 500ms, got {err['input']!r}")
+            elif where:
+                problems.append(f"{service}.{where}: {err['msg']}, got {err['input']!r}")
+            else:
+                problems.append(f"{service} {err['msg'].removeprefix('Value error, ')}")
+        raise SettingError(f"{qkey(key)}: " + "; ".join(problems)) from None
+
+
+def json_object(key: str, value: Any) -> dict[str, Any]:
+    """A JSON object setting as a dict; {} when unset or empty."""
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise SettingError(f"{qkey(key)} is not valid JSON ({exc}); "
+                               f"set it with `pulumi config set {qkey(key)} '{{...}}'`") from None
+    if not isinstance(value, dict):
+        raise SettingError(f"{qkey(key)} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _check_service(key: str, name: str) -> None:
+    if name not in catalog.SERVICES:
+        raise SettingError(f"{qkey(key)}: unknown service {name!r}; known services: {', '.join(catalog.SERVICES)}")
+
+
+def parse_placement(value: Any) -> dict[str, str]:
+    placement = catalog.default_placement()
+    for service, cluster in json_object("placement", value).items():
+        _check_service("placement", service)
+        if cluster not in catalog.CLUSTERS:
+            raise SettingError(
+                f"{qkey('placement')}: unknown cluster {cluster!r} for {service}; known clusters: {', '.join(catalog.CLUSTERS)}"
+            )
+        placement[service] = cluster
+    return placement
+
+
+def parse_faults(value: Any) -> dict[str, Fault]:
+    faults: dict[str, Fault] = {}
+    for service, raw in json_object("faults", value).items():
+        _check_service("faults", service)
+        if raw == {}:
+            raise SettingError(f"{qkey('faults')}: {service} needs an object with delay or abort")
+        faults[service] = _validated(Fault, "faults", service, raw)
+    return faults
+
+
+def parse_route_policies(value: Any) -> dict[str, RoutePolicy]:
+    policies: dict[str, RoutePolicy] = {}
+    for service, raw in json_object("routePolicies", value).items():
+        _check_service("routePolicies", service)
+        policies[service] = _validated(RoutePolicy, "routePolicies", service, raw)
+    return policies
+
+
+def parse_service_list(key: str, value: Any) -> frozenset[str]:
+    if value in (None, ""):
+        return frozenset()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list):
+        raise SettingError(f"{qkey(key)} must be a list of service names")
+    for name in value:
+        _check_service(key, name)
+    return frozenset(value)
+
+
+def parse_canary(value: Any) -> dict[str, int]:
+    raw = json_object("canary", value)
+    if not raw:
+        return {}
+    subsets = [catalog.DEFAULT_VERSION, catalog.MOVIE_V2.version]
+    if set(raw) != set(subsets):
+        raise SettingError(f"{qkey('canary')} needs exactly the weights {' and '.join(subsets)}, e.g. "
+                           f"{{\"v1\": 80, \"v2\": 20}}; got {sorted(raw)}")
+    for name in subsets:
+        weight = raw[name]
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
+            raise SettingError(f"{qkey('canary')}: {name} must be a whole number from 0 to 100, got {weight!r}")
+    if sum(raw.values()) != 100:
+        raise SettingError(f"{qkey('canary')}: the weights must add up to 100, got {' + '.join(str(raw[n]) for n in subsets)}")
+    return {name: raw[name] for name in subsets}
+
+
+_HEADER_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
+_MATCH_VALUE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def parse_ab_test(value: Any) -> AbTest | None:
+    raw = json_object("abTest", value)
+    if not raw:
+        return None
+    unknown = set(raw) - {"header", "cookie", "value"}
+    if unknown:
+        raise SettingError(f"{qkey('abTest')}: unknown field(s) {sorted(unknown)}; allowed: header or cookie, and value")
+    if ("header" in raw) == ("cookie" in raw):
+        raise SettingError(f"{qkey('abTest')} needs either header or cookie (not both), e.g. "
+                           f"{{\"header\": \"x-theater-group\", \"value\": \"beta\"}}")
+    kind = "header" if "header" in raw else "cookie"
+    name = raw[kind]
+    if not isinstance(name, str) or not _HEADER_NAME.match(name) or (kind == "header" and name.startswith(("x-envoy", "x-forwarded"))):
+        raise SettingError(f"{qkey('abTest')}: {kind} must be a lower-case name of letters, digits and '-' "
+                           f"(not x-envoy-*/x-forwarded-*), got {name!r}")
+    match = raw.get("value")
+    if not isinstance(match, str) or not _MATCH_VALUE.match(match):
+        raise SettingError(f"{qkey('abTest')}: value must be 1-64 letters, digits, '.', '_' or '-', got {match!r}")
+    return AbTest(match, **{kind: name})
+
+
+# --- the settings --------------------------------------------------------------
+
+# A secret: a pulumi.Output[str] under Pulumi, never inspected here. A
+# setting of this type is read as a secret even when set without --secret.
+_SECRET = "secret"
+Secret = Annotated[Any, _SECRET]
+
+
+def setting(default: Any = None, *, key: str, description: str, example: str = "<value>", secret: bool = False,
+            type: SettingType | None = None) -> Any:
+    """A stack setting. A default of None means none: the Pulumi CLI then asks
+    for the key on every stack. `example` goes into error messages; `type` is
+    its type in Pulumi.yaml when the field's own type does not say it."""
+    return pydantic.Field(default, alias=key, description=description,
+                          json_schema_extra={"example": example, "secret": secret, "type": type})
+
+
+def _hint(key: str) -> str:
+    field = _FIELDS_BY_KEY.get(key)
+    extra = (field.json_schema_extra or {}) if field else {}
+    secret = "--secret " if extra.get("secret") else ""
+    return f"set {qkey(key)} with `pulumi config set {secret}{qkey(key)} {extra.get('example', '<value>')}`"
+
+
+def _fail(key: str, message: str) -> SettingError:
+    return SettingError(f"{qkey(key)} {message}")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+_DNS_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
+_NAMESPACED = re.compile(r"[a-z0-9-]+/[a-z0-9.-]+")
+_NAMESPACED_OR_ALL = re.compile(r"[a-z0-9-]+/([a-z0-9.-]+|\*)")
+_REVISION = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+
+
+class StackConfig(pydantic.BaseModel):
+    """One stack's settings, validated. Build it with `from_values`."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid", validate_default=True,
+                                       arbitrary_types_allowed=True, populate_by_name=False)
+
+    stack: str  # not a setting: the Pulumi stack's name
+
+    domain: str = setting(key="domain", example="27.96.156.180.nip.io", description="Base DNS domain; the app is served at http://theater.<domain> and the registry defaults to harbor.<domain>. Required.")
+    kube_context: str = setting(key="kubeContext", example="ctx1", description="kubectl context of this stack's cluster (ctx1 or ctx2). Required.")
+    kubeconfig: str | None = setting("", key="kubeconfig", description="Path to the kubeconfig file; empty means $KUBECONFIG or ~/.kube/config.")
+    cluster: str = setting("", key="clusterName", example=catalog.CLUSTERS[0], description="This cluster's name as in the node label cluster-name and in placement; empty means the stack name.")
+    istio_api_version: str = setting("v1beta1", key="istioApiVersion", example="v1", description="API version of the Istio objects: v1beta1 (served by every Istio from 1.14 to today) or v1 (VirtualService, DestinationRule and PeerAuthentication only from Istio 1.22).")
+    istio_revision: str | None = setting("", key="istioRevision", example="1-24", description="Istio revision for sidecar injection (namespace label istio.io/rev); empty means istio-injection=enabled.")
+    adopt_existing_objects: bool = setting(True, key="adoptExistingObjects", example="false", description="Adopt objects that already exist in the cluster (a pre-created namespace theater-msa, what the seed's kubectl deployment left) instead of failing with AlreadyExists: the provider's upsertExistingObjects and enablePatchForce. false: such a create fails; pulumi import the object or delete it.")
+    ingress_cluster: str = setting(catalog.CLUSTERS[0], key="ingressCluster", description="Cluster whose stack declares the edge VirtualService (where the ingress gateway runs).")
+    ingress_gateway: str = setting("istio-system/cp-gateway", key="ingressGateway", description="Istio Gateway (namespace/name) the edge VirtualService binds to.")
+    ingress_service_account: str = setting("istio-system/*", key="ingressServiceAccount", description="ServiceAccount of the ingress gateway pods, which the AuthorizationPolicies allow on the public paths: namespace/name, or namespace/* for every ServiceAccount of the gateway's namespace (the default; istioctl and operator installs name it istio-ingressgateway-service-account, the Helm gateway chart after the release).")
+    trust_domain: str = setting("cluster.local", key="trustDomain", description="Istio trust domain used in AuthorizationPolicy principals.")
+    registry: str = setting("", key="registry", description="Image registry host; empty means harbor.<domain>.")
+    harbor_project: str = setting("theater-msa", key="harborProject", description="Registry project (path) of the images.")
+    harbor_username: str = setting("admin", key="harborUsername", description="Registry user that pushes the images.")
+    harbor_password: Secret = setting(key="harborPassword", secret=True, example="<password>", description="Registry password (secret, never committed): pulumi config set --secret theater-msa:harborPassword <password>. The CLI asks for it on every stack. The cluster also pulls with it unless pullPassword is set; with buildImages false and imagePullSecret false (or pullPassword set) any value will do.")
+    image_pull_secret: bool = setting(True, key="imagePullSecret", example="false", description="Create the kubernetes.io/dockerconfigjson Secret registry-pull from the registry credentials and list it in the imagePullSecrets of every ServiceAccount that runs a pod (Harbor projects are private unless marked public); false for a public project.")
+    pull_username: str = setting("", key="pullUsername", description="Registry user the cluster pulls with, best a pull-only Harbor robot account (e.g. robot$theater-msa+pull); empty means harborUsername.")
+    pull_password: Secret = setting("", key="pullPassword", example="<robot-token>", description="Password or token of pullUsername; set it with pulumi config set --secret theater-msa:pullPassword <token>. Empty means harborPassword.")
+    build_images: bool = setting(True, key="buildImages", example="false", description="Build and push the images of the services this stack deploys (false: use already-pushed <registry>/<project>/<service>:<imageTag>).")
+    image_tag: str = setting(catalog.DEFAULT_VERSION, key="imageTag", example="v1", description="Tag given to built images, or the tag (or sha256:... digest) of pre-pushed images when buildImages is false. Never latest.")
+    platform: str = setting("linux/amd64", key="platform", description="Target platform of the image build.")
+    service_version: str = setting(catalog.DEFAULT_VERSION, key="serviceVersion", description="SERVICE_VERSION of the app pods, and their version label (characters a label value cannot hold become -).")
+    replicas: int = setting(2, key="replicas", example="2", description="Replicas per app Deployment.")
+    placement: Mapping[str, str] = setting("", key="placement", example="'{\"movie-service\": \"ctx1\"}'", description='JSON object overriding the home cluster per service, e.g. {"movie-service": "ctx1"}; empty means the default placement.')
+    redis_storage_class: str | None = setting("", key="redisStorageClass", description="StorageClass for a Redis PersistentVolumeClaim; empty means an emptyDir (data lost on pod restart).")
+    redis_storage_size: str = setting("1Gi", key="redisStorageSize", description="Size of the Redis PersistentVolumeClaim.")
+    redis_image: str = setting(catalog.REDIS.image, key="redisImage", description="Redis image; set a Harbor copy (e.g. harbor.<domain>/library/redis:7.4-alpine) when the cluster cannot pull from Docker Hub.")
+    remote_status_stack: str | None = setting("", key="remoteStatusStack", description="Stack (org/project/stack) that exports dashboardKubeconfig, e.g. organization/theater-msa/ctx2. Set it after that stack exists; empty means the status page shows the other cluster as not connected.")
+    export_dashboard_access: bool = setting("auto", key="exportDashboardAccess", example="false", type="string", description="Create the read-only dashboard ServiceAccount and export dashboardKubeconfig (secret): true, false, or auto (when api-gateway does not run in this cluster).")
+    dashboard_api_server: str | None = setting("", key="dashboardApiServer", example="https://<api-server>:6443", description="API server URL written into the exported dashboard kubeconfig (must be reachable from the other cluster's pods); empty means the server of kubeContext in the kubeconfig file.")
+    faults: Mapping[str, Fault] = setting("", key="faults", example="'{\"movie-service\": {\"delay\": \"3s\", \"percent\": 50}}'", description='Lesson: JSON fault injection per service, e.g. {"movie-service": {"delay": "3s", "percent": 50}} or {"booking-service": {"abort": 503, "percent": 20}}.')
+    route_policies: Mapping[str, RoutePolicy] = setting("", key="routePolicies", example="'{\"movie-service\": {\"timeout\": \"1s\"}}'", description='Lesson: JSON timeout/retries per service, e.g. {"movie-service": {"timeout": "1s", "attempts": 0}}; keys timeout, attempts, perTryTimeout, retryOn.')
+    tight_circuit_breaking: frozenset[str] = setting([], key="tightCircuitBreaking", example="'[\"movie-service\"]'", description="Lesson: services whose DestinationRule gets a very small connection pool and aggressive outlier detection.")
+    v2_cluster: str | None = setting("", key="v2Cluster", example=catalog.CLUSTERS[0], description="Lesson: the cluster (ctx1 or ctx2) where movie-service v2 runs as a second Deployment movie-service-v2 (labels app=movie-service, version=v2), and movie-service's DestinationRule gets the subsets v1 and v2. Set it on both stacks; empty means no v2.")
+    v2_image_tag: str = setting(catalog.MOVIE_V2.version, key="v2ImageTag", example=catalog.MOVIE_V2.version, description="Tag of movie-service v2's image (built with SERVICE_VERSION=v2, or pre-pushed when buildImages is false). Never latest.")
+    canary: Mapping[str, int] = setting("", key="canary", example="'{\"v1\": 80, \"v2\": 20}'", description='Lesson (needs v2Cluster): JSON weights of movie-service\'s subsets on every route to it, e.g. {"v1": 80, "v2": 20}; they add up to 100.')
+    ab_test: AbTest | None = setting("", key="abTest", example="'{\"header\": \"x-theater-group\", \"value\": \"beta\"}'", description='Lesson (needs v2Cluster): JSON match that sends chosen users to movie-service v2 and everyone else to v1 (or by canary weights), e.g. {"header": "x-theater-group", "value": "beta"} or {"cookie": "theater-group", "value": "beta"}.')
+    failover: bool = setting(False, key="failover", example="true", description="Lesson: run movie-service in both clusters, each cluster preferring its own replicas (DestinationRule localityLbSetting failoverPriority and outlierDetection) and failing over to the other cluster.")
+
+    # --- reading ----------------------------------------------------------------
+
+    @classmethod
+    def from_values(cls, stack: str, values: Mapping[str, Any]) -> StackConfig:
+        """Validate `values` (key -> the text Pulumi holds, or a secret); unset keys take their default.
+        Raises SettingError naming every bad key."""
+        unknown = set(values) - set(_FIELDS_BY_KEY)
+        if unknown:
+            raise SettingError(f"unknown setting(s) {', '.join(qkey(k) for k in sorted(unknown))}")
+        try:
+            return cls.model_validate({"stack": stack, **{k: v for k, v in values.items() if v is not None}})
+        except pydantic.ValidationError as exc:
+            raise SettingError("\n".join(_problem(err) for err in exc.errors(include_url=False))) from None
+
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @pydantic.field_validator("domain", "kube_context", mode="before")
+    @classmethod
+    def _required(cls, value: Any, info: pydantic.ValidationInfo) -> str:
+        key = cls.model_fields[info.field_name].alias
+        if not _text(value):
+            raise SettingError(f"missing setting {qkey(key)}: {_hint(key)}")
+        if key == "domain" and not _DNS_NAME.fullmatch(_text(value)):
+            raise _fail(key, f"must be a DNS name like 27.96.156.180.nip.io, got {value!r}")
+        return _text(value)
+
+    @pydantic.field_validator("adopt_existing_objects", "image_pull_secret", "build_images", "failover", mode="before")
+    @classmethod
+    def _boolean(cls, value: Any, info: pydantic.ValidationInfo) -> bool:
+        if isinstance(value, bool):
+            return value
+        if _text(value) in ("true", "True", "false", "False"):
+            return _text(value).lower() == "true"
+        raise _fail(cls.model_fields[info.field_name].alias, f"must be true or false, got {value!r}")
+
+    @pydantic.field_validator("replicas", mode="before")
+    @classmethod
+    def _replicas(cls, value: Any) -> int:
+        try:
+            replicas = int(_text(value)) if not isinstance(value, int) or isinstance(value, bool) else value
+        except ValueError:
+            raise _fail("replicas", f"must be an integer, got {value!r}") from None
+        if replicas < 0:
+            raise _fail("replicas", f"must be >= 0, got {replicas}")
+        return replicas
+
+    @pydantic.field_validator("kubeconfig", "istio_revision", "redis_storage_class", "remote_status_stack",
+                              "dashboard_api_server", "v2_cluster", mode="before")
+    @classmethod
+    def _optional(cls, value: Any, info: pydantic.ValidationInfo) -> str | None:
+        value = _text(value) or None
+        if value is None:
+            return None
+        if info.field_name == "istio_revision" and (len(value) > 63 or not _REVISION.fullmatch(value)):
+            # A namespace label value, and it must equal the revision exactly: checked, not rewritten.
+            raise _fail("istioRevision", f"must be an Istio revision name such as 1-24 (a label value: at most 63 "
+                        f"letters, digits, '-', '_' or '.', starting and ending with a letter or digit), got {value!r}")
+        if info.field_name == "v2_cluster" and value not in catalog.CLUSTERS:
+            raise _fail("v2Cluster", f"must be one of {', '.join(catalog.CLUSTERS)} or empty, got {value!r}")
+        return value
+
+    @pydantic.field_validator("cluster", mode="before")
+    @classmethod
+    def _cluster(cls, value: Any, info: pydantic.ValidationInfo) -> str:
+        cluster = _text(value) or info.data["stack"]
+        if cluster not in catalog.CLUSTERS:
+            raise _fail("clusterName", f"is {cluster!r} (defaults to the stack name); it must be one of "
+                        f"{', '.join(catalog.CLUSTERS)}: {_hint('clusterName')}")
+        return cluster
+
+    @pydantic.field_validator("ingress_cluster", mode="before")
+    @classmethod
+    def _ingress_cluster(cls, value: Any) -> str:
+        if _text(value) not in catalog.CLUSTERS:
+            raise _fail("ingressCluster", f"must be one of {', '.join(catalog.CLUSTERS)}, got {value!r}")
+        return _text(value)
+
+    @pydantic.field_validator("ingress_gateway", mode="before")
+    @classmethod
+    def _ingress_gateway(cls, value: Any) -> str:
+        if not _NAMESPACED.fullmatch(_text(value)):
+            raise _fail("ingressGateway", f"must look like namespace/name, got {value!r}")
+        return _text(value)
+
+    @pydantic.field_validator("ingress_service_account", mode="before")
+    @classmethod
+    def _ingress_service_account(cls, value: Any) -> str:
+        if not _NAMESPACED_OR_ALL.fullmatch(_text(value)):
+            raise _fail("ingressServiceAccount", f"must look like namespace/name or namespace/* (every "
+                        f"ServiceAccount of that namespace), got {value!r}")
+        return _text(value)
+
+    @pydantic.field_validator("istio_api_version", mode="before")
+    @classmethod
+    def _istio_api_version(cls, value: Any) -> str:
+        if _text(value) not in ("v1beta1", "v1"):
+            raise _fail("istioApiVersion", f"must be v1beta1 (every Istio release from 1.14) or v1 (Istio 1.22 and "
+                        f"later), got {value!r}")
+        return _text(value)
+
+    @pydantic.field_validator("image_tag", "v2_image_tag", mode="before")
+    @classmethod
+    def _tag(cls, value: Any, info: pydantic.ValidationInfo) -> str:
+        key = cls.model_fields[info.field_name].alias
+        if _text(value) in ("", "latest"):
+            raise _fail(key, f"must be a fixed tag (not latest): {_hint(key)}")
+        return _text(value)
+
+    @pydantic.field_validator("redis_image", mode="before")
+    @classmethod
+    def _redis_image(cls, value: Any) -> str:
+        return _text(value) or catalog.REDIS.image
+
+    @pydantic.field_validator("placement", mode="before")
+    @classmethod
+    def _placement(cls, value: Any) -> dict[str, str]:
+        return parse_placement(value)
+
+    @pydantic.field_validator("faults", mode="before")
+    @classmethod
+    def _faults(cls, value: Any) -> dict[str, Fault]:
+        return parse_faults(value)
+
+    @pydantic.field_validator("route_policies", mode="before")
+    @classmethod
+    def _route_policies(cls, value: Any) -> dict[str, RoutePolicy]:
+        return parse_route_policies(value)
+
+    @pydantic.field_validator("tight_circuit_breaking", mode="before")
+    @classmethod
+    def _tight(cls, value: Any) -> frozenset[str]:
+        return parse_service_list("tightCircuitBreaking", value)
+
+    @pydantic.field_validator("canary", mode="before")
+    @classmethod
+    def _canary(cls, value: Any) -> dict[str, int]:
+        return parse_canary(value)
+
+    @pydantic.field_validator("ab_test", mode="before")
+    @classmethod
+    def _ab_test(cls, value: Any) -> AbTest | None:
+        return parse_ab_test(value)
+
+    @pydantic.field_validator("export_dashboard_access", mode="before")
+    @classmethod
+    def _export(cls, value: Any, info: pydantic.ValidationInfo) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = _text(value).lower()
+        if text not in ("auto", "true", "false"):
+            raise _fail("exportDashboardAccess", f"must be auto, true or false, got {text!r}")
+        if text != "auto":
+            return text == "true"
+        if "placement" not in info.data or "cluster" not in info.data:
+            return False  # reported by those fields' own errors
+        return info.data["placement"][catalog.GATEWAY.name] != info.data["cluster"]
+
+    @pydantic.model_validator(mode="wrap")
+    @classmethod
+    def _derived(cls, data: Any, handler: pydantic.ValidatorFunctionWrapHandler) -> StackConfig:
+        """Defaults that name another setting, and the rules that join two settings."""
+        config = handler(data)
+        password = config.harbor_password
+        if config.build_images and password is None:
+            raise SettingError(f"missing setting {qkey('harborPassword')} (needed because {qkey('buildImages')} "
+                               f"is true): {_hint('harborPassword')}")
+        pull_password = config.pull_password if _given(config.pull_password) else password
+        if config.image_pull_secret and pull_password is None:
+            raise SettingError(
+                f"missing setting {qkey('pullPassword')} or {qkey('harborPassword')} (the cluster pulls the images "
+                f"with it because {qkey('imagePullSecret')} is true): `pulumi config set --secret "
+                f"{qkey('pullPassword')} <robot-token>`, or set {qkey('imagePullSecret')} false for a public registry project")
+        for key, on in (("canary", config.canary), ("abTest", config.ab_test)):
+            if on and config.v2_cluster is None:
+                raise SettingError(f"{qkey(key)} routes to movie-service v2, which does not run: "
+                                   f"{_hint('v2Cluster')} on both stacks first")
+        if config.v2_cluster is not None and label_value(config.service_version) == catalog.MOVIE_V2.version:
+            raise SettingError(f"{qkey('serviceVersion')} is {catalog.MOVIE_V2.version}, the version of the second "
+                               f"Deployment ({qkey('v2Cluster')}): the subsets v1 and v2 could not be told apart")
+        return config.model_copy(update={
+            "registry": config.registry or f"harbor.{config.domain}",
+            "pull_username": config.pull_username or config.harbor_username,
+            "pull_password": pull_password,
+        })
+
+    # --- what the components ask ------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return f"theater.{self.domain}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    @property
+    def other_clusters(self) -> tuple[str, ...]:
+        return tuple(c for c in catalog.CLUSTERS if c != self.cluster)
+
+    @property
+    def here(self) -> tuple[str, ...]:
+        """Services whose (first version's) Deployment runs in this cluster, in
+        catalog order. Lesson failover: movie-service runs in every cluster."""
+        return tuple(n for n in catalog.SERVICES if self.placement[n] == self.cluster or n in self.failover_services)
+
+    @property
+    def failover_services(self) -> frozenset[str]:
+        """Lesson failover: services deployed in every cluster, each cluster preferring its own replicas."""
+        return frozenset({catalog.MOVIE.name}) if self.failover else frozenset()
+
+    @property
+    def versions_here(self) -> tuple[catalog.VersionSpec, ...]:
+        """Second versions whose Deployment runs in this cluster (lesson v2Cluster)."""
+        return (catalog.MOVIE_V2,) if self.v2_cluster == self.cluster else ()
+
+    @property
+    def workloads_here(self) -> tuple[str, ...]:
+        """Services with pods of any version in this cluster (each needs its ServiceAccount)."""
+        names = set(self.here) | {v.spec.name for v in self.versions_here}
+        return tuple(n for n in catalog.SERVICES if n in names)
+
+    @property
+    def data_elsewhere(self) -> tuple[str, ...]:
+        """Services with pods here whose data lives in their home cluster's
+        Redis, elsewhere: their pods here must use that Redis."""
+        return tuple(n for n in self.workloads_here if self.placement[n] != self.cluster)
+
+    def subsets(self, service: str) -> dict[str, str]:
+        """Subset name -> version label of `service`'s versions, or {} when it has one version."""
+        version = catalog.VERSIONS.get(service)
+        if version is None or self.v2_cluster is None:
+            return {}
+        return {catalog.DEFAULT_VERSION: label_value(self.service_version), version.version: version.version}
+
+    @property
+    def is_ingress_cluster(self) -> bool:
+        return self.cluster == self.ingress_cluster
+
+    def route_policy(self, service: str) -> RoutePolicy:
+        return self.route_policies.get(service) or RoutePolicy()
+
+    def image_repository(self, service: str) -> str:
+        return f"{self.registry}/{self.harbor_project}/{service}"
+
+
+def _given(secret: Any) -> bool:
+    """A secret counts as set unless it is None or empty text (an Output is set)."""
+    return secret is not None and not (isinstance(secret, str) and not secret.strip())
+
+
+def _problem(err: Any) -> str:
+    """One pydantic error as a sentence that names the key."""
+    loc = err["loc"]
+    if err["type"] == "value_error" and isinstance(err.get("ctx", {}).get("error"), SettingError):
+        return str(err["ctx"]["error"])
+    key = loc[0] if loc else "?"
+    return f"{qkey(str(key))}: {err['msg']}, got {err.get('input')!r}"
+
+
+_FIELDS_BY_KEY = {f.alias: f for f in StackConfig.model_fields.values() if f.alias}
+
+
+# --- the table of settings, and Pulumi.yaml ----------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    type: SettingType
+    description: str
+    default: Any = None  # None: no default; the Pulumi CLI requires the key on every stack
+    secret: bool = False  # declared secret in Pulumi.yaml
+    sensitive: bool = False  # read as a secret (a Secret field)
+
+
+def _setting(f: pydantic.fields.FieldInfo) -> Setting:
+    extra = f.json_schema_extra or {}
+    kind = extra.get("type") or {bool: "boolean", int: "integer", frozenset[str]: "array"}.get(f.annotation, "string")
+    return Setting(f.alias, kind, f.description or "", f.default, bool(extra.get("secret")), _SECRET in f.metadata)
+
+
+SETTINGS: tuple[Setting, ...] = tuple(_setting(f) for f in StackConfig.model_fields.values() if f.alias)
+SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+def pulumi_yaml_config_block() -> dict[str, Any]:
+    """The `config:` block of Pulumi.yaml as declared by the settings."""
+    block: dict[str, Any] = {"pulumi:disable-default-providers": {"value": ["kubernetes"]}}
+    for s in SETTINGS:
+        entry: dict[str, Any] = {"type": s.type, "description": s.description}
+        if s.type == "array":
+            entry["items"] = {"type": "string"}
+        if s.default is not None:
+            entry["default"] = s.default
+        if s.secret:
+            entry["secret"] = True
+        block[s.key] = entry
+    return block
+
+
+def pulumi_yaml_text(current: str) -> str:
+    """Pulumi.yaml with its `config:` block (the file's last block) generated from the settings."""
+    head = current[:current.index("\nconfig:\n") + 1] if "\nconfig:\n" in current else current.rstrip("\n") + "\n"
+    return head + yaml.safe_dump({"config": pulumi_yaml_config_block()}, sort_keys=False, width=1000, allow_unicode=True)
+
+
+if __name__ == "__main__":  # uv run python -m infra.settings [--write]
+    text = pulumi_yaml_text(PULUMI_YAML.read_text())
+    if sys.argv[1:] == ["--write"]:
+        PULUMI_YAML.write_text(text)
+        print(f"wrote {PULUMI_YAML}")
+    else:
+        print(text, end="")
