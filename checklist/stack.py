@@ -19,7 +19,7 @@ from services import catalog
 PROJECT = "theater-msa"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # A stack setting that tells the program to give pods an imagePullSecret for
-# the registry (declared by infra/config.py when the checkout has it).
+# the registry (declared by infra/settings.py when the checkout has it).
 PULL_SECRET_KEYS = ("imagePullSecret", "harborPullSecret", "createPullSecret")
 
 

@@ -22,12 +22,12 @@ from infra import config as config_mod
 from infra.config import ConfigError
 from infra.settings import StackConfig
 from infra.dashboard_access import OUTPUT_NAME, DashboardAccess, DashboardAccessArgs
-from infra.gateway import GatewayPod, GatewayPodArgs, gateway_pod
+from infra.gateway import GatewayPodArgs, gateway_pod
 from infra.images import ImagesArgs, ServiceImages
 from infra.istio.security import MeshSecurity, SecurityArgs
 from infra.istio.traffic import EDGE_VIRTUAL_SERVICE, ISTIO_NAMESPACE, EdgeRouting, MeshTraffic, TrafficArgs
 from infra.k8sutil import service_account_of
-from infra.microservice import Microservice, MicroserviceArgs, SecondVersion
+from infra.microservice import Microservice, MicroserviceArgs, PodExtras, SecondVersion
 from infra.namespace import AppNamespace, NamespaceArgs
 from infra import preflight
 from infra.provider import cluster_provider
@@ -122,7 +122,7 @@ def build() -> None:
         in_ns,
     )
 
-    gateway = GatewayPod()
+    gateway = PodExtras()
     if gateway_here:
         remote = cfg.other_clusters[0] if cfg.other_clusters else ""
         gateway = gateway_pod(
@@ -131,7 +131,6 @@ def build() -> None:
 
     for name, spec in catalog.SERVICES.items():
         deploy = name in here
-        is_gateway = name == catalog.GATEWAY.name
         Microservice(
             name,
             MicroserviceArgs(
@@ -142,11 +141,8 @@ def build() -> None:
                 image=images.refs.get(name),
                 replicas=cfg.replicas,
                 version=cfg.service_version,
-                extra_env=gateway.env if is_gateway else (),
-                extra_volumes=gateway.volumes if is_gateway else (),
-                extra_mounts=gateway.mounts if is_gateway else (),
-                pod_annotations=gateway.annotations if is_gateway else {},
-                depends_on=([accounts[name]] if deploy else []) + (gateway.depends_on if is_gateway and deploy else []),
+                extras=gateway if name == catalog.GATEWAY.name else PodExtras(),
+                depends_on=[accounts[name]] if deploy else [],
             ),
             in_ns,
         )

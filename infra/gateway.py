@@ -8,29 +8,26 @@
   page then says "not connected"), and REMOTE_CLUSTER_NAME.
 
 `gateway_pod()` declares those objects (with the names and parents they
-always had, so no deployed object is replaced) and returns what the
+always had, so no deployed object is replaced) and returns the PodExtras the
 gateway's Microservice adds to its pod: env, volumes, mounts, annotations
 and what it depends on.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.dashboard_access import REMOTE_KEY, REMOTE_SECRET, RemoteKubeconfig, RemoteKubeconfigArgs, remote_kubeconfig_path
 from infra.k8sutil import service_account_of
+from infra.microservice import PodExtras, env_var
 from infra.rbac import ReadOnlyAccess, ReadOnlyAccessArgs
 from infra.ui_configmap import CHECKSUM_ANNOTATION, UiConfigMap, UiConfigMapArgs
 from services import catalog
 
 UI_MOUNT = "/app/ui"
-
-
-def env_var(name: str, value: pulumi.Input[str]) -> k8s.core.v1.EnvVarArgs:
-    return k8s.core.v1.EnvVarArgs(name=name, value=value)
 
 
 @dataclass(frozen=True)
@@ -41,20 +38,11 @@ class GatewayPodArgs:
     account: pulumi.Resource  # the gateway's ServiceAccount
 
 
-@dataclass
-class GatewayPod:
-    env: list[k8s.core.v1.EnvVarArgs] = field(default_factory=list)
-    volumes: list[k8s.core.v1.VolumeArgs] = field(default_factory=list)
-    mounts: list[k8s.core.v1.VolumeMountArgs] = field(default_factory=list)
-    annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
-
-
-def gateway_pod(args: GatewayPodArgs, provider: pulumi.ProviderResource, in_ns: pulumi.ResourceOptions) -> GatewayPod:
+def gateway_pod(args: GatewayPodArgs, provider: pulumi.ProviderResource, in_ns: pulumi.ResourceOptions) -> PodExtras:
     sa = service_account_of(catalog.GATEWAY.name)
     access = ReadOnlyAccess(sa, ReadOnlyAccessArgs(sa), pulumi.ResourceOptions(provider=provider, depends_on=[args.account]))
     ui = UiConfigMap("ui", UiConfigMapArgs(args.ui_files), in_ns)
-    pod = GatewayPod(
+    pod = PodExtras(
         env=[
             env_var("UI_DIR", UI_MOUNT),
             env_var("REMOTE_CLUSTER_NAME", args.remote_cluster),

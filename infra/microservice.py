@@ -46,20 +46,48 @@ def prometheus_annotations(spec: catalog.ServiceSpec) -> dict[str, str]:
     return {"prometheus.io/scrape": "true", "prometheus.io/port": str(spec.port), "prometheus.io/path": catalog.METRICS_PATH}
 
 
-def field_env(name: str, path: str) -> dict:
-    return {"name": name, "value_from": {"field_ref": {"field_path": path}}}
+def env_var(name: str, value: pulumi.Input[str]) -> k8s.core.v1.EnvVarArgs:
+    return k8s.core.v1.EnvVarArgs(name=name, value=value)
 
 
-def required_cluster_affinity(cluster: str) -> dict:
-    return {
-        "node_affinity": {
-            "required_during_scheduling_ignored_during_execution": {
-                "node_selector_terms": [
-                    {"match_expressions": [{"key": catalog.CLUSTER_LABEL, "operator": "In", "values": [cluster]}]}
-                ]
-            }
-        }
-    }
+def field_env(name: str, path: str) -> k8s.core.v1.EnvVarArgs:
+    return k8s.core.v1.EnvVarArgs(
+        name=name, value_from=k8s.core.v1.EnvVarSourceArgs(field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path=path))
+    )
+
+
+def required_cluster_affinity(cluster: str) -> k8s.core.v1.AffinityArgs:
+    return k8s.core.v1.AffinityArgs(
+        node_affinity=k8s.core.v1.NodeAffinityArgs(
+            required_during_scheduling_ignored_during_execution=k8s.core.v1.NodeSelectorArgs(
+                node_selector_terms=[k8s.core.v1.NodeSelectorTermArgs(match_expressions=[
+                    k8s.core.v1.NodeSelectorRequirementArgs(key=catalog.CLUSTER_LABEL, operator="In", values=[cluster]),
+                ])]
+            )
+        )
+    )
+
+
+def resources(name: str) -> k8s.core.v1.ResourceRequirementsArgs:
+    return k8s.core.v1.ResourceRequirementsArgs(**RESOURCES[name])
+
+
+def http_probe(path: str, port: int, *, initial_delay: int, period: int) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port=port),
+        initial_delay_seconds=initial_delay, period_seconds=period, timeout_seconds=2, failure_threshold=3,
+    )
+
+
+@dataclass
+class PodExtras:
+    """What one app's pod needs beyond every app's (the api-gateway's: infra/gateway.py)."""
+
+    env: list[k8s.core.v1.EnvVarArgs] = field(default_factory=list)
+    volumes: list[k8s.core.v1.VolumeArgs] = field(default_factory=list)
+    mounts: list[k8s.core.v1.VolumeMountArgs] = field(default_factory=list)
+    annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -71,77 +99,73 @@ class MicroserviceArgs:
     image: pulumi.Input[str] | None = None
     replicas: int = 2
     version: str = catalog.DEFAULT_VERSION
-    extra_env: Sequence[dict] = ()
-    extra_volumes: Sequence[dict] = ()
-    extra_mounts: Sequence[dict] = ()
-    pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    extras: PodExtras = field(default_factory=PodExtras)
     depends_on: Sequence[pulumi.Resource] = ()
 
 
-def app_env(spec: catalog.ServiceSpec, cluster: str, version: str) -> list[dict]:
+def app_env(spec: catalog.ServiceSpec, cluster: str, version: str) -> list[k8s.core.v1.EnvVarArgs]:
     env = [
-        {"name": "SERVICE_NAME", "value": spec.name},
-        {"name": "SERVICE_VERSION", "value": version},
-        {"name": "CLUSTER_NAME", "value": cluster},
-        {"name": "PORT", "value": str(spec.port)},
+        env_var("SERVICE_NAME", spec.name),
+        env_var("SERVICE_VERSION", version),
+        env_var("CLUSTER_NAME", cluster),
+        env_var("PORT", str(spec.port)),
         field_env("POD_NAME", "metadata.name"),
         field_env("NODE_NAME", "spec.nodeName"),
         field_env("POD_NAMESPACE", "metadata.namespace"),
-        {"name": "REDIS_URL", "value": catalog.REDIS.cluster_url()},
+        env_var("REDIS_URL", catalog.REDIS.cluster_url()),
     ]
-    env += [{"name": peer.url_env, "value": peer.cluster_url()} for peer in catalog.SERVICES.values()]
+    env += [env_var(peer.url_env, peer.cluster_url()) for peer in catalog.SERVICES.values()]
     return env
 
 
 def app_deployment(name: str, args: MicroserviceArgs, labels: Mapping[str, str], selector: Mapping[str, str],
                    opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
     """The Deployment `name` of one version of an app, pinned to args.cluster."""
-    spec = args.spec
+    spec, extras = args.spec, args.extras
     if args.image is None:
         raise ValueError(f"{name}: an image is required where it is deployed")
-    container = {
-        "name": spec.name,
-        "image": args.image,
-        "image_pull_policy": "IfNotPresent",
-        "ports": [{"name": "http", "container_port": spec.port, "protocol": "TCP"}],
-        "env": app_env(spec, args.cluster, args.version) + list(args.extra_env),
-        "resources": RESOURCES[spec.name],
-        "readiness_probe": {
-            "http_get": {"path": "/readyz", "port": spec.port},
-            "initial_delay_seconds": 2, "period_seconds": 5, "timeout_seconds": 2, "failure_threshold": 3,
-        },
-        "liveness_probe": {
-            "http_get": {"path": "/healthz", "port": spec.port},
-            "initial_delay_seconds": 10, "period_seconds": 10, "timeout_seconds": 2, "failure_threshold": 3,
-        },
-        "security_context": restricted_container_security(APP_UID, APP_UID),
-        "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}] + list(args.extra_mounts),
-    }
+    container = k8s.core.v1.ContainerArgs(
+        name=spec.name,
+        image=args.image,
+        image_pull_policy="IfNotPresent",
+        ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=spec.port, protocol="TCP")],
+        env=app_env(spec, args.cluster, args.version) + extras.env,
+        resources=resources(spec.name),
+        readiness_probe=http_probe("/readyz", spec.port, initial_delay=2, period=5),
+        liveness_probe=http_probe("/healthz", spec.port, initial_delay=10, period=10),
+        security_context=restricted_container_security(APP_UID, APP_UID),
+        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")] + extras.mounts,
+    )
     return k8s.apps.v1.Deployment(
         name,
         metadata=meta(name, labels=labels),
-        spec={
-            "replicas": args.replicas,
-            "selector": {"match_labels": dict(selector)},
-            "strategy": {"type": "RollingUpdate", "rolling_update": {"max_unavailable": 0, "max_surge": 1}},
-            "template": {
-                "metadata": {"labels": dict(labels), "annotations": prometheus_annotations(spec) | dict(args.pod_annotations)},
-                "spec": {
-                    "service_account_name": args.service_account,
-                    "affinity": required_cluster_affinity(args.cluster),
-                    "security_context": {
-                        "run_as_non_root": True,
-                        "run_as_user": APP_UID,
-                        "run_as_group": APP_UID,
-                        "fs_group": APP_UID,
-                        "seccomp_profile": {"type": "RuntimeDefault"},
-                    },
-                    "termination_grace_period_seconds": 20,
-                    "containers": [container],
-                    "volumes": [{"name": "tmp", "empty_dir": {"size_limit": "64Mi"}}] + list(args.extra_volumes),
-                },
-            },
-        },
+        spec=k8s.apps.v1.DeploymentSpecArgs(
+            replicas=args.replicas,
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
+            strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                type="RollingUpdate",
+                rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
+            ),
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(labels),
+                                                    annotations=prometheus_annotations(spec) | extras.annotations),
+                spec=k8s.core.v1.PodSpecArgs(
+                    service_account_name=args.service_account,
+                    affinity=required_cluster_affinity(args.cluster),
+                    security_context=k8s.core.v1.PodSecurityContextArgs(
+                        run_as_non_root=True,
+                        run_as_user=APP_UID,
+                        run_as_group=APP_UID,
+                        fs_group=APP_UID,
+                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                    ),
+                    termination_grace_period_seconds=20,
+                    containers=[container],
+                    volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi"))]
+                    + extras.volumes,
+                ),
+            ),
+        ),
         opts=opts,
     )
 
@@ -155,20 +179,16 @@ class Microservice(pulumi.ComponentResource):
         # The version label is sanitized (serviceVersion is free text); SERVICE_VERSION keeps it as typed.
         version_label = label_value(args.version)
         labels = catalog.labels(spec.name, version_label)
-        deps = list(args.depends_on)
+        deps = list(args.depends_on) + (args.extras.depends_on if args.deploy else [])
         self.service = k8s.core.v1.Service(
             spec.name,
             metadata=meta(spec.name, labels=catalog.labels(spec.name, version_label)),
-            spec={
-                "selector": catalog.selector(spec.name),
-                "ports": [{
-                    "name": spec.port_name,
-                    "port": spec.port,
-                    "target_port": spec.port,
-                    "protocol": "TCP",
-                    "app_protocol": "http",
-                }],
-            },
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=catalog.selector(spec.name),
+                ports=[k8s.core.v1.ServicePortArgs(
+                    name=spec.port_name, port=spec.port, target_port=spec.port, protocol="TCP", app_protocol="http",
+                )],
+            ),
             opts=child(self, depends_on=deps),
         )
         self.deployment = None

@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from infra.k8sutil import child, meta, restricted_container_security
 from infra.names import image_version
-from infra.microservice import RESOURCES
+from infra.microservice import resources
 from services import catalog
 
 # The redis:*-alpine image's `redis` user and group.
@@ -86,7 +86,7 @@ class Redis(pulumi.ComponentResource):
             image_pull_policy="IfNotPresent",
             args=["redis-server", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", "/data", "--port", str(r.port)],
             ports=[k8s.core.v1.ContainerPortArgs(name="redis", container_port=r.port, protocol="TCP")],
-            resources=k8s.core.v1.ResourceRequirementsArgs(**RESOURCES[r.name]),
+            resources=resources(r.name),
             readiness_probe=k8s.core.v1.ProbeArgs(
                 exec_=k8s.core.v1.ExecActionArgs(command=["redis-cli", "-p", str(r.port), "ping"]),
                 initial_delay_seconds=2, period_seconds=5, timeout_seconds=2,

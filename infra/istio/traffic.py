@@ -131,7 +131,7 @@ def ab_headers(ab: AbTest) -> dict[str, StringMatch]:
     cookie of that name and value anywhere in the Cookie header."""
     if ab.header is not None:
         return {ab.header: {"exact": ab.value}}
-    # Names are [a-z0-9-] and values [A-Za-z0-9._-] (infra/config.py): only '.' needs escaping.
+    # Names are [a-z0-9-] and values [A-Za-z0-9._-] (infra/settings.py): only '.' needs escaping.
     value = ab.value.replace(".", "\\.")
     return {"cookie": {"regex": f"^(.*; *)?{ab.cookie}={value}(;.*)?$"}}
 

@@ -1,4 +1,4 @@
-"""Stack settings: Pulumi.yaml agrees with infra/config.py, and missing or
+"""Stack settings: Pulumi.yaml agrees with infra/settings.py, and missing or
 invalid settings fail early with a message naming the key."""
 
 from __future__ import annotations
