@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.k8sutil import child, meta, restricted_container_security
+from infra.k8sutil import child, meta, restricted_container_security, restricted_pod_security
 from infra.names import label_value
 from services import catalog
 
@@ -152,13 +152,7 @@ def app_deployment(name: str, args: MicroserviceArgs, labels: Mapping[str, str],
                 spec=k8s.core.v1.PodSpecArgs(
                     service_account_name=args.service_account,
                     affinity=required_cluster_affinity(args.cluster),
-                    security_context=k8s.core.v1.PodSecurityContextArgs(
-                        run_as_non_root=True,
-                        run_as_user=APP_UID,
-                        run_as_group=APP_UID,
-                        fs_group=APP_UID,
-                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                    ),
+                    security_context=restricted_pod_security(APP_UID, APP_UID),
                     termination_grace_period_seconds=20,
                     containers=[container],
                     volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi"))]

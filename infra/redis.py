@@ -12,7 +12,7 @@ from typing import Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.k8sutil import child, meta, restricted_container_security
+from infra.k8sutil import child, meta, restricted_container_security, restricted_pod_security
 from infra.names import image_version
 from infra.microservice import resources
 from services import catalog
@@ -113,13 +113,7 @@ class Redis(pulumi.ComponentResource):
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=args.service_account,
                         affinity=preferred_cluster_affinity(args.cluster),
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            run_as_user=REDIS_UID,
-                            run_as_group=REDIS_GID,
-                            fs_group=REDIS_GID,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
+                        security_context=restricted_pod_security(REDIS_UID, REDIS_GID),
                         containers=[container],
                         volumes=[
                             data_volume,

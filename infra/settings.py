@@ -442,35 +442,11 @@ class StackConfig(pydantic.BaseModel):
     def _redis_image(cls, value: Any) -> str:
         return _text(value) or catalog.REDIS.image
 
-    @pydantic.field_validator("placement", mode="before")
+    @pydantic.field_validator("placement", "faults", "route_policies", "tight_circuit_breaking", "canary", "ab_test",
+                              mode="before")
     @classmethod
-    def _placement(cls, value: Any) -> dict[str, str]:
-        return parse_placement(value)
-
-    @pydantic.field_validator("faults", mode="before")
-    @classmethod
-    def _faults(cls, value: Any) -> dict[str, Fault]:
-        return parse_faults(value)
-
-    @pydantic.field_validator("route_policies", mode="before")
-    @classmethod
-    def _route_policies(cls, value: Any) -> dict[str, RoutePolicy]:
-        return parse_route_policies(value)
-
-    @pydantic.field_validator("tight_circuit_breaking", mode="before")
-    @classmethod
-    def _tight(cls, value: Any) -> frozenset[str]:
-        return parse_service_list("tightCircuitBreaking", value)
-
-    @pydantic.field_validator("canary", mode="before")
-    @classmethod
-    def _canary(cls, value: Any) -> dict[str, int]:
-        return parse_canary(value)
-
-    @pydantic.field_validator("ab_test", mode="before")
-    @classmethod
-    def _ab_test(cls, value: Any) -> AbTest | None:
-        return parse_ab_test(value)
+    def _json(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        return _JSON_SETTINGS[info.field_name](value)
 
     @pydantic.field_validator("export_dashboard_access", mode="before")
     @classmethod
@@ -588,6 +564,15 @@ def _problem(err: Any) -> str:
     return f"{qkey(str(key))}: {err['msg']}, got {err.get('input')!r}"
 
 
+# The JSON settings, each parsed by its own function above.
+_JSON_SETTINGS = {
+    "placement": parse_placement,
+    "faults": parse_faults,
+    "route_policies": parse_route_policies,
+    "tight_circuit_breaking": lambda value: parse_service_list("tightCircuitBreaking", value),
+    "canary": parse_canary,
+    "ab_test": parse_ab_test,
+}
 _FIELDS_BY_KEY = {f.alias: f for f in StackConfig.model_fields.values() if f.alias}
 
 

@@ -66,15 +66,20 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 return {'new', ARGV[1]}
 """
 
-# KEYS: record, pending, settle, seq, index, by-user, by-movie, by-pair, gone users, gone movies
-# ARGV: id, now, ttl of a failed record, the movie title to store (or "")
-_CONFIRM = """
+# The start of _CONFIRM and _FAIL: the record (KEYS[1]) as `raw` and `doc`; a
+# record that is gone leaves the pending set (KEYS[2]) and answers 'missing'.
+_LOAD = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return {'missing', ''}
 end
 local doc = cjson.decode(raw)
+"""
+
+# KEYS: record, pending, settle, seq, index, by-user, by-movie, by-pair, gone users, gone movies
+# ARGV: id, now, ttl of a failed record, the movie title to store (or "")
+_CONFIRM = _LOAD + """
 if doc.status ~= 'pending' then return {doc.status, raw} end
 redis.call('ZREM', KEYS[2], ARGV[1])
 local gone = nil
@@ -96,13 +101,7 @@ return {'confirmed', raw}
 """
 
 # KEYS: record, pending, settle   ARGV: id, now, '1' when nothing can be held, ttl
-_FAIL = """
-local raw = redis.call('GET', KEYS[1])
-if not raw then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return {'missing', ''}
-end
-local doc = cjson.decode(raw)
+_FAIL = _LOAD + """
 if doc.status ~= 'pending' then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return {doc.status, raw}
