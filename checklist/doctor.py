@@ -29,6 +29,7 @@ from pathlib import Path
 from checklist import harbor, kube
 from checklist.report import Report, Result, failed, passed, skipped
 from checklist.stack import REPO_ROOT, StackError, StackSettings, read
+from infra import settings
 from services import catalog
 
 ISTIO_NS = "istio-system"
@@ -473,13 +474,7 @@ def fingerprint(pem: str) -> str:
 
 
 def parse_set(values: Sequence[str]) -> dict[str, str]:
-    out = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set takes KEY=VALUE (e.g. domain=1.2.3.4.nip.io), got {item!r}")
-        out[key] = value
-    return out
+    return settings.parse_overrides(values, "--set")
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,13 +21,15 @@ report, with a warning.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import pulumi
 
 from infra.config import ConfigError
 from infra.settings import StackConfig
 from services import catalog
+
+T = TypeVar("T")
 
 
 def under_mocks() -> bool:
@@ -164,32 +166,23 @@ def istio_version_problem(cfg: StackConfig, unserved: list[str]) -> str | None:
     )
 
 
-def check_istio_versions(cfg: StackConfig) -> None:
+def _checked(cfg: StackConfig, what: str, check: str, read: Callable[[StackConfig], T],
+             problem: Callable[[StackConfig, T], str | None]) -> None:
+    """Read `what` from the cluster and stop with `problem`'s message, if any.
+    A cluster we cannot read is reported (the provider will say more), not fatal."""
     try:
-        unserved = read_unserved_istio_kinds(cfg)
-    except Exception as exc:  # noqa: BLE001 - a cluster we cannot read is the provider's to report
-        pulumi.log.warn(f"preflight: could not read the Istio APIs of context {cfg.kube_context!r} ({exc}); "
-                        "skipping the istioApiVersion check")
-        return
-    problem = istio_version_problem(cfg, unserved)
-    if problem:
-        raise ConfigError(problem)
-
-
-def check(cfg: StackConfig) -> None:
-    if under_mocks():
-        return
-    check_istio_versions(cfg)
-    check_ingress_account(cfg)
-    try:
-        nodes = read_node_labels(cfg)
+        found = read(cfg)
     except Exception as exc:  # noqa: BLE001 - any failure to read is the provider's to report
-        pulumi.log.warn(f"preflight: could not read the nodes of context {cfg.kube_context!r} ({exc}); "
-                        f"skipping the {catalog.CLUSTER_LABEL} label check")
+        pulumi.log.warn(f"preflight: could not read {what} in context {cfg.kube_context!r} ({exc}); "
+                        f"skipping the {check} check")
         return
-    problem = node_label_problem(cfg, nodes)
-    if problem:
-        raise ConfigError(problem)
+    message = problem(cfg, found)
+    if message:
+        raise ConfigError(message)
+
+
+def check_istio_versions(cfg: StackConfig) -> None:
+    _checked(cfg, "the Istio APIs", "istioApiVersion", read_unserved_istio_kinds, istio_version_problem)
 
 
 def check_ingress_account(cfg: StackConfig) -> None:
@@ -197,16 +190,23 @@ def check_ingress_account(cfg: StackConfig) -> None:
     the gateway pods must run as an account ingressServiceAccount allows."""
     if not cfg.is_ingress_cluster:
         return
-    try:
-        accounts = read_ingress_accounts(cfg)
-    except Exception as exc:  # noqa: BLE001 - a Gateway we cannot read is reported, not fatal
-        pulumi.log.warn(f"preflight: could not read Gateway {cfg.ingress_gateway} and its pods in context "
-                        f"{cfg.kube_context!r} ({exc}); skipping the ingressServiceAccount check")
+
+    def problem(cfg: StackConfig, accounts: set[tuple[str, str]]) -> str | None:
+        if not accounts:
+            pulumi.log.warn(f"preflight: no pod runs for Gateway {cfg.ingress_gateway} in context "
+                            f"{cfg.kube_context!r}; skipping the ingressServiceAccount check")
+        return ingress_account_problem(cfg, accounts)
+
+    _checked(cfg, f"Gateway {cfg.ingress_gateway} and its pods", "ingressServiceAccount", read_ingress_accounts, problem)
+
+
+def check_node_labels(cfg: StackConfig) -> None:
+    _checked(cfg, "the nodes", f"{catalog.CLUSTER_LABEL} label", read_node_labels, node_label_problem)
+
+
+def check(cfg: StackConfig) -> None:
+    if under_mocks():
         return
-    if not accounts:
-        pulumi.log.warn(f"preflight: no pod runs for Gateway {cfg.ingress_gateway} in context {cfg.kube_context!r}; "
-                        "skipping the ingressServiceAccount check")
-        return
-    problem = ingress_account_problem(cfg, accounts)
-    if problem:
-        raise ConfigError(problem)
+    check_istio_versions(cfg)
+    check_ingress_account(cfg)
+    check_node_labels(cfg)

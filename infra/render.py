@@ -19,6 +19,7 @@ import yaml
 
 from infra import mockrun
 from infra.config import ConfigError, kubeconfig_server, qkey
+from infra.settings import SettingError, parse_overrides
 
 PLACEHOLDER_API_SERVER = "https://api-server.invalid:6443"
 
@@ -92,16 +93,6 @@ def render(stack: str, out_dir: str | Path, overrides: Mapping[str, Any] | None 
     return written
 
 
-def parse_overrides(items: Sequence[str]) -> dict[str, str]:
-    overrides: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--config expects KEY=VALUE, got {item!r}")
-        overrides[key] = value
-    return overrides
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="theater render", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", required=True, help="stack name, e.g. ctx1 (reads Pulumi.<stack>.yaml)")
@@ -111,8 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     try:
-        render(args.stack, args.out, parse_overrides(args.config), quiet=args.quiet)
-    except ConfigError as exc:
+        render(args.stack, args.out, parse_overrides(args.config, "--config"), quiet=args.quiet)
+    except (ConfigError, SettingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

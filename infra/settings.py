@@ -26,7 +26,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, TypeVar
+from typing import Annotated, Any, Literal, Mapping, Sequence, TypeVar
 
 import pydantic
 import yaml
@@ -132,6 +132,17 @@ def _validated(model: type[M], key: str, service: str, raw: Any) -> M:
             else:
                 problems.append(f"{service} {err['msg'].removeprefix('Value error, ')}")
         raise SettingError(f"{qkey(key)}: " + "; ".join(problems)) from None
+
+
+def parse_overrides(items: Sequence[str], option: str) -> dict[str, str]:
+    """`KEY=VALUE` setting overrides from a command line (`option` names the flag in the error)."""
+    overrides: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SettingError(f"{option} takes KEY=VALUE (e.g. domain=1.2.3.4.nip.io), got {item!r}")
+        overrides[key.removeprefix(f"{PROJECT}:")] = value
+    return overrides
 
 
 def json_object(key: str, value: Any) -> dict[str, Any]:

@@ -72,3 +72,17 @@ def ctx2(run_stack: Runner) -> mockrun.RunResult:
 @pytest.fixture(scope="session", params=list(catalog.CLUSTERS))
 def each_stack(request: pytest.FixtureRequest, run_stack: Runner) -> mockrun.RunResult:
     return run_stack(request.param)
+
+
+@pytest.fixture
+def no_harbor_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stacks without theater-msa:harborPassword (mockrun otherwise sets a dummy one)."""
+    real = mockrun.stack_config
+
+    def without_password(stack, overrides=None, root=mockrun.REPO_ROOT):
+        config, secret = real(stack, overrides, root)
+        config.pop("theater-msa:harborPassword")
+        return config, secret
+
+    monkeypatch.setattr(mockrun, "stack_config", without_password)
+

@@ -65,15 +65,7 @@ def test_bad_placement(ui_dir, value, needle):
     assert "theater-msa:placement" in msg and needle in msg
 
 
-def test_password_required_only_when_building(ui_dir, monkeypatch):
-    real = mockrun.stack_config
-
-    def without_password(stack, overrides=None, root=mockrun.REPO_ROOT):
-        config, secret = real(stack, overrides, root)
-        config.pop("theater-msa:harborPassword")
-        return config, secret
-
-    monkeypatch.setattr(mockrun, "stack_config", without_password)
+def test_password_required_only_when_building(ui_dir, no_harbor_password):
     msg = run_error("ctx1", ui_dir)
     assert "theater-msa:harborPassword" in msg and "--secret" in msg
     run = mockrun.run("ctx1", {"buildImages": "false", "imagePullSecret": "false"}, ui_dir=ui_dir)

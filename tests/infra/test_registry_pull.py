@@ -57,15 +57,7 @@ def test_public_project_needs_no_pull_secret(run_stack):
     assert all("imagePullSecrets" not in sa.manifest for sa in run.find("ServiceAccount"))
 
 
-def test_pull_secret_needs_a_password(ui_dir, monkeypatch):
-    real = mockrun.stack_config
-
-    def without_password(stack, overrides=None, root=mockrun.REPO_ROOT):
-        config, secret = real(stack, overrides, root)
-        config.pop("theater-msa:harborPassword")
-        return config, secret
-
-    monkeypatch.setattr(mockrun, "stack_config", without_password)
+def test_pull_secret_needs_a_password(ui_dir, no_harbor_password):
     with pytest.raises(ConfigError) as err:
         mockrun.run("ctx1", {"buildImages": "false"}, ui_dir=ui_dir)
     assert "theater-msa:pullPassword" in str(err.value) and "theater-msa:imagePullSecret" in str(err.value)
