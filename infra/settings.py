@@ -287,6 +287,10 @@ def _text(value: Any) -> str:
 _DNS_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
 _NAMESPACED = re.compile(r"[a-z0-9-]+/[a-z0-9.-]+")
 _NAMESPACED_OR_ALL = re.compile(r"[a-z0-9-]+/([a-z0-9.-]+|\*)")
+_NAMESPACED_SETTINGS = {
+    "ingress_gateway": (_NAMESPACED, "namespace/name"),
+    "ingress_service_account": (_NAMESPACED_OR_ALL, "namespace/name or namespace/* (every ServiceAccount of that namespace)"),
+}
 _REVISION = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 
 
@@ -417,19 +421,12 @@ class StackConfig(pydantic.BaseModel):
             raise _fail("ingressCluster", f"must be one of {', '.join(catalog.CLUSTERS)}, got {value!r}")
         return _text(value)
 
-    @pydantic.field_validator("ingress_gateway", mode="before")
+    @pydantic.field_validator("ingress_gateway", "ingress_service_account", mode="before")
     @classmethod
-    def _ingress_gateway(cls, value: Any) -> str:
-        if not _NAMESPACED.fullmatch(_text(value)):
-            raise _fail("ingressGateway", f"must look like namespace/name, got {value!r}")
-        return _text(value)
-
-    @pydantic.field_validator("ingress_service_account", mode="before")
-    @classmethod
-    def _ingress_service_account(cls, value: Any) -> str:
-        if not _NAMESPACED_OR_ALL.fullmatch(_text(value)):
-            raise _fail("ingressServiceAccount", f"must look like namespace/name or namespace/* (every "
-                        f"ServiceAccount of that namespace), got {value!r}")
+    def _namespaced(cls, value: Any, info: pydantic.ValidationInfo) -> str:
+        pattern, shape = _NAMESPACED_SETTINGS[info.field_name]
+        if not pattern.fullmatch(_text(value)):
+            raise _fail(cls.model_fields[info.field_name].alias, f"must look like {shape}, got {value!r}")
         return _text(value)
 
     @pydantic.field_validator("istio_api_version", mode="before")
