@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from services import catalog
-from services.launcher import port_is_free
+from services.launcher import port_is_free, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,16 +40,16 @@ def theater_command() -> list[str]:
 @pytest.fixture(scope="session")
 def local_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of the api-gateway of a `theater local` run."""
-    yield from _theater_local(tmp_path_factory)
+    yield from theater_local(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def local_app_v2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The same with movie-service v2 beside v1 (`theater local --with-v2`)."""
-    yield from _theater_local(tmp_path_factory, "--with-v2")
+    yield from theater_local(tmp_path_factory, "--with-v2")
 
 
-def _theater_local(tmp_path_factory: pytest.TempPathFactory, *extra: str) -> Iterator[str]:
+def theater_local(tmp_path_factory: pytest.TempPathFactory, *extra: str) -> Iterator[str]:
     offset = _free_offset()
     data = tmp_path_factory.mktemp("theater-data")
     log_path = data / "theater-local.log"
@@ -80,11 +80,5 @@ def _theater_local(tmp_path_factory: pytest.TempPathFactory, *extra: str) -> Ite
             time.sleep(0.2)
         yield url
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # what Ctrl-C does
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, signal.SIGINT, 15)  # SIGINT: what Ctrl-C does
         log.close()
