@@ -29,7 +29,7 @@ from pathlib import Path
 from checklist import harbor, kube
 from checklist.report import Report, Result, failed, passed, skipped
 from checklist.stack import REPO_ROOT, StackError, StackSettings, read
-from infra import settings
+from infra import setting_objects
 from services import catalog
 
 ISTIO_NS = "istio-system"
@@ -474,7 +474,7 @@ def fingerprint(pem: str) -> str:
 
 
 def parse_set(values: Sequence[str]) -> dict[str, str]:
-    return settings.parse_overrides(values, "--set")
+    return setting_objects.parse_overrides(values, "--set")
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:

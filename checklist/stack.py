@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from infra import settings
+from infra import setting_objects
 from services import catalog
 
 PROJECT = "theater-msa"
@@ -98,17 +98,17 @@ class StackSettings:
 
     @property
     def placement(self) -> dict[str, str]:
-        return self._parsed(settings.parse_placement, self.text("placement"))
+        return self._parsed(setting_objects.parse_placement, self.text("placement"))
 
     def json_value(self, key: str) -> dict:
         """A JSON-object setting (faults, canary, abTest); {} when unset."""
-        return self._parsed(lambda text: settings.json_object(key, text), self.text(key))
+        return self._parsed(lambda text: setting_objects.json_object(key, text), self.text(key))
 
     @staticmethod
     def _parsed(parse, text: str):
         try:
             return parse(text)
-        except settings.SettingError as exc:
+        except setting_objects.SettingError as exc:
             raise StackError(str(exc)) from None
 
     @property

@@ -13,7 +13,8 @@ from pathlib import Path
 import pulumi
 import yaml
 
-from infra.settings import PROJECT, SETTINGS, SettingError, StackConfig, qkey
+from infra.setting_objects import PROJECT, SettingError, qkey
+from infra.settings import SETTINGS, StackConfig
 
 
 class ConfigError(pulumi.RunError):

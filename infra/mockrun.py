@@ -25,7 +25,8 @@ import yaml
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
 from infra.config import ConfigError
-from infra.settings import PROJECT, SETTINGS_BY_KEY
+from infra.setting_objects import PROJECT
+from infra.settings import SETTINGS_BY_KEY
 from infra.pulumi_wire import is_secret, reveal  # noqa: F401  (is_secret: for tests)
 from services import catalog
 

@@ -19,7 +19,7 @@ import yaml
 
 from infra import mockrun
 from infra.config import ConfigError, kubeconfig_server, qkey
-from infra.settings import SettingError, parse_overrides
+from infra.setting_objects import SettingError, parse_overrides
 
 PLACEHOLDER_API_SERVER = "https://api-server.invalid:6443"
 

@@ -8,11 +8,8 @@ and description are written here and nowhere else:
 - the README's table (§5.5) describes each key in Korean (a test checks that it
   lists every key).
 
-Objects (placement, faults, route policies, ...) are JSON strings, because
-Pulumi.yaml's `config:` block has no object type. `pulumi config set` them
-with single quotes, e.g.::
-
-    pulumi config set theater-msa:placement '{"movie-service": "ctx1"}'
+Objects (placement, faults, route policies, ...) are JSON strings, parsed
+by infra/setting_objects.py.
 
 No Pulumi import here: the secrets (harborPassword, pullPassword) arrive as
 whatever the reader passes (a pulumi.Output under Pulumi) and are not
@@ -21,238 +18,35 @@ inspected.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Sequence, TypeVar
+from typing import Annotated, Any, Literal, Mapping
 
 import pydantic
 import yaml
 
 from infra.names import label_value
+from infra.setting_objects import (
+    AbTest,
+    Fault,
+    RoutePolicy,
+    SettingError,
+    parse_ab_test,
+    parse_canary,
+    parse_faults,
+    parse_placement,
+    parse_route_policies,
+    parse_service_list,
+    qkey,
+)
 from services import catalog
 
-PROJECT = "theater-msa"
 PULUMI_YAML = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
 SettingType = Literal["string", "boolean", "integer", "array"]
-M = TypeVar("M", bound=pydantic.BaseModel)
 
-
-class SettingError(ValueError):
-    """A missing or invalid setting; the message names the key (`theater-msa:<key>`)."""
-
-
-def qkey(key: str) -> str:
-    return f"{PROJECT}:{key}"
-
-
-# --- the JSON object settings ------------------------------------------------
-
-# Default timeout and retries on every route (edge and mesh); `routePolicies` overrides per service.
-DEFAULT_ROUTE_POLICY: dict[str, Any] = {
-    "timeout": "10s",
-    "attempts": 2,
-    "perTryTimeout": "4s",
-    "retryOn": "gateway-error,connect-failure,refused-stream",
-}
-_DURATION = re.compile(r"^(\d+(\.\d+)?(ms|s|m|h))+$")
-Duration = Annotated[str, pydantic.StringConstraints(pattern=_DURATION.pattern)]
-
-
-class _Strict(pydantic.BaseModel):
-    """A JSON object setting: unknown fields are errors, nothing is coerced."""
-
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class Fault(_Strict):
-    """One service's entry of `faults`: a delay, an abort, or both."""
-
-    delay: Duration | None = None
-    abort: Annotated[int, pydantic.Field(ge=200, le=599)] | None = None
-    percent: Annotated[float, pydantic.Field(gt=0, le=100)] = 100.0
-
-    @pydantic.field_validator("percent", mode="before")
-    @classmethod
-    def _number(cls, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError("must be a number")
-        return float(value)
-
-    @pydantic.model_validator(mode="after")
-    def _something(self) -> Fault:
-        if self.delay is None and self.abort is None:
-            raise ValueError('needs delay (e.g. "3s") or abort (e.g. 503)')
-        return self
-
-
-class RoutePolicy(_Strict):
-    """One service's entry of `routePolicies`; unset fields keep DEFAULT_ROUTE_POLICY."""
-
-    timeout: Duration = DEFAULT_ROUTE_POLICY["timeout"]
-    attempts: Annotated[int, pydantic.Field(ge=0)] = DEFAULT_ROUTE_POLICY["attempts"]
-    per_try_timeout: Duration = pydantic.Field(DEFAULT_ROUTE_POLICY["perTryTimeout"], alias="perTryTimeout")
-    retry_on: str = pydantic.Field(DEFAULT_ROUTE_POLICY["retryOn"], alias="retryOn")
-
-    @pydantic.field_validator("attempts", mode="before")
-    @classmethod
-    def _whole(cls, value: Any) -> Any:
-        # JSON has one number type: 2.0 is the whole number 2.
-        return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-# Lesson abTest: the header (or cookie) and value that send a request to v2.
-@dataclass(frozen=True)
-class AbTest:
-    value: str
-    header: str | None = None
-    cookie: str | None = None
-
-
-def _validated(model: type[M], key: str, service: str, raw: Any) -> M:
-    """`raw` as `model`; a SettingError naming the key, the service and each bad field."""
-    if not isinstance(raw, dict):
-        raise SettingError(f"{qkey(key)}: {service} needs an object")
-    try:
-        return model.model_validate(raw)
-    except pydantic.ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            where = ".".join(str(p) for p in err["loc"])
-            if err["type"] == "extra_forbidden":
-                allowed = ", ".join(f.alias or n for n, f in model.model_fields.items())
-                problems.append(f"unknown field {where!r} for {service}; allowed: {allowed}")
-            elif err["type"] == "string_pattern_mismatch":
-                problems.append(f"{service}.{where} must be a duration like 3s or 500ms, got {err['input']!r}")
-            elif where:
-                problems.append(f"{service}.{where}: {err['msg']}, got {err['input']!r}")
-            else:
-                problems.append(f"{service} {err['msg'].removeprefix('Value error, ')}")
-        raise SettingError(f"{qkey(key)}: " + "; ".join(problems)) from None
-
-
-def parse_overrides(items: Sequence[str], option: str) -> dict[str, str]:
-    """`KEY=VALUE` setting overrides from a command line (`option` names the flag in the error)."""
-    overrides: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SettingError(f"{option} takes KEY=VALUE (e.g. domain=1.2.3.4.nip.io), got {item!r}")
-        overrides[key.removeprefix(f"{PROJECT}:")] = value
-    return overrides
-
-
-def json_object(key: str, value: Any) -> dict[str, Any]:
-    """A JSON object setting as a dict; {} when unset or empty."""
-    if value in (None, ""):
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise SettingError(f"{qkey(key)} is not valid JSON ({exc}); "
-                               f"set it with `pulumi config set {qkey(key)} '{{...}}'`") from None
-    if not isinstance(value, dict):
-        raise SettingError(f"{qkey(key)} must be a JSON object, got {type(value).__name__}")
-    return value
-
-
-def _check_service(key: str, name: str) -> None:
-    if name not in catalog.SERVICES:
-        raise SettingError(f"{qkey(key)}: unknown service {name!r}; known services: {', '.join(catalog.SERVICES)}")
-
-
-def parse_placement(value: Any) -> dict[str, str]:
-    placement = catalog.default_placement()
-    for service, cluster in json_object("placement", value).items():
-        _check_service("placement", service)
-        if cluster not in catalog.CLUSTERS:
-            raise SettingError(
-                f"{qkey('placement')}: unknown cluster {cluster!r} for {service}; known clusters: {', '.join(catalog.CLUSTERS)}"
-            )
-        placement[service] = cluster
-    return placement
-
-
-def parse_faults(value: Any) -> dict[str, Fault]:
-    faults: dict[str, Fault] = {}
-    for service, raw in json_object("faults", value).items():
-        _check_service("faults", service)
-        if raw == {}:
-            raise SettingError(f"{qkey('faults')}: {service} needs an object with delay or abort")
-        faults[service] = _validated(Fault, "faults", service, raw)
-    return faults
-
-
-def parse_route_policies(value: Any) -> dict[str, RoutePolicy]:
-    policies: dict[str, RoutePolicy] = {}
-    for service, raw in json_object("routePolicies", value).items():
-        _check_service("routePolicies", service)
-        policies[service] = _validated(RoutePolicy, "routePolicies", service, raw)
-    return policies
-
-
-def parse_service_list(key: str, value: Any) -> frozenset[str]:
-    if value in (None, ""):
-        return frozenset()
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            value = [v.strip() for v in value.split(",") if v.strip()]
-    if not isinstance(value, list):
-        raise SettingError(f"{qkey(key)} must be a list of service names")
-    for name in value:
-        _check_service(key, name)
-    return frozenset(value)
-
-
-def parse_canary(value: Any) -> dict[str, int]:
-    raw = json_object("canary", value)
-    if not raw:
-        return {}
-    subsets = [catalog.DEFAULT_VERSION, catalog.MOVIE_V2.version]
-    if set(raw) != set(subsets):
-        raise SettingError(f"{qkey('canary')} needs exactly the weights {' and '.join(subsets)}, e.g. "
-                           f"{{\"v1\": 80, \"v2\": 20}}; got {sorted(raw)}")
-    for name in subsets:
-        weight = raw[name]
-        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
-            raise SettingError(f"{qkey('canary')}: {name} must be a whole number from 0 to 100, got {weight!r}")
-    if sum(raw.values()) != 100:
-        raise SettingError(f"{qkey('canary')}: the weights must add up to 100, got {' + '.join(str(raw[n]) for n in subsets)}")
-    return {name: raw[name] for name in subsets}
-
-
-_HEADER_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
-_MATCH_VALUE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-def parse_ab_test(value: Any) -> AbTest | None:
-    raw = json_object("abTest", value)
-    if not raw:
-        return None
-    unknown = set(raw) - {"header", "cookie", "value"}
-    if unknown:
-        raise SettingError(f"{qkey('abTest')}: unknown field(s) {sorted(unknown)}; allowed: header or cookie, and value")
-    if ("header" in raw) == ("cookie" in raw):
-        raise SettingError(f"{qkey('abTest')} needs either header or cookie (not both), e.g. "
-                           f"{{\"header\": \"x-theater-group\", \"value\": \"beta\"}}")
-    kind = "header" if "header" in raw else "cookie"
-    name = raw[kind]
-    if not isinstance(name, str) or not _HEADER_NAME.match(name) or (kind == "header" and name.startswith(("x-envoy", "x-forwarded"))):
-        raise SettingError(f"{qkey('abTest')}: {kind} must be a lower-case name of letters, digits and '-' "
-                           f"(not x-envoy-*/x-forwarded-*), got {name!r}")
-    match = raw.get("value")
-    if not isinstance(match, str) or not _MATCH_VALUE.match(match):
-        raise SettingError(f"{qkey('abTest')}: value must be 1-64 letters, digits, '.', '_' or '-', got {match!r}")
-    return AbTest(match, **{kind: name})
-
-
-# --- the settings --------------------------------------------------------------
 
 # A secret: a pulumi.Output[str] under Pulumi, never inspected here. A
 # setting of this type is read as a secret even when set without --secret.

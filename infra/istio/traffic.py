@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import pulumi
 
-from infra.settings import AbTest, Fault, StackConfig
+from infra.setting_objects import AbTest, Fault
+from infra.settings import StackConfig
 from infra.istio.typed import (
     ConnectionPoolSettings,
     Destination,

@@ -115,7 +115,8 @@ def test_keys_without_default_are_set_per_stack():
 
 def test_every_bad_setting_is_named_at_once():
     """One `pulumi up` names every bad key, not just the first."""
-    from infra.settings import SettingError, StackConfig
+    from infra.setting_objects import SettingError
+    from infra.settings import StackConfig
 
     with pytest.raises(SettingError) as err:
         StackConfig.from_values("ctx1", {"domain": "example.com", "kubeContext": "ctx1", "harborPassword": "x",

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from infra import mockrun
-from infra.settings import DEFAULT_ROUTE_POLICY
+from infra.setting_objects import DEFAULT_ROUTE_POLICY
 from services import catalog
 
 NS = catalog.NAMESPACE
