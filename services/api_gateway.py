@@ -100,6 +100,13 @@ def forward_request_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, s
     return out
 
 
+def has_body(raw: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a request carries a body (RFC 9112 6.3: it says so with
+    Transfer-Encoding or a Content-Length other than 0). A GET has none, and
+    the proxy then skips reading one."""
+    return any(k == b"transfer-encoding" or (k == b"content-length" and v.strip() != b"0") for k, v in raw)
+
+
 def forward_response_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The backend's headers to send on, names lower-cased as ASGI wants."""
     drop = DROP_RESPONSE | _connection_tokens(raw)
@@ -200,11 +207,13 @@ class Gateway:
         client = self.http
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.peer_timeout
-        try:
-            async with asyncio.timeout_at(deadline):
-                body = await request.body()
-        except TimeoutError:
-            return error_response(408, f"the request body did not arrive within {settings.peer_timeout:g} s", "request_timeout")
+        body = b""
+        if has_body(scope["headers"]):
+            try:
+                async with asyncio.timeout_at(deadline):
+                    body = await request.body()
+            except TimeoutError:
+                return error_response(408, f"the request body did not arrive within {settings.peer_timeout:g} s", "request_timeout")
         try:
             answer = await client.request(
                 method,

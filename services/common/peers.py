@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 import orjson
 from multidict import CIMultiDictProxy
+from yarl import URL
 
 from services.common.errors import peer_timeout, peer_unavailable
 from services.common.settings import Settings
@@ -78,7 +79,9 @@ class HttpClient:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=NO_AUTO_HEADERS,
                 auto_decompress=False,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout, sock_read=self.timeout),
+                # The whole exchange runs under one asyncio.timeout in request();
+                # a per-read timer on top of it only reschedules itself on every chunk.
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout, sock_read=None),
             )
         return self._session
 
@@ -96,8 +99,6 @@ class HttpClient:
         seconds (the client's default when None). Raises TimeoutError or
         aiohttp.ClientError. `encoded=True` sends the URL's path and query
         exactly as given (the proxy's raw bytes)."""
-        from yarl import URL
-
         target = URL(url, encoded=True) if encoded else url
         async with asyncio.timeout(self.timeout if timeout is None else timeout):
             async with self.session.request(

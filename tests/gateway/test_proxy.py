@@ -101,6 +101,19 @@ def test_request_passes_through(client: httpx.Client) -> None:
     assert got["content-length"] == [str(len(body))]
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_body_on_any_method_is_forwarded(client: httpx.Client, chunked: bool) -> None:
+    """The proxy skips reading a body only when the request has none (no
+    Content-Length, no Transfer-Encoding); a GET that carries one still
+    forwards it, whether it is framed by length or chunked."""
+    body = b'{"note": "a body on a GET"}'
+    r = client.request("GET", "/movies/m-1", content=iter([body]) if chunked else body)
+    assert r.status_code == 200, r.text
+    assert r.json()["body"] == body.decode()
+    r = client.get("/movies/m-1")
+    assert r.json()["body"] == "" and r.json()["method"] == "GET"
+
+
 def test_percent_encoded_path_is_kept(client: httpx.Client) -> None:
     r = client.get("/movies/%EC%98%81%ED%99%94%2Fx")
     assert r.json()["raw_path"] == "/movies/%EC%98%81%ED%99%94%2Fx"
