@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Annotated, Any, Sequence, TypeVar
 
 import pydantic
@@ -89,33 +88,92 @@ class RoutePolicy(_Strict):
         return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-# Lesson abTest: the header (or cookie) and value that send a request to v2.
-@dataclass(frozen=True)
-class AbTest:
-    value: str
+_HEADER_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
+_MATCH_VALUE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class AbTest(_Strict):
+    """Lesson abTest: the header (or cookie) and value that send a request to v2."""
+
     header: str | None = None
     cookie: str | None = None
+    value: str | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _one_match(self) -> AbTest:
+        if (self.header is None) == (self.cookie is None):
+            raise ValueError('needs either header or cookie (not both), e.g. {"header": "x-theater-group", "value": "beta"}')
+        kind, name = ("header", self.header) if self.header is not None else ("cookie", self.cookie)
+        if not _HEADER_NAME.match(name) or (kind == "header" and name.startswith(("x-envoy", "x-forwarded"))):
+            raise ValueError(f"{kind} must be a lower-case name of letters, digits and '-' "
+                             f"(not x-envoy-*/x-forwarded-*), got {name!r}")
+        if self.value is None or not _MATCH_VALUE.match(self.value):
+            raise ValueError(f"value must be 1-64 letters, digits, '.', '_' or '-', got {self.value!r}")
+        return self
 
 
-def _validated(model: type[M], key: str, service: str, raw: Any) -> M:
-    """`raw` as `model`; a SettingError naming the key, the service and each bad field."""
+# The subsets of movie-service's two versions (catalog.DEFAULT_VERSION, catalog.MOVIE_V2.version).
+CANARY_SUBSETS = (catalog.DEFAULT_VERSION, catalog.MOVIE_V2.version)
+
+
+class Canary(_Strict):
+    """Lesson canary: the weight of each of movie-service's subsets."""
+
+    v1: int
+    v2: int
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _both(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and set(raw) != set(CANARY_SUBSETS):
+            raise ValueError(f"needs exactly the weights {' and '.join(CANARY_SUBSETS)}, e.g. "
+                             f'{{"v1": 80, "v2": 20}}; got {sorted(raw)}')
+        return raw
+
+    @pydantic.field_validator("v1", "v2", mode="before")
+    @classmethod
+    def _weight(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+            raise ValueError(f"must be a whole number from 0 to 100, got {value!r}")
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _whole(self) -> Canary:
+        if self.v1 + self.v2 != 100:
+            raise ValueError(f"the weights must add up to 100, got {self.v1} + {self.v2}")
+        return self
+
+    def weights(self) -> dict[str, int]:
+        return {"v1": self.v1, "v2": self.v2}
+
+
+assert tuple(Canary.model_fields) == CANARY_SUBSETS, "Canary's fields are the catalog's version names"
+
+
+def _validated(model: type[M], key: str, raw: Any, service: str = "") -> M:
+    """`raw` as `model`; a SettingError naming the key, the service (for a
+    per-service entry) and each bad field."""
     if not isinstance(raw, dict):
         raise SettingError(f"{qkey(key)}: {service} needs an object")
     try:
         return model.model_validate(raw)
     except pydantic.ValidationError as exc:
         problems = []
+        prefix = f"{service}." if service else ""
         for err in exc.errors(include_url=False):
             where = ".".join(str(p) for p in err["loc"])
+            message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 allowed = ", ".join(f.alias or n for n, f in model.model_fields.items())
-                problems.append(f"unknown field {where!r} for {service}; allowed: {allowed}")
+                problems.append(f"unknown field {where!r}{' for ' + service if service else ''}; allowed: {allowed}")
             elif err["type"] == "string_pattern_mismatch":
-                problems.append(f"{service}.{where} must be a duration like 3s or 500ms, got {err['input']!r}")
+                problems.append(f"{prefix}{where} must be a duration like 3s or 500ms, got {err['input']!r}")
+            elif where and err["type"] == "value_error":
+                problems.append(f"{prefix}{where} {message}")
             elif where:
-                problems.append(f"{service}.{where}: {err['msg']}, got {err['input']!r}")
+                problems.append(f"{prefix}{where}: {message}, got {err['input']!r}")
             else:
-                problems.append(f"{service} {err['msg'].removeprefix('Value error, ')}")
+                problems.append(f"{service} {message}".strip())
         raise SettingError(f"{qkey(key)}: " + "; ".join(problems)) from None
 
 
@@ -168,7 +226,7 @@ def parse_faults(value: Any) -> dict[str, Fault]:
         _check_service("faults", service)
         if raw == {}:
             raise SettingError(f"{qkey('faults')}: {service} needs an object with delay or abort")
-        faults[service] = _validated(Fault, "faults", service, raw)
+        faults[service] = _validated(Fault, "faults", raw, service)
     return faults
 
 
@@ -176,7 +234,7 @@ def parse_route_policies(value: Any) -> dict[str, RoutePolicy]:
     policies: dict[str, RoutePolicy] = {}
     for service, raw in json_object("routePolicies", value).items():
         _check_service("routePolicies", service)
-        policies[service] = _validated(RoutePolicy, "routePolicies", service, raw)
+        policies[service] = _validated(RoutePolicy, "routePolicies", raw, service)
     return policies
 
 
@@ -197,41 +255,9 @@ def parse_service_list(key: str, value: Any) -> frozenset[str]:
 
 def parse_canary(value: Any) -> dict[str, int]:
     raw = json_object("canary", value)
-    if not raw:
-        return {}
-    subsets = [catalog.DEFAULT_VERSION, catalog.MOVIE_V2.version]
-    if set(raw) != set(subsets):
-        raise SettingError(f"{qkey('canary')} needs exactly the weights {' and '.join(subsets)}, e.g. "
-                           f"{{\"v1\": 80, \"v2\": 20}}; got {sorted(raw)}")
-    for name in subsets:
-        weight = raw[name]
-        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
-            raise SettingError(f"{qkey('canary')}: {name} must be a whole number from 0 to 100, got {weight!r}")
-    if sum(raw.values()) != 100:
-        raise SettingError(f"{qkey('canary')}: the weights must add up to 100, got {' + '.join(str(raw[n]) for n in subsets)}")
-    return {name: raw[name] for name in subsets}
-
-
-_HEADER_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")
-_MATCH_VALUE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+    return _validated(Canary, "canary", raw).weights() if raw else {}
 
 
 def parse_ab_test(value: Any) -> AbTest | None:
     raw = json_object("abTest", value)
-    if not raw:
-        return None
-    unknown = set(raw) - {"header", "cookie", "value"}
-    if unknown:
-        raise SettingError(f"{qkey('abTest')}: unknown field(s) {sorted(unknown)}; allowed: header or cookie, and value")
-    if ("header" in raw) == ("cookie" in raw):
-        raise SettingError(f"{qkey('abTest')} needs either header or cookie (not both), e.g. "
-                           f"{{\"header\": \"x-theater-group\", \"value\": \"beta\"}}")
-    kind = "header" if "header" in raw else "cookie"
-    name = raw[kind]
-    if not isinstance(name, str) or not _HEADER_NAME.match(name) or (kind == "header" and name.startswith(("x-envoy", "x-forwarded"))):
-        raise SettingError(f"{qkey('abTest')}: {kind} must be a lower-case name of letters, digits and '-' "
-                           f"(not x-envoy-*/x-forwarded-*), got {name!r}")
-    match = raw.get("value")
-    if not isinstance(match, str) or not _MATCH_VALUE.match(match):
-        raise SettingError(f"{qkey('abTest')}: value must be 1-64 letters, digits, '.', '_' or '-', got {match!r}")
-    return AbTest(match, **{kind: name})
+    return _validated(AbTest, "abTest", raw) if raw else None
