@@ -53,8 +53,9 @@ def test_guard_catches_a_missing_provider(tmp_path):
     program = tmp_path / "bare.py"
     program.write_text(BARE_PROGRAM)
     run = mockrun.run("ctx1", program=program)
-    assert without_explicit_provider(run) == [
-        "kubernetes:core/v1:ConfigMap bare", "kubernetes:core/v1:ConfigMap another-provider"]
+    # Sorted: the two register concurrently, in either order.
+    assert sorted(without_explicit_provider(run)) == [
+        "kubernetes:core/v1:ConfigMap another-provider", "kubernetes:core/v1:ConfigMap bare"]
 
 
 def test_kubeconfig_setting_reaches_provider(run_stack, fake_kubeconfig):
