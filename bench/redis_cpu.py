@@ -16,7 +16,6 @@ import collections
 import resource
 import sys
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 

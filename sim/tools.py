@@ -166,9 +166,7 @@ def _go(args: list[str], cwd: Path, log: Path, env: dict[str, str], *, quiet: bo
     with log.open("a") as out:
         out.write(f"\n$ go {' '.join(args)}\n")
         out.flush()
-        stdout = subprocess.DEVNULL if quiet else out
-        result = subprocess.run(["go", *args], cwd=cwd, stdout=stdout, stderr=subprocess.STDOUT if not quiet else out,
-                                env=env)
+        result = subprocess.run(["go", *args], cwd=cwd, stdout=subprocess.DEVNULL if quiet else out, stderr=out, env=env)
     if result.returncode != 0:
         tail = log.read_text().splitlines()[-15:]
         raise ToolError(f"go {' '.join(args[:2])} failed in {cwd} (log: {log}):\n" + "\n".join(tail))

@@ -97,7 +97,6 @@ def http_routes(cfg: StackConfig, service: str, *, name: str, prefix: str | None
     """Two routes to `service` (for requests under `prefix`, or all): first
     POST, retried only on SAFE_RETRY_ON, then every other method with the
     service's route policy. Faults apply to both."""
-    spec = catalog.SERVICES[service]
     policy = cfg.route_policy(service)
 
     def route(route_name: str, method: str | None, retry_on: str, ab: bool = False) -> HTTPRoute:
