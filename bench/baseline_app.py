@@ -41,12 +41,11 @@ async def constant(request: Request) -> Response:
 def _redis_movie_route(redis_url: str) -> Route:
     import json
 
-    import redis.asyncio as aioredis
-
+    from services.common.redis import Redis
     from services.common.store import Store
     from services.movie_service import Movies
 
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True, max_connections=200)
+    client = Redis(redis_url, 2.0)  # the services' client, so the gap to movie-service is the plumbing
     movies = Movies(Store(client, "movies", "m"))
 
     async def movie(request: Request) -> Response:

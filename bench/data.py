@@ -123,12 +123,11 @@ async def _bulk_movies(redis_url: str, start: int, count: int, *, concurrency: i
     """Create movies exactly as POST /movies/ does (MovieIn validation, the
     record shape, Store.create with the seats key), minus HTTP: the same
     keys and index entries, many writes in flight at once."""
-    import redis.asyncio as aioredis
-
     from services import movie_service
+    from services.common.redis import Redis
     from services.common.store import Store
 
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True, max_connections=concurrency)
+    client = Redis(redis_url, 30.0)  # the services' client: many writes in flight on one connection
     movies = movie_service.Movies(Store(client, "movies", "m"))
     bodies = movie_bodies(start, count, 100)
     done = 0

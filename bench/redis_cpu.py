@@ -1,13 +1,14 @@
 """`uv run python -m bench.redis_cpu [N] [CONCURRENCY]`: CPU time per Redis
-command in one process, for the services' client (services/common/redis.py,
-redis-py) and, for comparison only, a bare asyncio protocol that writes the
-command and lets hiredis parse the reply (no pool, no timeouts, no
-reconnects: the floor of what any Python client pays). Both run MGET of two
+command in one process, for the services' client (services/common/redis.py)
+and, for comparison, redis-py (the client the services used before issue 16,
+configured as they had it: hiredis, socket timeouts, no retries) and a bare
+asyncio protocol that writes the command and lets hiredis parse the reply
+(no deadlines, no reconnects: the floor of what any Python client pays). Both run MGET of two
 keys, the command of GET /movies/{id}, from CONCURRENCY tasks (default 16)
 against a fresh redis-server. Prints one line per client and round.
 
-Why: movie-service's single read is held below half of the constant-JSON
-baseline by this cost (bench/findings.md, issue 16)."""
+Why: with redis-py, this cost held movie-service's single read below half
+of the constant-JSON baseline (bench/findings.md, issue 16)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import hiredis
+import redis.asyncio
 
 from services.common import redis as redis_mod
 from services.common.settings import Settings
@@ -75,6 +77,9 @@ async def _measure(op: Callable[[], Awaitable[object]], n: int, concurrency: int
 
 async def _run(url: str, port: int, n: int, concurrency: int) -> None:
     client = redis_mod.connect(Settings(service="movie-service", redis_url=url))
+    old = redis.asyncio.Redis.from_url(
+        url, decode_responses=True, socket_timeout=2.0, socket_connect_timeout=2.0, retry=None, max_connections=200
+    )
     keys = ["movies:a", "movies:a:seats"]
     await client.set(keys[0], RECORD)
     await client.set(keys[1], "100")
@@ -83,11 +88,16 @@ async def _run(url: str, port: int, n: int, concurrency: int) -> None:
     try:
         for round_ in (1, 2):
             services = await _measure(lambda: client.mget(keys), n, concurrency)
+            before = await _measure(lambda: old.mget(keys), n, concurrency)
             floor = await _measure(lambda: bare.command("MGET", *keys), n, concurrency)
-            print(f"round {round_}: services' client (redis-py) {services:6.1f} us CPU per MGET; bare protocol {floor:6.1f} us")
+            print(
+                f"round {round_}: services' client {services:6.1f} us CPU per MGET;"
+                f" redis-py {before:6.1f} us; bare protocol {floor:6.1f} us"
+            )
     finally:
         bare.transport.close()  # type: ignore[union-attr]
         await client.aclose()
+        await old.aclose()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,8 +39,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.asyncio as aioredis
-
+from services.common.redis import Redis
 from services.common.responses import loads
 from services.common.store import Store, dumps
 
@@ -169,7 +168,7 @@ def settle_member(booking_id: str, movie_id: str) -> str:
 
 
 class Ledger:
-    def __init__(self, redis: aioredis.Redis, store: Store, *, grace: float, key_ttl: int = KEY_TTL) -> None:
+    def __init__(self, redis: Redis, store: Store, *, grace: float, key_ttl: int = KEY_TTL) -> None:
         self.redis = redis
         self.store = store
         self.grace = grace  # how long a pending booking may stay pending
@@ -241,7 +240,7 @@ class Ledger:
 
     async def overdue(self, now: float, limit: int = 100) -> list[str]:
         """Pending bookings past their deadline."""
-        return await self.redis.zrangebyscore(self.pending, "-inf", now, start=0, num=limit)
+        return await self.redis.zrangebyscore(self.pending, "-inf", now, count=limit)
 
     async def claim_settle(self, now: float, retry_at: float, limit: int = 100) -> list[tuple[str, str]]:
         """(bookingId, movieId) whose seats are due to go back; other replicas

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import pydantic
-import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -30,6 +29,7 @@ from services import catalog
 from services.common.errors import ApiError, error_response, exception_handlers, too_large_message
 from services.common.query import CURSOR_PATTERN
 from services.common.metrics import Metrics, MetricsMiddleware
+from services.common.redis import Redis
 from services.common.responses import JSONResponse
 from services.common.settings import Settings
 
@@ -188,7 +188,7 @@ def build_app(
     routes: Sequence[BaseRoute],
     *,
     models: Sequence[type[pydantic.BaseModel]] = (),
-    redis: aioredis.Redis | None = None,
+    redis: Redis | None = None,
     closing: Sequence[Closable] = (),
     background: Callable[[], Awaitable[None]] | None = None,
     openapi: Callable[[dict[str, Any]], dict[str, Any]] | None = None,

@@ -11,12 +11,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import redis.exceptions
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
+from services.common.redis import RedisReplyError, RedisUnavailable
 from services.common.responses import JSONResponse
 from services.common.store import IdCollision
 
@@ -127,7 +127,7 @@ async def _redis_error(request: Request, exc: Exception) -> Response:
 
 
 # Redis error replies that mean "cannot serve now", also when they come back
-# wrapped in a script error (redis-py raises a plain ResponseError then).
+# wrapped in a script error (the reply then starts with ERR).
 _UNAVAILABLE_REPLIES = ("OOM ", "READONLY ", "MISCONF ", "LOADING ", "MASTERDOWN ", "BUSY ")
 
 
@@ -154,10 +154,9 @@ def exception_handlers(body_limit: int) -> dict[Any, Callable[[Request, Exceptio
 
 
 _OTHER_HANDLERS = {
-    redis.exceptions.ConnectionError: _redis_error,
-    redis.exceptions.TimeoutError: _redis_error,
+    RedisUnavailable: _redis_error,
     # A Redis that answers but cannot write (replica, out of memory, busy
     # loading) is as unavailable to the service as one that is down.
-    redis.exceptions.ResponseError: _redis_reply_error,
+    RedisReplyError: _redis_reply_error,
     Exception: _unexpected,
 }

@@ -33,8 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.asyncio as aioredis
-
+from services.common.redis import Redis
 from services.common.responses import loads
 
 ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no l/1/o/0 to avoid misreading
@@ -145,7 +144,7 @@ def dumps(doc: Mapping[str, Any]) -> str:
 class Store:
     """One collection of JSON records in the service's own key space."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str, kind: str) -> None:
+    def __init__(self, redis: Redis, prefix: str, kind: str) -> None:
         self.redis = redis
         self.prefix = prefix
         self.kind = kind
@@ -244,9 +243,7 @@ class Store:
 
     async def deleted_since(self, after: int, limit: int) -> list[tuple[str, int]]:
         """(id, sequence number) of records deleted after `after`, oldest first."""
-        rows = await self.redis.zrange(
-            self.deleted, f"({after}", "+inf", byscore=True, offset=0, num=limit, withscores=True
-        )
+        rows = await self.redis.zrangebyscore(self.deleted, f"({after}", "+inf", count=limit, withscores=True)
         return [(member, int(score)) for member, score in rows]
 
     async def set_if(self, id: str, field: str, expected: str, new: str) -> dict[str, Any] | None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-import redis.asyncio as aioredis
-
 from services import catalog
 from services.booking_ledger import Ledger
+from services.common import redis as redis_mod
+from services.common.settings import Settings
 from services.common.store import Store
 from tests.services.conftest import Stack, poll
 
@@ -71,7 +71,7 @@ def test_a_booking_in_flight_for_a_deleted_user_is_not_confirmed(redis_url: str)
     user was deleted and the feed handled, then the booking confirms."""
 
     async def scenario() -> tuple[str, str]:
-        client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        client = redis_mod.connect(Settings(service="booking-service", redis_url=redis_url))
         ledger = Ledger(client, Store(client, "bookings", "b"), grace=30)
         record = {"id": "b_aaaaaaaaaa", "userId": "u_gone", "movieId": "m_1", "seats": 2, "status": "pending", "createdAt": "x"}
         assert (await ledger.begin(record, time.time(), None, "fp"))[0] == "new"
