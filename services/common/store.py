@@ -36,7 +36,7 @@ from typing import Any
 from services.common.redis import Redis
 from services.common.responses import loads
 
-ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no l/1/o/0 to avoid misreading
+ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no l/1/o/0 to avoid misreading; 32 symbols (new_id)
 ID_LENGTH = 10
 
 # KEYS: record, seq, unique-hash, index zsets..., extra string keys...
@@ -173,7 +173,9 @@ class Store:
 
     # -- ids --------------------------------------------------------------
     def new_id(self) -> str:
-        return f"{self.kind}_" + "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+        # One read of the system's random source (not one per character): 32
+        # symbols, so each random byte's low 5 bits pick one without bias.
+        return f"{self.kind}_" + "".join(ID_ALPHABET[b & 31] for b in secrets.token_bytes(ID_LENGTH))
 
     def is_id(self, value: str) -> bool:
         """Only well-formed ids reach Redis, so a path like /users/index can
