@@ -82,7 +82,7 @@ def machine_info() -> dict[str, Any]:
         "memory_gib": mem_gib,
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "packages": {p: v(p) for p in ("starlette", "granian", "uvloop", "aiohttp", "redis", "pydantic")},
+        "packages": {p: v(p) for p in ("starlette", "granian", "uvloop", "aiohttp", "hiredis", "pydantic")},
         "wrk": _tool_version(["wrk", "--version"]).split(" Copyright")[0],
         "loadavg_start": loadavg(),
     }
@@ -361,7 +361,7 @@ def markdown(results: dict, png_name: str) -> str:
         "",
         f"Run on {results['date']}. Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']},",
         f"Python {m['python']} (starlette {pk.get('starlette')}, granian {pk.get('granian')}, uvloop {pk.get('uvloop')}, "
-        f"aiohttp {pk.get('aiohttp')}, redis-py {pk.get('redis')}); {m['wrk']}; {m.get('redis', '?')}.",
+        f"aiohttp {pk.get('aiohttp')}, hiredis {pk.get('hiredis')}); {m['wrk']}; {m.get('redis', '?')}.",
         f"Load average {m.get('loadavg_start')} at the start and {m.get('loadavg_end')} at the end (other work on the machine makes figures noisier).",
         f"Each load point: wrk, 1 thread, keep-alive connections, {cfg['duration_s']:.0f} s after a warm-up, request count capped.",
         "Load generator, services and Redis share the same cores.",

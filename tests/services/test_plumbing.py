@@ -133,3 +133,14 @@ def test_only_a_service_that_calls_others_gets_a_peer_client(service: str, monke
     spec = catalog.SERVICES[service]
     importlib.import_module(spec.module).create_app(Settings(service=service))
     assert len(made) == (1 if spec.calls else 0)
+
+
+def test_new_ids_are_well_formed_distinct_and_use_every_symbol() -> None:
+    from services.common.redis import Redis
+    from services.common.store import ID_ALPHABET, ID_LENGTH, Store
+
+    store = Store(Redis("redis://127.0.0.1:1/0", 1.0), "movies", "m")  # never connects: ids need no Redis
+    ids = [store.new_id() for _ in range(2_000)]
+    assert all(store.is_id(i) and len(i) == len("m_") + ID_LENGTH for i in ids)
+    assert len(set(ids)) == len(ids)
+    assert set("".join(i[2:] for i in ids)) == set(ID_ALPHABET)  # 20,000 draws reach all 32 symbols
