@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -183,6 +184,27 @@ class ServiceApp(Starlette):
     openapi: dict[str, Any]
 
 
+def settle_garbage_collector() -> None:
+    """Once the app is built and about to serve: collect what start-up left
+    behind, freeze everything still alive (modules, models, routes, clients:
+    they live as long as the process) so that the cycle collector never
+    scans it again, and run the youngest generation every 10,000 net
+    allocations instead of 700.
+
+    Why: a request allocates a few hundred container objects (the ASGI
+    scope, dicts, coroutines, futures), so with the defaults the collector
+    ran every couple of requests and its older generations walked the whole
+    heap of imported modules. With this, movie-service's single read costs
+    115-140 us of CPU instead of ~165 at 64 connections
+    (`python -m bench.cpu_per_request 8 64`), and p99 latency drops. Memory:
+    at most 10,000 young objects wait for a collection (~1-2 MiB); the
+    after-load PSS stays in bench's step 5.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def build_app(
     settings: Settings,
     routes: Sequence[BaseRoute],
@@ -208,6 +230,7 @@ def build_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        settle_garbage_collector()
         task = asyncio.create_task(background()) if background is not None else None
         try:
             yield

@@ -144,3 +144,24 @@ def test_new_ids_are_well_formed_distinct_and_use_every_symbol() -> None:
     assert all(store.is_id(i) and len(i) == len("m_") + ID_LENGTH for i in ids)
     assert len(set(ids)) == len(ids)
     assert set("".join(i[2:] for i in ids)) == set(ID_ALPHABET)  # 20,000 draws reach all 32 symbols
+
+
+def test_a_service_settles_the_garbage_collector_before_serving(redis_url: str) -> None:
+    """Start-up objects frozen, young generation collected every 10,000
+    allocations (services/common/app.py: settle_garbage_collector; the
+    figures are in bench/findings.md)."""
+    import gc
+
+    before = gc.get_threshold()
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
+    try:
+        app = movie_service.create_app(Settings(service="movie-service", redis_url=redis_url))
+        assert gc.get_freeze_count() == 0  # building the app is not enough: serving is
+        with LiveServer(app) as server:
+            assert httpx.get(f"{server.url}/healthz").status_code == 200
+            assert gc.get_threshold() == (10_000, 10, 10)
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
