@@ -2,9 +2,9 @@
 image installs them (`uv sync --no-default-groups`, services/Dockerfile).
 
 Why: the dev environment also holds the infra/dev/bench groups, and some
-runtime libraries import optional packages when they are present (redis-py 8
-imports the OpenTelemetry SDK that pulumi pulls in: about 9 MiB of RSS per
-process). Memory figures that set Kubernetes requests should come from what
+runtime libraries import optional packages when they are present (redis-py 8,
+which the services used until issue 16, imported the OpenTelemetry SDK that
+pulumi pulls in: about 9 MiB of RSS per process). Memory figures that set Kubernetes requests should come from what
 the image runs. Created once under bench/out/runtime-venv with uv, and again
 when uv.lock changes.
 """

@@ -10,7 +10,8 @@ Why not redis-py: it costs about 100 us of CPU per command (a pool checkout,
 a lock, command-name dispatch and response callbacks, per command), about
 one whole constant-JSON request, and it held movie-service's single read
 under half of a bare Starlette app (issue 16, bench/findings.md). This client
-costs about a tenth of that (`uv run python -m bench.redis_cpu`).
+costs about a fifth of that, close to a bare protocol with hiredis
+(`uv run python -m bench.redis_cpu`).
 
 What a caller can rely on (tests/services/test_redis_protocol.py runs each
 against a hostile server, test_redis_client.py against a stalled Redis):
