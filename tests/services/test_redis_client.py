@@ -163,3 +163,33 @@ def test_errors_replies_and_types(private_redis: RedisServer) -> None:
     assert hash_ == {"a": "1", "b": "2"} and empty == {} and exists == 1
     assert scored == [("two", 2.5), ("three", 3.0)] and page == ["two"]
     assert pong is True and stored is True and undecodable == "\ufffd\ufffd"
+
+
+def test_a_unix_socket_url_with_a_database(tmp_path) -> None:
+    import subprocess
+
+    from services.redis_server import find_redis_server
+
+    socket = tmp_path / "redis.sock"
+    proc = subprocess.Popen(
+        [find_redis_server(prefer_system=True), "--port", "0", "--unixsocket", str(socket), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+        async def scenario() -> tuple[str | None, str]:
+            r = redis_mod.Redis(f"unix://{socket}?db=2", TIMEOUT)
+            try:
+                await r.set("k", "v")
+                return await r.get("k"), await r.execute("CLIENT", "INFO")
+            finally:
+                await r.aclose()
+
+        value, info = asyncio.run(scenario())
+        assert value == "v" and " db=2 " in info
+    finally:
+        proc.terminate()
+        proc.wait()

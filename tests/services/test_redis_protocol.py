@@ -292,7 +292,7 @@ def test_a_server_that_accepts_but_never_answers_the_setup_times_out() -> None:
     assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 0.5  # type: ignore[operator]
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:6379", "redis://127.0.0.1:6379/zero"])
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6379", "rediss://127.0.0.1:6379/0", "redis://127.0.0.1:6379/zero"])
 def test_a_bad_url_is_named(url: str) -> None:
     with pytest.raises(ValueError, match="Redis"):
         redis_mod.Redis(url, TIMEOUT)
