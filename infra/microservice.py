@@ -21,13 +21,14 @@ APP_UID = 10001  # the image's user (services/Dockerfile); never Istio's 1337
 
 # Requests and limits per container. The one place to tune them.
 # Memory from docs/benchmarks.md (`uv run python -m bench`, section 4): each
-# service is 67-69 MiB RSS after the benchmark's load, in a venv holding only
-# the image's runtime dependencies, and flat under load. Requests 80Mi (the
-# measured RSS plus ~15%; the earlier 64Mi was below what every pod uses),
-# limits 128Mi (~1.9x: room for 500-item pages and connection bursts).
+# service is 54-60 MiB PSS after the benchmark's load (67-69 MiB RSS before
+# issue 16 dropped redis-py), in a venv holding only the image's runtime
+# dependencies, and flat under load. Requests 80Mi (the measured figure plus
+# a third; 64Mi was below what every pod used then), limits 128Mi (~2x: room
+# for 500-item pages and connection bursts).
 # Redis (7.0, jemalloc): ~12 MiB empty, ~74 MiB holding 100k movies plus the
 # run's bookings; a classroom data set is a few MiB, so 64Mi, and 256Mi
-# leaves room for the AOF rewrite fork. CPU: ~0.15-0.3 ms per read and 1.4-1.9 ms across all services
+# leaves room for the AOF rewrite fork. CPU: ~0.1-0.3 ms per read and 1.4-1.9 ms across all services
 # per booking (same page), so 50m covers a lesson's traffic; 500m caps a pod
 # at roughly 1,500-3,000 reads/s.
 RESOURCES: dict[str, dict[str, dict[str, str]]] = {
