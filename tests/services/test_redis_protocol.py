@@ -199,7 +199,7 @@ def test_a_silent_server_times_out_every_command_and_none_is_resent() -> None:
 
     errors, elapsed, after, commands = run(behave, scenario)  # type: ignore[misc]
     assert errors == ["RedisTimeout", "RedisTimeout"]
-    assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 0.5
+    assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 2.0
     assert after == "c@2"
     assert commands == [(1, ["GET", "a"]), (1, ["GET", "b"]), (2, ["GET", "c"])]  # each sent once
 
@@ -289,7 +289,7 @@ def test_a_server_that_accepts_but_never_answers_the_setup_times_out() -> None:
         return elapsed
 
     elapsed = run(behave, scenario)
-    assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 0.5  # type: ignore[operator]
+    assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 2.0  # type: ignore[operator]
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:6379", "rediss://127.0.0.1:6379/0", "redis://127.0.0.1:6379/zero"])
