@@ -53,12 +53,8 @@ class BareProtocol(asyncio.Protocol):
             self.waiters.popleft().set_result(reply)
 
     def command(self, *args: str) -> asyncio.Future:
-        parts = [b"*%d\r\n" % len(args)]
-        for arg in args:
-            raw = arg.encode()
-            parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
         assert self.transport is not None
-        self.transport.write(b"".join(parts))
+        self.transport.write(redis_mod.encode_command(args))  # the same framing as the services' client
         future = asyncio.get_running_loop().create_future()
         self.waiters.append(future)
         return future

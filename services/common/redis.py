@@ -41,7 +41,7 @@ import collections
 import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
 
@@ -68,7 +68,8 @@ class RedisReplyError(RedisError):
 Arg = str | bytes | int | float
 
 
-def _encode(args: Sequence[Arg]) -> bytes:
+def encode_command(args: Sequence[Arg]) -> bytes:
+    """A command as RESP: an array of bulk strings."""
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
         if isinstance(arg, str):
@@ -141,7 +142,7 @@ class _Connection(asyncio.Protocol):
     def send(self, args: Sequence[Arg]) -> asyncio.Future[Any]:
         if self.closed:
             raise RedisUnavailable("connection to Redis closed")
-        payload = _encode(args)
+        payload = encode_command(args)
         waiter = self.loop.create_future()
         deadline = self.loop.time() + self.timeout
         self.waiters.append(waiter)
@@ -224,8 +225,7 @@ class Redis:
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 6379
         self.path = unquote(parts.path)
-        query = dict(item.partition("=")[::2] for item in parts.query.split("&") if item)
-        db = query.get("db") or (parts.path.strip("/") if parts.scheme != "unix" else "") or "0"
+        db = parse_qs(parts.query).get("db", [""])[0] or (parts.path.strip("/") if parts.scheme != "unix" else "") or "0"
         if not db.isdigit():
             raise ValueError(f"the Redis database in {url!r} must be a number, not {db!r}")
         self.db = int(db)
