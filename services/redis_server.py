@@ -50,11 +50,14 @@ def find_redis_server(prefer_system: bool = False) -> str:
 class RedisServer:
     """A redis-server process with append-only persistence in `data_dir`."""
 
-    def __init__(self, data_dir: Path, port: int, host: str = HOST, binary: str | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, port: int, host: str = HOST, binary: str | None = None, unix_socket: Path | None = None
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port
         self.host = host
         self.binary = binary or find_redis_server()
+        self.unix_socket = unix_socket  # also listen there (tests of unix:// URLs)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -75,6 +78,8 @@ class RedisServer:
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "redis.log"),
         ]
+        if self.unix_socket is not None:
+            args += ["--unixsocket", str(self.unix_socket)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             wait_for_port(self.port, self.host, timeout, self.proc)

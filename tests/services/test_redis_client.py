@@ -15,11 +15,13 @@ import asyncio
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
 from services.common import redis as redis_mod
 from services.common.settings import Settings
+from services.launcher import free_port
 from services.redis_server import RedisServer
 
 TIMEOUT = 0.5
@@ -166,30 +168,15 @@ def test_errors_replies_and_types(private_redis: RedisServer) -> None:
 
 
 def test_a_unix_socket_url_with_a_database(tmp_path) -> None:
-    import subprocess
-
-    from services.redis_server import find_redis_server
+    async def scenario(socket: Path) -> tuple[str | None, str]:
+        r = redis_mod.Redis(f"unix://{socket}?db=2", TIMEOUT)
+        try:
+            await r.set("k", "v")
+            return await r.get("k"), await r.execute("CLIENT", "INFO")
+        finally:
+            await r.aclose()
 
     socket = tmp_path / "redis.sock"
-    proc = subprocess.Popen(
-        [find_redis_server(prefer_system=True), "--port", "0", "--unixsocket", str(socket), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while not socket.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-        async def scenario() -> tuple[str | None, str]:
-            r = redis_mod.Redis(f"unix://{socket}?db=2", TIMEOUT)
-            try:
-                await r.set("k", "v")
-                return await r.get("k"), await r.execute("CLIENT", "INFO")
-            finally:
-                await r.aclose()
-
-        value, info = asyncio.run(scenario())
-        assert value == "v" and " db=2 " in info
-    finally:
-        proc.terminate()
-        proc.wait()
+    with RedisServer(tmp_path / "redis", free_port(), unix_socket=socket):
+        value, info = asyncio.run(scenario(socket))
+    assert value == "v" and " db=2 " in info

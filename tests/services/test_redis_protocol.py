@@ -40,9 +40,13 @@ class Peer:
         self.server.close()
 
     @property
-    def url(self) -> str:
+    def port(self) -> int:
         assert self.server is not None
-        return f"redis://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/0"
+        return self.server.sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self, url: str | None = None) -> redis_mod.Redis:
         return redis_mod.Redis(url or self.url, TIMEOUT)
@@ -259,10 +263,9 @@ def test_password_and_database_come_from_the_url() -> None:
             await _echo(peer, number, command, writer)
 
     async def scenario(peer: Peer) -> object:
-        port = peer.url.split(":")[2].split("/")[0]
-        good = peer.client(f"redis://app:p%40ss@127.0.0.1:{port}/3")
+        good = peer.client(f"redis://app:p%40ss@127.0.0.1:{peer.port}/3")
         value = await good.get("k")
-        bad = peer.client(f"redis://app:nope@127.0.0.1:{port}/0")
+        bad = peer.client(f"redis://app:nope@127.0.0.1:{peer.port}/0")
         with pytest.raises(redis_mod.RedisUnavailable, match="WRONGPASS"):
             await bad.get("k")
         await good.aclose()
@@ -279,8 +282,7 @@ def test_a_server_that_accepts_but_never_answers_the_setup_times_out() -> None:
         pass  # AUTH is never answered
 
     async def scenario(peer: Peer) -> object:
-        port = peer.url.split(":")[2].split("/")[0]
-        r = peer.client(f"redis://:secret@127.0.0.1:{port}/0")
+        r = peer.client(f"redis://:secret@127.0.0.1:{peer.port}/0")
         start = time.monotonic()
         with pytest.raises(redis_mod.RedisTimeout):
             await r.get("k")
