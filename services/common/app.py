@@ -195,7 +195,7 @@ def settle_garbage_collector() -> None:
     scope, dicts, coroutines, futures), so with the defaults the collector
     ran every couple of requests and its older generations walked the whole
     heap of imported modules. With this, movie-service's single read costs
-    115-140 us of CPU instead of ~165 at 64 connections
+    106-140 us of CPU instead of ~165 at 64 connections
     (`python -m bench.cpu_per_request 8 64`), and p99 latency drops. Memory:
     at most 10,000 young objects wait for a collection (~1-2 MiB); the
     after-load PSS stays in bench's step 5.
