@@ -29,6 +29,8 @@ Keys (prefix `bookings`, layout of services/common/store.py plus):
     bookings:settle              zset "<id>:<movieId>" -> next attempt time
     bookings:gone:users|movies   sets of deleted user / movie ids
     bookings:feed:users|movies   how far the deletion feeds were followed
+    bookings:forget:<kind>:<id>  how far a deletion's cancels got (the last
+                                 index score walked; `done`, 24 h, at the end)
 
 Scripts name a record key they compute from an id (`<prefix>:<id>`) when
 the id is only known inside the script: fine on one Redis server (what the
@@ -44,6 +46,11 @@ from services.common.responses import loads
 from services.common.store import Store, dumps
 
 KEY_TTL = 24 * 3600
+# Bookings one deletion batch walks (the caller's size is capped by the script)
+FORGET_BATCH = 500
+FORGET_CAP = 2000
+# Settle entries one claim hands out (capped by the script too)
+CLAIM_CAP = 2000
 
 # KEYS: record, pending, idem key (or a placeholder)
 # ARGV: record json, id, deadline, fingerprint, ttl, '1' when there is a key, prefix
@@ -128,12 +135,22 @@ redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1] .. ':' .. doc.movieId)
 return {'cancelled_now', raw}
 """
 
-# KEYS: gone set, the deleted record's index (by-user or by-movie), settle
-# ARGV: deleted id, now, prefix
+# One batch of a deletion's cancels. Bounded: it walks at most `batch` (hard
+# cap FORGET_CAP) entries of the index after the deletion's progress key, so
+# a user with 100k bookings costs 100k/batch short calls, never one long one
+# (one long script is Redis answering BUSY to every other client).
+# KEYS: gone set, the deleted record's index (by-user or by-movie), settle, progress
+# ARGV: deleted id, now, prefix, batch size, ttl of the progress key once done
+# Returns {cancelled in this batch, 1 when the whole index has been walked}.
 _FORGET = """
+local batch = math.min(tonumber(ARGV[4]), %(cap)d)
 redis.call('SADD', KEYS[1], ARGV[1])
+local after = redis.call('GET', KEYS[4]) or '0'
+if after == 'done' then return {0, 1} end
+local rows = redis.call('ZRANGE', KEYS[2], '(' .. after, '+inf', 'BYSCORE', 'LIMIT', 0, batch, 'WITHSCORES')
 local n = 0
-for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+for i = 1, #rows, 2 do
+  local id = rows[i]
   local key = ARGV[3] .. ':' .. id
   local raw = redis.call('GET', key)
   if raw then
@@ -146,15 +163,22 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
     end
   end
 end
-return n
-"""
+if #rows < 2 * batch then
+  redis.call('SET', KEYS[4], 'done', 'EX', ARGV[5])
+  return {n, 1}
+end
+local last = rows[#rows]
+if tonumber(last) > tonumber(after) then redis.call('SET', KEYS[4], last) end
+return {n, 0}
+""" % {"cap": FORGET_CAP}
 
-# KEYS: settle   ARGV: now, next attempt time, limit
+# KEYS: settle   ARGV: now, next attempt time, limit (capped at CLAIM_CAP)
 _CLAIM = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local limit = math.min(tonumber(ARGV[3]), %(cap)d)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, limit)
 for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], member) end
 return due
-"""
+""" % {"cap": CLAIM_CAP}
 
 # KEYS: cursor   ARGV: new value (only moves forward)
 _ADVANCE = """
@@ -248,11 +272,26 @@ class Ledger:
         members = await self._claim(keys=[self.settle], args=[now, retry_at, limit])
         return [tuple(m.split(":", 1)) for m in members]  # type: ignore[misc]
 
-    async def forget(self, kind: str, deleted_id: str, now: float) -> int:
+    async def forget(self, kind: str, deleted_id: str, now: float, batch: int = FORGET_BATCH) -> int:
         """A user or movie was deleted: cancel its confirmed bookings (they
-        join the settle queue) and refuse to confirm its pending ones."""
+        join the settle queue) and refuse to confirm its pending ones. One
+        bounded script call per `batch` bookings; the progress is kept in
+        Redis (`bookings:forget:<kind>:<id>`), so a restart or a second
+        replica carries on where the last batch ended. Between batches
+        Redis serves everyone else."""
         index = self.store.index_by("user" if kind == "users" else "movie", deleted_id)
-        return int(await self._forget(keys=[self.gone(kind), index, self.settle], args=[deleted_id, now, self.store.prefix]))
+        keys = [self.gone(kind), index, self.settle, self.store.key("forget", kind, deleted_id)]
+        cancelled = 0
+        while True:
+            n, done = await self._forget(keys=keys, args=[deleted_id, now, self.store.prefix, batch, self.key_ttl])
+            cancelled += int(n)
+            if int(done):
+                return cancelled
+
+    async def settled_many(self, members: list[str]) -> None:
+        """Drop settle entries whose seats are back (one ZREM)."""
+        if members:
+            await self.redis.zrem(self.settle, *members)
 
     async def feed_cursor(self, kind: str) -> int:
         return int(await self.redis.get(self.store.key("feed", kind)) or 0)

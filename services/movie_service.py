@@ -25,6 +25,9 @@ booking holds or frees its seats at most once:
            a late reservation for that booking); 404 no such movie
     GET    /internal/movies/{id}/reservations
            the seats each booking holds now (for checks and debugging)
+    POST   /internal/movies/{id}/releases {"bookingIds": [...]}
+           the DELETE above for up to 500 bookings in one call (one
+           script): how a deletion's thousands of seats go back quickly
 
 Deleting a movie deletes its seats and reservations, so new bookings for it
 get 404, and records the id in the deletion feed (GET
@@ -99,6 +102,35 @@ redis.call('HSET', KEYS[3], ARGV[1], -n)
 return {'released', avail}
 """
 
+# Bookings one batch release may name (booking-service's reconciler sends up
+# to this many per call; the script refuses more, so it stays bounded).
+RELEASE_CAP = 500
+
+# The same as _RELEASE for many bookings of one movie in one call, so that a
+# deletion's thousands of cancelled bookings give their seats back at
+# thousands per second instead of one HTTP call each.
+# KEYS: movie record, seats, reservations   ARGV: bookingIds (at most RELEASE_CAP)
+# Returns {status, seats available, seats given back by this call}.
+_RELEASE_MANY = """
+if #ARGV > %(cap)d then return redis.error_reply('at most %(cap)d bookings per call') end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_movie', 0, 0} end
+local total = 0
+for i = 1, #ARGV do
+  local held = redis.call('HGET', KEYS[3], ARGV[i])
+  if not held then
+    redis.call('HSET', KEYS[3], ARGV[i], 0)
+  else
+    local n = tonumber(held)
+    if n > 0 then
+      total = total + n
+      redis.call('HSET', KEYS[3], ARGV[i], -n)
+    end
+  end
+end
+local avail = redis.call('INCRBY', KEYS[2], total)
+return {'released', avail, total}
+""" % {"cap": RELEASE_CAP}
+
 
 class MovieIn(StrictModel):
     """Body of POST /movies/."""
@@ -135,6 +167,14 @@ class ReservationIn(StrictModel):
     seats: Annotated[int, pydantic.Field(ge=1, le=10)]
 
 
+class ReleasesIn(StrictModel):
+    """Body of POST /internal/movies/{id}/releases (called by booking-service)."""
+
+    bookingIds: Annotated[
+        list[Annotated[str, pydantic.Field(pattern=REF_PATTERN)]], pydantic.Field(min_length=1, max_length=RELEASE_CAP)
+    ]
+
+
 class Reservation(pydantic.BaseModel):
     movieId: str
     title: str | None = pydantic.Field(description="the movie's title, which booking-service copies into the booking")
@@ -152,6 +192,7 @@ class Movies:
         self.booking_rate = booking_rate
         self.reserve = store.redis.register_script(_RESERVE)
         self.release = store.redis.register_script(_RELEASE)
+        self.release_many = store.redis.register_script(_RELEASE_MANY)
 
     def seats_key(self, movie_id: str) -> str:
         return self.store.record_key(movie_id) + SEATS
@@ -356,6 +397,30 @@ class MovieEndpoints:
             raise _not_found(movie_id)
         return Response(status_code=204)
 
+    async def release_many(self, request: Request) -> Response:
+        """Give the seats of many bookings of this movie back, each at most
+        once (internal: booking-service's reconciler, after a deletion).
+        ---
+        summary: Release the seats of many bookings
+        requestBody:
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/ReleasesIn"}
+        responses:
+          200: {description: "{movieId, released: seats given back by this call, availableSeats}"}
+          404: {description: No such movie}
+          422: {description: "Not a list of 1-500 booking ids"}
+        """
+        movie_id = request.path_params["id"]
+        body = await read_body(request, ReleasesIn)
+        movies = self.movies
+        if not movies.store.is_id(movie_id):
+            raise _not_found(movie_id)
+        status, available, released = await movies.release_many(keys=movies.seat_keys(movie_id), args=body.bookingIds)
+        if status == "no_movie":
+            raise _not_found(movie_id)
+        return JSONResponse({"movieId": movie_id, "released": int(released), "availableSeats": int(available)})
+
 
 def create_app(settings: Settings | None = None) -> ServiceApp:
     settings = settings or Settings.from_env(SERVICE)
@@ -371,5 +436,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         *collection(reservations, api.reserve_seats, ["POST"]),
         *collection(reservations, api.list_reservations, ["GET"]),
         Route(reservations + "/{bookingId}", api.release_seats, methods=["DELETE"]),
+        Route(f"{catalog.INTERNAL_PREFIX}/movies/{{id}}/releases", api.release_many, methods=["POST"]),
     ]
-    return build_app(settings, routes, models=[MovieIn, Movie, ReservationIn, Reservation], redis=redis)
+    models = [MovieIn, Movie, ReservationIn, ReleasesIn, Reservation]
+    return build_app(settings, routes, models=models, redis=redis)

@@ -58,7 +58,8 @@ return {'ok', tostring(seq)}
 """
 
 # KEYS: record, unique-hash, seq, deletion feed, then the index zsets, then
-#       extra keys to delete
+#       extra keys to delete (UNLINK: a movie's reservations hash may hold
+#       100k entries, freed off Redis's main thread instead of inside the script)
 # ARGV: id, unique-field ('' = none), number of index keys
 _DELETE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -69,7 +70,7 @@ end
 redis.call('ZADD', KEYS[4], redis.call('INCR', KEYS[3]), ARGV[1])
 local n = tonumber(ARGV[3])
 for i = 5, 4 + n do redis.call('ZREM', KEYS[i], ARGV[1]) end
-for i = 5 + n, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 5 + n, #KEYS do redis.call('UNLINK', KEYS[i]) end
 return 1
 """
 
