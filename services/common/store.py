@@ -38,6 +38,7 @@ from services.common.responses import loads
 
 ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no l/1/o/0 to avoid misreading; 32 symbols (new_id)
 ID_LENGTH = 10
+PAGE_CAP = 500  # records one page may hold, enforced in the script too (query.MAX_LIMIT)
 
 # KEYS: record, seq, unique-hash, index zsets..., extra string keys...
 # ARGV: json, id, unique value ('' = none), number of index zsets, extra values...
@@ -52,7 +53,7 @@ local seq = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1])
 if unique ~= '' then redis.call('HSET', KEYS[3], unique, ARGV[2]) end
 local n = tonumber(ARGV[4])
-for i = 4, 3 + n do redis.call('ZADD', KEYS[i], seq, ARGV[2]) end
+for i = 4, math.min(3 + n, #KEYS) do redis.call('ZADD', KEYS[i], seq, ARGV[2]) end
 for i = 4 + n, #KEYS do redis.call('SET', KEYS[i], ARGV[1 + i - n]) end
 return {'ok', tostring(seq)}
 """
@@ -63,13 +64,13 @@ return {'ok', tostring(seq)}
 # ARGV: id, unique-field ('' = none), number of index keys
 _DELETE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('DEL', KEYS[1])
+redis.call('UNLINK', KEYS[1])
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then
   redis.call('HDEL', KEYS[2], ARGV[2])
 end
 redis.call('ZADD', KEYS[4], redis.call('INCR', KEYS[3]), ARGV[1])
 local n = tonumber(ARGV[3])
-for i = 5, 4 + n do redis.call('ZREM', KEYS[i], ARGV[1]) end
+for i = 5, math.min(4 + n, #KEYS) do redis.call('ZREM', KEYS[i], ARGV[1]) end
 for i = 5 + n, #KEYS do redis.call('UNLINK', KEYS[i]) end
 return 1
 """
@@ -81,7 +82,7 @@ return 1
 # is nil when its key is gone. The record keys are computed from the ids, so
 # this needs one Redis server (what the app deploys), not Redis Cluster.
 _PAGE = """
-local limit = tonumber(ARGV[2])
+local limit = math.min(tonumber(ARGV[2]), %(cap)d)
 local rows = redis.call('ZRANGE', KEYS[1], '(' .. ARGV[1], '+inf', 'BYSCORE', 'LIMIT', 0, limit + 1, 'WITHSCORES')
 local n = #rows / 2
 local out = {''}
@@ -100,7 +101,7 @@ if #keys > 0 then
   for i = 1, #keys do out[i + 1] = values[i] end
 end
 return out
-"""
+""" % {"cap": PAGE_CAP}
 
 # KEYS: record   ARGV: field, expected value, new value
 # Returns the record after the call (changed or not), or nil when missing.
