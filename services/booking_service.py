@@ -14,7 +14,12 @@ or restart, a dead instance, a slow or failing peer) with N replicas:
 3. hold the seats: POST movie-service /internal/movies/{movieId}/reservations
    under the booking's id (atomic there, so concurrent bookings never
    oversell; repeating it holds the seats once);
-4. confirm: pending -> confirmed, only after the seats are held.
+4. confirm: pending -> confirmed, only after the seats are held, and never
+   for a user or movie whose deletion booking-service has seen;
+5. check the user once more: if user-service says the user is gone (deleted
+   while the booking was in progress, before the deletion feed was
+   followed), the booking is cancelled at once, its seats go back and the
+   answer is 404. So a 201 means the user still existed after the confirm.
 
 Anything but a clear answer in step 3 (timeout, 503, a lost connection)
 fails the booking (pending -> failed) and releases its seats; a fenced state
@@ -177,7 +182,9 @@ class Bookings:
         if reply.status_code in (200, 201):
             title = _peer_field(reply, "title")
             status, after = await self.ledger.confirm(booking_id, record["userId"], movie_id, time.time(), title)
-            if status in ("confirmed", "cancelled") and after is not None:
+            if status == "confirmed" and after is not None:
+                return await self._user_still_there(request, after)
+            if status == "cancelled" and after is not None:
                 return after
             if status == "gone_user":
                 raise ApiError(404, f"user {record['userId']} was deleted while booking", "user_not_found")
@@ -197,6 +204,25 @@ class Bookings:
             return await self._give_up(request, record, error, nothing_held=True)
         # A 5xx may have done the work anyway (its Redis timed out, say).
         return await self._give_up(request, record, _unavailable(MOVIES, reply.status_code), nothing_held=False)
+
+    async def _user_still_there(self, request: Request, record: dict[str, Any]) -> dict[str, Any]:
+        """Checked once more after the confirm: the user's deletion may have
+        been answered while the booking was in progress, before
+        booking-service followed the deletion feed. A 201 then means the
+        user existed after the booking was confirmed (README 3.1); if they
+        are gone, the booking is cancelled now, its seats go back, and the
+        answer is 404. When user-service cannot answer, the booking stands
+        (the deletion feed cancels it if the user was in fact deleted)."""
+        try:
+            reply = await self.peers.request(USERS, "GET", f"/users/{record['userId']}", request.headers)
+        except ApiError:
+            return record
+        if reply.status_code != 404:
+            return record
+        status, after = await self.ledger.cancel(record["id"], time.time())
+        if status == "cancelled_now" and after is not None:
+            await release(self.peers, self.ledger, record["id"], record["movieId"], request.headers)
+        raise ApiError(404, f"user {record['userId']} was deleted while booking", "user_not_found")
 
     async def _give_up(self, request: Request, record: dict[str, Any], error: ApiError, *, nothing_held: bool) -> dict[str, Any]:
         """Fail the pending booking and release whatever it may hold. If another

@@ -174,7 +174,7 @@ def test_trace_headers_are_forwarded_to_both_peers(redis_url: str) -> None:
         finally:
             for s in servers:
                 s.stop()
-    assert len(peer.seen) == 3  # user check, reservation, release
+    assert len(peer.seen) == 4  # user check, reservation, user check after the confirm (issue 25), release
     for headers in peer.seen:
         for name, value in trace.items():
             assert headers.get(name) == value, name
