@@ -21,7 +21,7 @@ function h(tag, attrs, ...children) {
     else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -443,16 +443,33 @@ function countText(kind) {
   return state.more[kind] ? `(${n}+)` : `(${n})`;
 }
 
-// Long e-mails, titles and URLs wrap at their punctuation ("minsu.kim@" /
-// "example.com"), never in the middle of a word: a <wbr> after each of
-// @ . / : _ and before the rest of a long token (style.css: no `anywhere`).
+// Long e-mails and titles wrap at spaces and after "@" ("minsu.kim@" /
+// "example.com"), never in the middle of a word (style.css: no `anywhere`).
 function breakable(text) {
-  const parts = String(text).split(/(?<=[@./:_])/);
+  const parts = String(text).split(/(?<=@)/);
   return parts.length < 2 ? String(text) : parts.flatMap((p, i) => (i ? [h("wbr"), p] : [p]));
 }
 
 // Render `kind` only when what it shows changed: a refresh every few
 // seconds must not rebuild a list under the pointer.
+// A Kubernetes or service name in unbreakable pieces: the name proper, then
+// each generated suffix ("booking-service" | "-7d9f8c6b5" | "-klmno"), so a
+// narrow cell wraps between them and never inside "booking-service".
+function namePieces(name) {
+  const segments = String(name).split("-");
+  let base = 1;
+  while (base < segments.length && !/\d/.test(segments[base])) base += 1;
+  const pieces = [segments.slice(0, base).join("-"), ...segments.slice(base).map((x) => `-${x}`)];
+  return pieces.flatMap((p, i) => [i ? h("wbr") : null, h("span", { class: "nobr", text: p })]).filter(Boolean);
+}
+
+// A URL in pieces that do not break: "http://" | "127.0.0.1:28083" | "/path".
+function urlPieces(url) {
+  const m = /^([a-z]+:\/\/)([^/]*)(.*)$/.exec(String(url));
+  if (!m) return namePieces(url);
+  return [m[1], m[2], m[3]].filter(Boolean).flatMap((p, i) => [i ? h("wbr") : null, h("span", { class: "nobr", text: p })]).filter(Boolean);
+}
+
 function changed(kind, value) {
   const key = JSON.stringify(value);
   if (state.shown[kind] === key) return false;
@@ -1014,16 +1031,16 @@ function renderCluster(c) {
   if (c.reachable) {
     parts.push(h("h4", { text: `노드 (${c.nodes.length})` }),
       table(["이름", "cluster-name", "상태"], c.nodes.map((n) =>
-        h("tr", {}, h("td", { class: "mono name", text: n.name }), h("td", { text: n.clusterLabel || "–" }), h("td", {}, yes(n.ready)))), "nodes-table"));
+        h("tr", {}, h("td", { class: "mono name" }, namePieces(n.name)), h("td", { text: n.clusterLabel || "–" }), h("td", {}, yes(n.ready)))), "nodes-table"));
     parts.push(h("h4", { text: `Deployment (${c.deployments.length})` }),
       table(["이름", "준비 / 목표"], c.deployments.map((d) =>
-        h("tr", {}, h("td", { class: "mono name", text: d.name }),
+        h("tr", {}, h("td", { class: "mono name" }, namePieces(d.name)),
           h("td", { class: "num" }, h("span", { class: `badge ${d.ready >= d.desired && d.desired > 0 ? "ok" : d.ready > 0 ? "warn" : "bad"}`, text: `${d.ready} / ${d.desired}` })))), "deployments-table"));
     parts.push(h("h4", { text: `파드 (${c.pods.length})` }),
       table(["이름", "노드", "상태", "준비", "재시작", "나이"], c.pods.map((p) =>
         h("tr", {},
-          h("td", { class: "mono name", text: p.name }),
-          h("td", { class: "mono name", text: p.node || "–" }),
+          h("td", { class: "mono name" }, namePieces(p.name)),
+          h("td", { class: "mono name" }, p.node ? namePieces(p.node) : "–"),
           h("td", {}, phaseBadge(p.waitingReason && p.phase === "Running" ? p.waitingReason : p.phase)),
           h("td", { class: "num" }, h("span", { class: `badge ${p.ready ? "ok" : "bad"}`, text: `${p.readyContainers}/${p.containers}` })),
           h("td", { class: "num", text: p.restarts }),
@@ -1058,11 +1075,11 @@ function renderLocal(local, mode) {
     // The 비고 column only when some service has something to say.
     table(["서비스", "주소", "살아있음", "준비", "응답한 곳", "비고"].slice(0, local.some(localNote) ? 6 : 5), local.map((s) =>
       h("tr", { "data-testid": "local-service", "data-service": s.service },
-        h("td", { class: "mono name", text: s.service }),
-        h("td", { class: "mono url" }, s.url ? breakable(s.url) : "(이 게이트웨이)"),
+        h("td", { class: "mono name" }, namePieces(s.service)),
+        h("td", { class: "mono url" }, s.url ? urlPieces(s.url) : "(이 게이트웨이)"),
         h("td", {}, yes(s.healthy, "정상", "응답 없음")),
         h("td", {}, yes(s.ready, "준비됨", "준비 안 됨")),
-        h("td", { class: "mono name", text: s.info ? `${s.info.cluster} / ${s.info.pod}` : "–" }),
+        h("td", { class: "mono name" }, s.info ? [h("span", { class: "nobr", text: `${s.info.cluster} /` }), " ", namePieces(s.info.pod)] : "–"),
         local.some(localNote) ? h("td", { class: "note", title: s.error || null, text: localNote(s) }) : null)), "local-table"));
 }
 
