@@ -463,11 +463,11 @@ function namePieces(name) {
   return pieces.flatMap((p, i) => [i ? h("wbr") : null, h("span", { class: "nobr", text: p })]).filter(Boolean);
 }
 
-// A URL in pieces that do not break: "http://" | "127.0.0.1:28083" | "/path".
+// A URL in pieces that do not break: "http://127.0.0.1:28083" | "/path".
 function urlPieces(url) {
-  const m = /^([a-z]+:\/\/)([^/]*)(.*)$/.exec(String(url));
+  const m = /^([a-z]+:\/\/[^/]*)(.*)$/.exec(String(url));
   if (!m) return namePieces(url);
-  return [m[1], m[2], m[3]].filter(Boolean).flatMap((p, i) => [i ? h("wbr") : null, h("span", { class: "nobr", text: p })]).filter(Boolean);
+  return [m[1], m[2]].filter(Boolean).flatMap((p, i) => [i ? h("wbr") : null, h("span", { class: "nobr", text: p })]).filter(Boolean);
 }
 
 function changed(kind, value) {
