@@ -339,3 +339,15 @@ def test_an_unknown_outcome_is_retried_with_the_same_key(local_app: str, size: s
         assert len(keys) == 3 and keys[2] != keys[0]
         leftover = [e for e in console.unexpected() if "504" not in e and "ERR_CONNECTION_RESET" not in e]
         assert leftover == [], console.unexpected()
+
+
+def test_the_page_hides_what_load_and_verify_name() -> None:
+    """app.js's DEMO_PREFIXES are catalog.DEMO_NAME_PREFIXES, the names
+    `theater load` and `theater verify` give what they make."""
+    import re
+
+    js = (catalog.UI_DIR / "app.js").read_text()
+    found = re.search(r"^const DEMO_PREFIXES = (\[.*?\]);$", js, re.MULTILINE)
+    assert found, "app.js has no DEMO_PREFIXES line"
+    assert json.loads(found.group(1)) == list(catalog.DEMO_NAME_PREFIXES)
+    assert catalog.LOAD_NAME_PREFIX in catalog.DEMO_NAME_PREFIXES and catalog.VERIFY_NAME_PREFIX in catalog.DEMO_NAME_PREFIXES
