@@ -31,6 +31,7 @@ from typing import TextIO
 import httpx
 
 from checklist.stack import REPO_ROOT, StackError, read
+from services.catalog import LOAD_NAME_PREFIX
 
 OPS = ("reads", "bookings", "cancels")
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -116,11 +117,12 @@ class Load:
     async def setup(self, client: httpx.AsyncClient) -> None:
         tag = uuid.uuid4().hex[:8]
         try:
-            r = await client.post("/users/", json={"name": f"부하 테스트 {tag}", "email": f"load-{tag}@example.com"})
+            # Named with catalog.LOAD_NAME_PREFIX: the web page hides them (and their bookings).
+            r = await client.post("/users/", json={"name": f"{LOAD_NAME_PREFIX}{tag}", "email": f"load-{tag}@example.com"})
             if r.status_code != 201:
                 raise LoadError(f"POST {self.plan.url}/users/ answered {r.status_code}: {r.text[:200]}")
             self.user = r.json()
-            r = await client.post("/movies/", json={"title": f"부하 테스트 {tag}", "genre": "테스트", "year": 2026,
+            r = await client.post("/movies/", json={"title": f"{LOAD_NAME_PREFIX}{tag}", "genre": "테스트", "year": 2026,
                                                     "capacity": self.plan.capacity})
             if r.status_code != 201:
                 raise LoadError(f"POST {self.plan.url}/movies/ answered {r.status_code}: {r.text[:200]}")

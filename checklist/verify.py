@@ -394,8 +394,9 @@ class Verify:
         tag = uuid.uuid4().hex[:8]
         made: list[str] = []
         try:
-            user = self.http.post(f"{self.url}/users/", json={"name": f"verify {tag}", "email": f"verify-{tag}@example.com"})
-            movie = self.http.post(f"{self.url}/movies/", json={"title": f"verify {tag}", "genre": "test", "year": 2026,
+            # Named with catalog.VERIFY_NAME_PREFIX: the web page hides them and the cancelled booking.
+            user = self.http.post(f"{self.url}/users/", json={"name": f"{catalog.VERIFY_NAME_PREFIX}{tag}", "email": f"verify-{tag}@example.com"})
+            movie = self.http.post(f"{self.url}/movies/", json={"title": f"{catalog.VERIFY_NAME_PREFIX}{tag}", "genre": "test", "year": 2026,
                                                                "capacity": 1})
             if user.status_code != 201 or movie.status_code != 201:
                 self.add(failed(key, title, f"준비 실패: POST /users/ {user.status_code}, POST /movies/ {movie.status_code}"))

@@ -53,10 +53,10 @@ from services.booking_reconciler import MOVIES, USERS, Reconciler, release
 from services.common import idempotency
 from services.common import redis as redis_mod
 from services.common.app import ServiceApp, build_app, collection
-from services.common.body import REF_PATTERN, StrictModel, read_body
+from services.common.body import REF_PATTERN, StrictModel, read_body, summary
 from services.common.errors import ApiError, peer_unavailable
 from services.common.peers import Peers, http_client
-from services.common.responses import JSONResponse
+from services.common.responses import JSONResponse, loads
 from services.common.settings import Settings
 from services.common.query import page_params, ref_params
 from services.common.store import Store, now_iso
@@ -236,7 +236,7 @@ class Bookings:
         raise error
 
     async def list_bookings(self, request: Request) -> Response:
-        """List bookings, oldest first, optionally of one user and/or one movie.
+        """List bookings, oldest first (or newest first), optionally of one user and/or one movie.
         ---
         summary: List bookings
         parameters:
@@ -244,11 +244,13 @@ class Bookings:
           - {name: movieId, in: query, schema: {type: string}}
           - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 50}}
           - {name: cursor, in: query, schema: {type: string}, description: "`next` of the previous page"}
+          - {name: order, in: query, schema: {type: string, enum: [oldest, newest], default: oldest}, description: "newest: the latest bookings first (the web page's order); `next` then walks backwards"}
         responses:
           200: {description: "{items: [Booking], next: cursor or null}"}
-          422: {description: Bad limit, cursor, userId or movieId}
+          422: {description: Bad limit, cursor, order, userId or movieId}
         """
         limit, cursor = page_params(request)
+        newest = _order_param(request)
         store = self.store
         refs = ref_params(request, ("userId", "movieId"))
         user_id, movie_id = refs["userId"], refs["movieId"]
@@ -260,6 +262,10 @@ class Bookings:
             index = store.index_by("movie", movie_id)
         else:
             index = store.index
+        if newest:
+            before = cursor if request.query_params.get("cursor") else None
+            items, next_cursor = await _newest_page(store, index, limit, before)
+            return JSONResponse({"items": [view(r) for r in items], "next": next_cursor})
         page = await store.page(index, limit, cursor)
         return JSONResponse({"items": [view(r) for r in page.items], "next": page.next})
 
@@ -297,6 +303,27 @@ class Bookings:
         if await release(self.peers, ledger, booking_id, record["movieId"], request.headers):
             return Response(status_code=204)
         return JSONResponse(view(record), status_code=202)
+
+
+def _order_param(request: Request) -> bool:
+    """`?order=`: True for newest first; oldest (the default) otherwise."""
+    order = request.query_params.get("order", "oldest")
+    if order not in ("oldest", "newest"):
+        fields = [{"field": "order", "reason": "invalid", "message": "must be oldest or newest"}]
+        raise ApiError(422, summary(fields), fields=fields)
+    return order == "newest"
+
+
+async def _newest_page(store: Store, index: str, limit: int, before: int | None) -> tuple[list[dict[str, Any]], str | None]:
+    """The page of `index` newest first: at most `limit` bookings scored
+    below `before` (all when None), and the cursor of the next page. One
+    ZRANGE ... REV LIMIT and one MGET: O(page), whatever the index holds."""
+    top = f"({before}" if before is not None else "+inf"
+    rows = await store.redis.execute("ZRANGE", index, top, "-inf", "BYSCORE", "REV", "LIMIT", 0, limit + 1, "WITHSCORES")
+    ids, scores = rows[0::2][:limit], rows[1::2][:limit]
+    raws = await store.redis.mget(store.record_key(i) for i in ids) if ids else []
+    next_cursor = str(int(float(scores[-1]))) if len(rows) > 2 * limit else None
+    return [loads(raw) for raw in raws if raw is not None], next_cursor
 
 
 def _peer_field(reply: Any, name: str) -> str | None:

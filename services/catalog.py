@@ -134,6 +134,12 @@ REDIS = RedisSpec()
 # become the UI ConfigMap in Kubernetes.
 UI_DIR = Path(__file__).resolve().parent / "ui"
 UI_FILES: tuple[str, ...] = ("index.html", "app.js", "style.css", "favicon.svg")
+# What `theater load` and `theater verify` make is named with these prefixes
+# (users' names, movies' titles; bookings copy both), so the web page can
+# hide demo traffic (its "부하·점검 데이터 숨기기" box; app.js DEMO_PREFIXES).
+LOAD_NAME_PREFIX = "부하 테스트 "
+VERIFY_NAME_PREFIX = "점검 테스트 "
+DEMO_NAME_PREFIXES: tuple[str, ...] = (LOAD_NAME_PREFIX, VERIFY_NAME_PREFIX)
 # Paths browsers ask for on their own, served from one of UI_FILES
 # (every browser requests /favicon.ico unless the page names an icon).
 UI_ALIASES: dict[str, str] = {"favicon.ico": "favicon.svg"}

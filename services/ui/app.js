@@ -3,7 +3,12 @@
 "use strict";
 
 const STATUS_EVERY_MS = 5000;
-const LIST_LIMIT = 200;
+const LISTS_EVERY_MS = 5000; // the three lists, refreshed like the status panel
+const SETTLE_EVERY_MS = 1000; // while bookings of a deleted user or movie are being cancelled
+const LIST_LIMIT = 200; // users and movies
+const BOOKING_PAGE = 20; // bookings per page, newest first
+const SCAN_ROUNDS = 10; // calls at most to fill a page when demo traffic is hidden
+const COUNT_LIMIT = 500; // confirmed bookings counted for a delete dialog
 
 // ------------------------------------------------------------------ helpers
 
@@ -16,7 +21,7 @@ function h(tag, attrs, ...children) {
     else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -164,6 +169,13 @@ const MESSAGES = {
     504: "응답 시간이 초과되었습니다. 잠시 후 다시 시도하세요.",
   },
   failed: (status) => `요청이 실패했습니다 (HTTP ${status}).`,
+  // A booking with no definite answer (504, a lost connection, another 5xx):
+  // it may have been made. The page retries with the same Idempotency-Key.
+  unsure: {
+    headline: "결과를 알 수 없음 — 같은 요청으로 다시 시도",
+    text: "예약이 되었는지 아직 알 수 없습니다. 아래 버튼은 같은 요청 키로 다시 보내므로, 이미 예약되었다면 그 예약을 돌려받고 두 번 예약되지 않습니다.",
+    retry: "같은 요청 키로 다시 보내면 두 번 예약되지 않습니다.",
+  },
   // Why a /info call in the "누가 응답했나?" panel failed (api_gateway._one_info).
   whoami: {
     timeout: "제시간에 응답하지 않음",
@@ -225,7 +237,9 @@ function fieldText(e) {
 function describeError(res, context = "") {
   const [kind, action] = context.split(":");
   if (res.status === 0) {
-    return { headline: MESSAGES.status[0], fields: [], flagged: [], server: res.networkError || "" };
+    const unsure = kind === "bookings" && !action;
+    return { headline: unsure ? MESSAGES.unsure.headline : MESSAGES.status[0], note: unsure ? MESSAGES.unsure.text : "",
+      fields: [], flagged: [], server: res.networkError || "" };
   }
   const err = (res.data && res.data.error) || {};
   const known = MESSAGES.codes[err.code];
@@ -239,11 +253,18 @@ function describeError(res, context = "") {
     headline = msg.startsWith("user") ? MESSAGES.codes.user_not_found.text
       : msg.startsWith("movie") ? MESSAGES.codes.movie_not_found.text : MESSAGES.status[404];
   }
+  let note = "";
+  if (kind === "bookings" && !action && (res.status === 0 || res.status >= 500)) {
+    if (res.status === 0 || res.status === 504) {
+      headline = MESSAGES.unsure.headline;
+      note = MESSAGES.unsure.text;
+    } else note = MESSAGES.unsure.retry;
+  }
   if (!headline) headline = MESSAGES.status[res.status] || MESSAGES.failed(res.status);
   const fields = (err.fields || []).map(fieldText);
   for (const f of fields) flagged.push(f.field);
   const server = err.message ? err.message : `HTTP ${res.status}`;
-  return { headline, fields, flagged, server };
+  return { headline, note, fields, flagged, server };
 }
 
 // ------------------------------------------------------------------ form errors
@@ -257,6 +278,7 @@ const formErrors = new WeakMap(); // form -> Map(field name -> reason)
 function showFormError(form, box, res, context) {
   const d = describeError(res, context);
   const parts = [h("strong", { "data-testid": "error-headline", text: d.headline })];
+  if (d.note) parts.push(h("p", { class: "note", "data-testid": "error-note", text: d.note }));
   if (d.fields.length) {
     parts.push(h("ul", {}, d.fields.map((f) => h("li", { "data-field": f.field, "data-reason": f.reason, text: f.text }))));
   }
@@ -303,7 +325,27 @@ function numberField(value) {
 
 // ------------------------------------------------------------------ data
 
-const state = { users: [], movies: [], bookings: [], more: {} };
+// Users and movies: the first LIST_LIMIT of each. Bookings: newest first,
+// BOOKING_PAGE at a time, paged through the API's cursor (?order=newest),
+// optionally of one user.
+const state = {
+  users: [], movies: [], bookings: [], more: {},
+  failed: {}, // kind -> the failed answer of its last load (null when it loaded)
+  refs: { users: new Map(), movies: new Map() }, // id -> "here" | "gone", from GET /users/{id}, /movies/{id}
+  view: { cursor: "", history: [], next: null, hidden: 0, user: "" },
+  justBooked: null, // the booking this page just made: shown first, highlighted
+  scrollToNew: false,
+  shown: {}, // kind -> what was last rendered (a refresh that changed nothing leaves the DOM alone)
+};
+
+// `theater load` and `theater verify` name what they make with these
+// prefixes (services/catalog.py DEMO_NAME_PREFIXES), so the page can hide it.
+const DEMO_PREFIXES = ["부하 테스트 ", "점검 테스트 "];
+const isDemoName = (text) => DEMO_PREFIXES.some((p) => String(text || "").startsWith(p));
+const hideDemo = () => $("hide-demo").checked;
+const isDemoUser = (u) => isDemoName(u.name);
+const isDemoMovie = (m) => isDemoName(m.title);
+const isDemoBooking = (b) => isDemoName(b.userName) || isDemoName(b.movieTitle);
 
 async function loadList(kind) {
   const res = await api("GET", `/${kind}/?limit=${LIST_LIMIT}`);
@@ -311,9 +353,84 @@ async function loadList(kind) {
   if (res.ok && res.data && Array.isArray(res.data.items)) {
     state[kind] = res.data.items;
     state.more[kind] = Boolean(res.data.next);
+    state.failed[kind] = null;
     return null;
   }
+  state.failed[kind] = res;
   return res;
+}
+
+// One page of bookings, newest first, after state.view.cursor. With demo
+// traffic hidden, the hidden ones do not count towards the page: up to
+// SCAN_ROUNDS calls fill it, each asking only for the rows still missing,
+// so the API's `next` is exactly where the page stops.
+async function loadBookings() {
+  const v = state.view;
+  const items = [];
+  let hidden = 0;
+  let cursor = v.cursor;
+  let next = null;
+  const hiding = hideDemo() && !v.user;
+  for (let round = 0; round < SCAN_ROUNDS; round++) {
+    const q = new URLSearchParams({ order: "newest", limit: String(BOOKING_PAGE - items.length) });
+    if (v.user) q.set("userId", v.user);
+    if (cursor) q.set("cursor", cursor);
+    const res = await api("GET", `/bookings/?${q}`);
+    showServedBy("booking-served-by", res);
+    if (!(res.ok && res.data && Array.isArray(res.data.items))) {
+      state.failed.bookings = res;
+      return res;
+    }
+    for (const b of res.data.items) {
+      if (hiding && isDemoBooking(b)) hidden += 1;
+      else items.push(b);
+    }
+    next = res.data.next;
+    cursor = next;
+    if (!next || items.length >= BOOKING_PAGE) break;
+  }
+  // The booking just made stays first on the first page even if newer ones
+  // (a `theater load` running) pushed it further down.
+  const made = state.justBooked;
+  if (made && !v.cursor && !items.some((b) => b.id === made.id) && (!v.user || v.user === made.userId)) {
+    const fresh = await api("GET", `/bookings/${encodeURIComponent(made.id)}`);
+    items.unshift(fresh.ok && fresh.data ? fresh.data : made);
+  }
+  state.bookings = items;
+  v.next = next;
+  v.hidden = hidden;
+  state.failed.bookings = null;
+  return null;
+}
+
+// Whether the user or movie a booking names still exists: "here", "gone"
+// (deleted: the API said 404, or the whole list loaded without it) or
+// "unknown" (its service does not answer, so the page cannot tell).
+function refState(kind, id) {
+  if (state[kind].some((x) => x.id === id)) return "here";
+  if (state.failed[kind]) return "unknown";
+  const known = state.refs[kind].get(id);
+  if (known) return known;
+  return state.more[kind] ? "unknown" : "gone";
+}
+
+// Ids the bookings on screen name that the (first LIST_LIMIT of the) lists
+// do not hold: asked one by one, at most 2 x BOOKING_PAGE calls.
+async function resolveRefs() {
+  const asks = [];
+  for (const [kind, key] of [["users", "userId"], ["movies", "movieId"]]) {
+    if (state.failed[kind] || !state.more[kind]) continue;
+    const ids = new Set(state.bookings.map((b) => b[key]).filter((id) => !state[kind].some((x) => x.id === id)));
+    for (const id of ids) {
+      if (state.refs[kind].get(id) === "gone") continue;
+      asks.push(api("GET", `/${kind}/${encodeURIComponent(id)}`).then((res) => {
+        if (res.ok) state.refs[kind].set(id, "here");
+        else if (res.status === 404) state.refs[kind].set(id, "gone");
+        else state.refs[kind].delete(id);
+      }));
+    }
+  }
+  await Promise.all(asks);
 }
 
 function listError(ul, kind, res) {
@@ -326,17 +443,67 @@ function countText(kind) {
   return state.more[kind] ? `(${n}+)` : `(${n})`;
 }
 
+// Long e-mails and titles wrap at spaces and after "@" ("minsu.kim@" /
+// "example.com"), never in the middle of a word (style.css: no `anywhere`).
+function breakable(text) {
+  const parts = String(text).split(/(?<=@)/);
+  return parts.length < 2 ? String(text) : parts.flatMap((p, i) => (i ? [h("wbr"), p] : [p]));
+}
+
+// Render `kind` only when what it shows changed: a refresh every few
+// seconds must not rebuild a list under the pointer.
+// A Kubernetes or service name in unbreakable pieces: the name proper, then
+// each generated suffix ("booking-service" | "-7d9f8c6b5" | "-klmno"), so a
+// narrow cell wraps between them and never inside "booking-service".
+function namePieces(name) {
+  const segments = String(name).split("-");
+  let base = 1;
+  while (base < segments.length && !/\d/.test(segments[base])) base += 1;
+  const pieces = [segments.slice(0, base).join("-"), ...segments.slice(base).map((x) => `-${x}`)];
+  return pieces.flatMap((p, i) => [i ? h("wbr") : null, h("span", { class: "nobr", text: p })]).filter(Boolean);
+}
+
+// A URL in pieces that do not break: "http://127.0.0.1:28083" | "/path".
+function urlPieces(url) {
+  const m = /^([a-z]+:\/\/[^/]*)(.*)$/.exec(String(url));
+  if (!m) return namePieces(url);
+  return [m[1], m[2]].filter(Boolean).flatMap((p, i) => [i ? h("wbr") : null, h("span", { class: "nobr", text: p })]).filter(Boolean);
+}
+
+function changed(kind, value) {
+  const key = JSON.stringify(value);
+  if (state.shown[kind] === key) return false;
+  state.shown[kind] = key;
+  return true;
+}
+
+function visibleUsers() {
+  return hideDemo() ? state.users.filter((u) => !isDemoUser(u)) : state.users;
+}
+
+function visibleMovies() {
+  return hideDemo() ? state.movies.filter((m) => !isDemoMovie(m)) : state.movies;
+}
+
 function renderUsers() {
+  const users = visibleUsers();
+  if (!changed("users", [users, state.more.users])) return;
   const ul = $("user-list");
   $("user-count").textContent = countText("users");
-  ul.replaceChildren(...(state.users.length ? state.users.map((u) =>
+  ul.replaceChildren(...(users.length ? users.map((u) =>
     h("li", { "data-testid": "user-item", "data-id": u.id },
       h("div", { class: "main" },
         h("div", { class: "title", "data-testid": "user-item-name", text: u.name }),
-        h("div", { class: "meta", text: u.email })),
+        h("div", { class: "meta", "data-testid": "user-item-email" }, breakable(u.email))),
       h("button", { class: "small danger", type: "button", "data-testid": "user-delete", onclick: () => removeUser(u) }, "삭제")))
     : [h("li", { class: "empty", text: "아직 사용자가 없습니다." })]));
-  fillSelect($("booking-user"), state.users, (u) => `${u.name} (${u.email})`, "사용자를 고르세요");
+  fillSelect($("booking-user"), users, (u) => `${u.name} (${u.email})`, "사용자를 고르세요");
+  fillSelect($("booking-filter"), users, (u) => `${u.name} (${u.email})`, "모든 사용자의 예약");
+  if (state.view.user && $("booking-filter").value !== state.view.user) {
+    // The filtered user is no longer listed (deleted, or hidden): keep the filter, say who.
+    $("booking-filter").append(h("option", { value: state.view.user, text: `(목록에 없는 사용자 ${state.view.user})` }));
+    $("booking-filter").value = state.view.user;
+  }
 }
 
 function seatBar(m) {
@@ -346,12 +513,14 @@ function seatBar(m) {
 }
 
 function renderMovies() {
+  const movies = visibleMovies();
+  if (!changed("movies", [movies, state.more.movies])) return;
   const ul = $("movie-list");
   $("movie-count").textContent = countText("movies");
-  ul.replaceChildren(...(state.movies.length ? state.movies.map((m) =>
+  ul.replaceChildren(...(movies.length ? movies.map((m) =>
     h("li", { "data-testid": "movie-item", "data-id": m.id },
       h("div", { class: "main" },
-        h("div", { class: "title", "data-testid": "movie-item-title", text: m.title }),
+        h("div", { class: "title", "data-testid": "movie-item-title" }, breakable(m.title)),
         h("div", { class: "meta" }, `${m.genre} · ${m.year}년`,
           // movie-service v2 adds bookingRate (예매율); v1 answers have none.
           m.bookingRate === undefined || m.bookingRate === null ? null
@@ -361,7 +530,7 @@ function renderMovies() {
         h("span", { "data-testid": "movie-seats", text: `${m.availableSeats} / ${m.capacity}` }), " 석"),
       h("button", { class: "small danger", type: "button", "data-testid": "movie-delete", onclick: () => removeMovie(m) }, "삭제")))
     : [h("li", { class: "empty", text: "아직 영화가 없습니다." })]));
-  fillSelect($("booking-movie"), state.movies, (m) => `${m.title} (잔여 ${m.availableSeats}석)`, "영화를 고르세요");
+  fillSelect($("booking-movie"), movies, (m) => `${m.title} (잔여 ${m.availableSeats}석)`, "영화를 고르세요");
 }
 
 // Bookings carry the user's name and the movie's title as they were when
@@ -372,26 +541,53 @@ function bookingNames(b) {
   return {
     user: b.userName || (user && user.name) || "(알 수 없는 사용자)",
     movie: b.movieTitle || (movie && movie.title) || "(알 수 없는 영화)",
-    userGone: !user && !state.more.users,
-    movieGone: !movie && !state.more.movies,
+    userState: refState("users", b.userId),
+    movieState: refState("movies", b.movieId),
   };
 }
 
+// Why a service is not answering, for the "unknown" note of a booking.
+const SERVICE_OF = { users: "user-service", movies: "movie-service" };
+
 function renderBookings() {
+  const v = state.view;
+  const rows = state.bookings.map((b) => [b, bookingNames(b)]);
+  const newId = state.justBooked && state.justBooked.id;
+  if (!changed("bookings", [rows, v, newId, state.failed.users && 1, state.failed.movies && 1])) return;
   const ul = $("booking-list");
-  $("booking-count").textContent = countText("bookings");
-  ul.replaceChildren(...(state.bookings.length ? state.bookings.map((b) => {
-    const names = bookingNames(b);
+  const pageNo = v.history.length + 1;
+  $("booking-count").textContent = `(최신순${pageNo > 1 ? ` ${pageNo}쪽` : ""})`;
+  ul.replaceChildren(...(rows.length ? rows.map(([b, names]) => {
     const confirmed = b.status === "confirmed";
-    const gone = [names.userGone ? "사용자 삭제됨" : null, names.movieGone ? "영화 삭제됨" : null].filter(Boolean);
-    return h("li", { "data-testid": "booking-item", "data-id": b.id, class: confirmed ? "" : "cancelled" },
+    const gone = [names.userState === "gone" ? "사용자 삭제됨" : null, names.movieState === "gone" ? "영화 삭제됨" : null].filter(Boolean);
+    const unknown = [["users", names.userState, "사용자"], ["movies", names.movieState, "영화"]]
+      .filter(([, s]) => s === "unknown").map(([kind, , word]) => `${word} 확인 불가 (${SERVICE_OF[kind]} 응답 없음)`);
+    // A confirmed booking whose user or movie is gone is being cancelled by
+    // booking-service (it follows the deletions): no button, the list
+    // refreshes until the API says so.
+    const closing = confirmed && gone.length > 0;
+    const isNew = b.id === newId;
+    return h("li", { "data-testid": "booking-item", "data-id": b.id, class: [confirmed ? "" : "cancelled", isNew ? "just-made" : ""].join(" ").trim() || null },
       h("div", { class: "main" },
-        h("div", { class: "title", text: `${names.user} → ${names.movie}` }),
+        h("div", { class: "title" }, breakable(`${names.user} → ${names.movie}`)),
         h("div", { class: "meta" }, `${b.seats}석 · `,
           h("span", { class: `badge ${confirmed ? "ok" : "gray"}`, "data-testid": "booking-status", text: confirmed ? "확정" : "취소됨" }),
-          gone.length ? h("span", { class: "gone", "data-testid": "booking-gone", text: ` · ${gone.join(", ")}` }) : null)),
-      confirmed ? h("button", { class: "small danger", type: "button", "data-testid": "booking-cancel", onclick: () => cancelBooking(b) }, "취소") : null);
-  }) : [h("li", { class: "empty", text: "아직 예약이 없습니다." })]));
+          isNew ? h("span", { class: "badge new", "data-testid": "booking-new", text: "방금 예약" }) : null,
+          closing ? h("span", { class: "badge warn", "data-testid": "booking-closing", text: "자동 취소 중" }) : null,
+          gone.length ? h("span", { class: "gone", "data-testid": "booking-gone", text: ` · ${gone.join(", ")}` }) : null,
+          unknown.length ? h("span", { class: "unknown", "data-testid": "booking-unknown", text: ` · ⚠ ${unknown.join(", ")}` }) : null)),
+      confirmed && !closing ? h("button", { class: "small danger", type: "button", "data-testid": "booking-cancel", onclick: () => cancelBooking(b) }, "취소") : null);
+  }) : [h("li", { class: "empty", text: v.user ? "이 사용자의 예약이 없습니다." : "아직 예약이 없습니다." })]));
+  $("booking-hidden").textContent = v.hidden ? `부하·점검 예약 ${v.hidden}건 숨김` : "";
+  $("booking-page").textContent = `${pageNo}쪽`;
+  $("booking-newest").disabled = pageNo === 1;
+  $("booking-newer").disabled = pageNo === 1;
+  $("booking-older").disabled = !v.next;
+  if (state.scrollToNew) {
+    state.scrollToNew = false;
+    const item = ul.querySelector("li.just-made");
+    if (item) item.scrollIntoView({ block: "nearest" });
+  }
 }
 
 function fillSelect(select, items, label, placeholder) {
@@ -401,19 +597,88 @@ function fillSelect(select, items, label, placeholder) {
   if (items.some((it) => it.id === keep)) select.value = keep;
 }
 
+let refreshing = null; // one refresh at a time; a request made meanwhile runs after it
+let refreshes = 0; // started and not yet done
+
 async function refresh(...kinds) {
   const wanted = kinds.length ? kinds : ["users", "movies", "bookings"];
-  const failures = await Promise.all(wanted.map(loadList));
-  // Bookings show user names and movie titles, so they render after all loads.
-  const render = { users: renderUsers, movies: renderMovies, bookings: renderBookings };
-  for (const kind of ["users", "movies", "bookings"]) {
-    const i = wanted.indexOf(kind);
-    if (i >= 0 && failures[i]) listError($(`${kind.slice(0, -1)}-list`), kind, failures[i]);
-    else render[kind]();
-  }
+  const run = async () => {
+    const failures = await Promise.all(wanted.map((k) => (k === "bookings" ? loadBookings() : loadList(k))));
+    if (wanted.includes("bookings")) await resolveRefs();
+    // Bookings show user names and movie titles, so they render after all loads.
+    const render = { users: renderUsers, movies: renderMovies, bookings: renderBookings };
+    for (const kind of ["users", "movies", "bookings"]) {
+      const i = wanted.indexOf(kind);
+      if (i < 0) continue;
+      if (failures[i]) {
+        state.shown[kind] = null;
+        listError($(`${kind.slice(0, -1)}-list`), kind, failures[i]);
+      } else render[kind]();
+    }
+    // Bookings of a just-deleted user or movie are still being cancelled:
+    // look again shortly, until the API says so.
+    const closing = state.bookings.some((b) => b.status === "confirmed"
+      && (refState("users", b.userId) === "gone" || refState("movies", b.movieId) === "gone"));
+    clearTimeout(refresh.soon);
+    if (closing) refresh.soon = setTimeout(() => refresh("bookings"), SETTLE_EVERY_MS);
+  };
+  refreshes += 1;
+  const done = () => { refreshes -= 1; };
+  refreshing = (refreshing || Promise.resolve()).then(run, run).then(done, done);
+  return refreshing;
 }
 
+// Every few seconds, as the status panel does: seats change and other
+// people (or `theater load`) book meanwhile. Not while a dialog is open.
+function refreshQuietly() {
+  if ($("confirm-dialog").open || document.hidden || refreshes > 0) return;
+  refresh();
+}
+
+function goToPage(cursor, history) {
+  state.view.cursor = cursor;
+  state.view.history = history;
+  refresh("bookings");
+}
+
+$("booking-older").addEventListener("click", () => {
+  const v = state.view;
+  if (v.next) goToPage(v.next, [...v.history, v.cursor]);
+});
+$("booking-newer").addEventListener("click", () => {
+  const v = state.view;
+  if (v.history.length) goToPage(v.history[v.history.length - 1], v.history.slice(0, -1));
+});
+$("booking-newest").addEventListener("click", () => goToPage("", []));
+$("booking-filter").addEventListener("change", () => {
+  state.view.user = $("booking-filter").value;
+  goToPage("", []);
+});
+$("hide-demo").addEventListener("change", () => {
+  state.view.cursor = "";
+  state.view.history = [];
+  refresh();
+});
+
 // ------------------------------------------------------------------ actions
+
+// A booking whose answer never came (a 504 from the gateway, a lost
+// connection, any 5xx) may still have been made. Its Idempotency-Key is kept
+// and sent again with the same request until a definite answer (2xx or
+// 4xx) comes; only then does the next booking get a new key.
+let unsure = null; // {key, body} of the booking whose outcome is unknown
+
+const definite = (res) => res.status >= 200 && res.status < 500;
+
+function sameBody(a, b) {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function setUnsure(value) {
+  unsure = value;
+  $("booking-form").querySelector("button[type=submit]").textContent = value ? "같은 요청으로 다시 시도" : "예약하기";
+  $("booking-form").dataset.unsure = value ? "true" : "false";
+}
 
 function wireForm(formId, errorId, kind, buildBody, after) {
   const form = $(formId);
@@ -424,15 +689,34 @@ function wireForm(formId, errorId, kind, buildBody, after) {
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
-      const headers = kind === "bookings" ? { "Idempotency-Key": idempotencyKey() } : {};
-      const res = await api("POST", `/${kind}/`, buildBody(), headers);
+      const body = buildBody();
+      let headers = {};
+      if (kind === "bookings") {
+        if (unsure && !sameBody(unsure.body, body)) setUnsure(null); // another request: a new key
+        headers = { "Idempotency-Key": unsure ? unsure.key : idempotencyKey() };
+      }
+      const res = await api("POST", `/${kind}/`, body, headers);
       showServedBy(`${kind.slice(0, -1)}-served-by`, res);
+      if (kind === "bookings") setUnsure(definite(res) ? null : { key: headers["Idempotency-Key"], body });
       if (res.ok) {
         clearFormError(form, box);
         after(form);
+        if (kind === "bookings" && res.data && res.data.id) {
+          // The new booking: first on the first page, highlighted, in view.
+          state.justBooked = res.data;
+          state.scrollToNew = true;
+          if (state.view.user && state.view.user !== res.data.userId) {
+            state.view.user = "";
+            $("booking-filter").value = "";
+          }
+          state.view.cursor = "";
+          state.view.history = [];
+        }
         await refresh(...(kind === "bookings" ? ["movies", "bookings"] : [kind, "bookings"]));
       } else {
         showFormError(form, box, res, kind);
+        if (kind === "bookings" && unsure) formErrors.set(form, new Map([["(unsure)", "other"]])); // edits keep the box
+        if (kind === "bookings" && !definite(res)) refresh("movies", "bookings"); // it may have been booked
       }
     } finally {
       button.disabled = false;
@@ -461,14 +745,24 @@ $("confirm-dialog").addEventListener("click", (ev) => {
   if (ev.target === ev.currentTarget) ev.currentTarget.close("keep"); // a click on the backdrop
 });
 
-function confirmedBookingsOf(key, id) {
-  return state.bookings.filter((b) => b[key] === id && b.status === "confirmed");
+// The confirmed bookings a deletion would cancel, asked from the API (the
+// page shows only one page of bookings): those of the user (or movie) whose
+// other side still exists, as far as the page knows. null when the API does
+// not answer.
+async function confirmedBookingsOf(key, id) {
+  const res = await api("GET", `/bookings/?${key}=${encodeURIComponent(id)}&order=newest&limit=${COUNT_LIMIT}`);
+  if (!(res.ok && res.data && Array.isArray(res.data.items))) return null;
+  const other = key === "userId" ? ["movies", "movieId"] : ["users", "userId"];
+  const list = res.data.items.filter((b) => b.status === "confirmed" && refState(other[0], b[other[1]]) !== "gone");
+  return { list, more: Boolean(res.data.next) };
 }
 
-function bookingNote(list) {
-  if (!list.length) return "";
-  const seats = list.reduce((n, b) => n + b.seats, 0);
-  return ` 확정된 예약이 ${list.length}건(${seats}석) 있으며, 삭제하면 함께 취소되고 좌석이 돌아갑니다.`;
+function bookingNote(found) {
+  if (found === null) return " 확정된 예약이 있는지 확인하지 못했습니다 (booking-service 응답 없음). 있다면 함께 취소됩니다.";
+  if (!found.list.length) return "";
+  const seats = found.list.reduce((n, b) => n + b.seats, 0);
+  const count = found.more ? `${COUNT_LIMIT}건 이상` : `${found.list.length}건(${seats}석)`;
+  return ` 확정된 예약이 ${count} 있으며, 삭제하면 함께 취소되고 좌석이 돌아갑니다.`;
 }
 
 async function act(method, path, kind, reload) {
@@ -483,18 +777,21 @@ async function act(method, path, kind, reload) {
 }
 
 async function removeUser(u) {
+  const note = bookingNote(await confirmedBookingsOf("userId", u.id));
   const ok = await confirmAction({
     title: "사용자를 삭제할까요?",
-    text: `${u.name} (${u.email}) 사용자를 삭제합니다. 삭제하면 되돌릴 수 없습니다.${bookingNote(confirmedBookingsOf("userId", u.id))}`,
+    text: `${u.name} (${u.email}) 사용자를 삭제합니다. 삭제하면 되돌릴 수 없습니다.${note}`,
     yes: "사용자 삭제",
   });
-  if (ok) await act("DELETE", `/users/${encodeURIComponent(u.id)}`, "users", ["users", "movies", "bookings"]);
+  if (!ok) return;
+  await act("DELETE", `/users/${encodeURIComponent(u.id)}`, "users", ["users", "movies", "bookings"]);
 }
 
 async function removeMovie(m) {
+  const note = bookingNote(await confirmedBookingsOf("movieId", m.id));
   const ok = await confirmAction({
     title: "영화를 삭제할까요?",
-    text: `${m.title} (${m.year}년) 영화를 삭제합니다. 삭제하면 되돌릴 수 없습니다.${bookingNote(confirmedBookingsOf("movieId", m.id))}`,
+    text: `${m.title} (${m.year}년) 영화를 삭제합니다. 삭제하면 되돌릴 수 없습니다.${note}`,
     yes: "영화 삭제",
   });
   if (ok) await act("DELETE", `/movies/${encodeURIComponent(m.id)}`, "movies", ["movies", "bookings"]);
@@ -521,12 +818,25 @@ wireForm("movie-form", "movie-error", "movies", () => {
   return body;
 }, () => { for (const id of ["movie-title", "movie-genre", "movie-year", "movie-capacity"]) $(id).value = ""; });
 
-wireForm("booking-form", "booking-error", "bookings", () => {
+function bookingBody() {
   const body = { seats: numberField($("booking-seats").value) };
   if ($("booking-user").value) body.userId = $("booking-user").value;
   if ($("booking-movie").value) body.movieId = $("booking-movie").value;
   return body;
-}, () => { $("booking-seats").value = "1"; });
+}
+
+wireForm("booking-form", "booking-error", "bookings", bookingBody, () => { $("booking-seats").value = "1"; });
+
+// Changing the booking while its outcome is unknown makes it another
+// request: a new key, and the "unknown" box closes.
+for (const type of ["input", "change"]) {
+  $("booking-form").addEventListener(type, () => {
+    if (unsure && !sameBody(unsure.body, bookingBody())) {
+      setUnsure(null);
+      clearFormError($("booking-form"), $("booking-error"));
+    }
+  });
+}
 
 // ------------------------------------------------------------------ who answered
 
@@ -606,6 +916,7 @@ async function runCanary() {
   const cookieText = $("canary-cookie").value.trim();
   const header = headerPair(headerText);
   const cookie = cookiePair(cookieText);
+  $("canary-progress").textContent = "";
   if ((headerText && !header) || (cookieText && !cookie)) {
     box.replaceChildren(h("div", { class: "form-error", "data-testid": "canary-error", role: "alert",
       text: headerText && !header ? "헤더는 이름: 값 형식으로 입력하세요. 예: x-theater-group: beta"
@@ -640,7 +951,9 @@ async function runCanary() {
     if (cookie) document.cookie = `${cookie[0]}=; path=/; max-age=0; SameSite=Strict`;
     button.disabled = false;
   }
-  const rows = [...counts.values()].sort((a, b) => b.n - a.n).map((c) => {
+  // A fixed order (v1 before v2, then by cluster, errors last) so two runs compare row by row.
+  const order = (c) => [c.error ? 1 : 0, c.version || "", c.cluster || "", c.error || ""].join("\u0000");
+  const rows = [...counts.values()].sort((a, b) => order(a).localeCompare(order(b))).map((c) => {
     const pct = Math.round((100 * c.n) / done);
     return h("div", { class: "bar", "data-testid": "canary-row", "data-version": c.version || "", "data-cluster": c.cluster || "",
       "data-count": String(c.n) },
@@ -718,16 +1031,16 @@ function renderCluster(c) {
   if (c.reachable) {
     parts.push(h("h4", { text: `노드 (${c.nodes.length})` }),
       table(["이름", "cluster-name", "상태"], c.nodes.map((n) =>
-        h("tr", {}, h("td", { class: "mono", text: n.name }), h("td", { text: n.clusterLabel || "–" }), h("td", {}, yes(n.ready)))), "nodes-table"));
+        h("tr", {}, h("td", { class: "mono name" }, namePieces(n.name)), h("td", { text: n.clusterLabel || "–" }), h("td", {}, yes(n.ready)))), "nodes-table"));
     parts.push(h("h4", { text: `Deployment (${c.deployments.length})` }),
       table(["이름", "준비 / 목표"], c.deployments.map((d) =>
-        h("tr", {}, h("td", { class: "mono", text: d.name }),
+        h("tr", {}, h("td", { class: "mono name" }, namePieces(d.name)),
           h("td", { class: "num" }, h("span", { class: `badge ${d.ready >= d.desired && d.desired > 0 ? "ok" : d.ready > 0 ? "warn" : "bad"}`, text: `${d.ready} / ${d.desired}` })))), "deployments-table"));
     parts.push(h("h4", { text: `파드 (${c.pods.length})` }),
       table(["이름", "노드", "상태", "준비", "재시작", "나이"], c.pods.map((p) =>
         h("tr", {},
-          h("td", { class: "mono", text: p.name }),
-          h("td", { class: "mono", text: p.node || "–" }),
+          h("td", { class: "mono name" }, namePieces(p.name)),
+          h("td", { class: "mono name" }, p.node ? namePieces(p.node) : "–"),
           h("td", {}, phaseBadge(p.waitingReason && p.phase === "Running" ? p.waitingReason : p.phase)),
           h("td", { class: "num" }, h("span", { class: `badge ${p.ready ? "ok" : "bad"}`, text: `${p.readyContainers}/${p.containers}` })),
           h("td", { class: "num", text: p.restarts }),
@@ -762,11 +1075,11 @@ function renderLocal(local, mode) {
     // The 비고 column only when some service has something to say.
     table(["서비스", "주소", "살아있음", "준비", "응답한 곳", "비고"].slice(0, local.some(localNote) ? 6 : 5), local.map((s) =>
       h("tr", { "data-testid": "local-service", "data-service": s.service },
-        h("td", { class: "mono", text: s.service }),
-        h("td", { class: "mono url", text: s.url || "(이 게이트웨이)" }),
+        h("td", { class: "mono name" }, namePieces(s.service)),
+        h("td", { class: "mono url" }, s.url ? urlPieces(s.url) : "(이 게이트웨이)"),
         h("td", {}, yes(s.healthy, "정상", "응답 없음")),
         h("td", {}, yes(s.ready, "준비됨", "준비 안 됨")),
-        h("td", { class: "mono", text: s.info ? `${s.info.cluster} / ${s.info.pod}` : "–" }),
+        h("td", { class: "mono name" }, s.info ? [h("span", { class: "nobr", text: `${s.info.cluster} /` }), " ", namePieces(s.info.pod)] : "–"),
         local.some(localNote) ? h("td", { class: "note", title: s.error || null, text: localNote(s) }) : null)), "local-table"));
 }
 
@@ -792,3 +1105,4 @@ refresh();
 runWhoami();
 refreshStatus();
 setInterval(refreshStatus, STATUS_EVERY_MS);
+setInterval(refreshQuietly, LISTS_EVERY_MS);

@@ -10,6 +10,7 @@ import httpx
 
 from checklist.report import FAIL, PASS, SKIP
 from checklist.verify import Options, Verify
+from services import catalog
 from tests.checklist.servers import MeshLike, Telemetry, booking_trace, healthy_series, istio_requests, kiali_graph
 
 EDGE = ["edge.healthz", "edge.route.ui", "edge.route.users", "edge.route.movies", "edge.route.bookings"]
@@ -47,13 +48,18 @@ def test_a_mesh_that_works_passes_every_item(mesh_like: MeshLike, telemetry: tup
 
 
 def test_the_booking_round_trip_leaves_nothing_behind(mesh_like: MeshLike) -> None:
+    """Its user and movie are deleted; its booking stays (cancelled, as every
+    booking does), named with catalog.VERIFY_NAME_PREFIX so the page hides it."""
+    mark = catalog.VERIFY_NAME_PREFIX
     with httpx.Client(base_url=mesh_like.url, timeout=10) as http:
-        before = [u for u in http.get("/users/", params={"limit": "500"}).json()["items"] if u["name"].startswith("verify ")]
+        before = [u for u in http.get("/users/", params={"limit": "500"}).json()["items"] if u["name"].startswith(mark)]
         report = verify(mesh_like.url)
-        after = [u for u in http.get("/users/", params={"limit": "500"}).json()["items"] if u["name"].startswith("verify ")]
-        movies = [m for m in http.get("/movies/", params={"limit": "500"}).json()["items"] if m["title"].startswith("verify ")]
+        after = [u for u in http.get("/users/", params={"limit": "500"}).json()["items"] if u["name"].startswith(mark)]
+        movies = [m for m in http.get("/movies/", params={"limit": "500"}).json()["items"] if m["title"].startswith(mark)]
+        newest = http.get("/bookings/", params={"order": "newest", "limit": "1"}).json()["items"]
     assert report.get("mesh.cross.booking-user").status == PASS
     assert before == after == [] and movies == []
+    assert [(b["userName"][: len(mark)], b["movieTitle"][: len(mark)], b["status"]) for b in newest] == [(mark, mark, "cancelled")]
 
 
 def test_telemetry_that_shows_no_crossing_fails(mesh_like: MeshLike, telemetry: tuple[Telemetry, str]) -> None:

@@ -142,3 +142,58 @@ def shot(page: Any, name: str, full_page: bool = True) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def midword_breaks(page: Any, selector: str) -> list[str]:
+    """Text under `selector` that wraps inside a word: "example.c / om",
+    "booking- / service". A line may break only after a space or where the
+    page put a <wbr> or an unbreakable piece boundary (between text nodes).
+    Each hit reads "<text before the break>|<text after>"."""
+    return page.evaluate(
+        """(selector) => {
+          const out = [];
+          for (const root of document.querySelectorAll(selector)) {
+            if (!root.getClientRects().length) continue;
+            const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+              const text = node.data;
+              let lastTop = null;
+              for (let i = 0; i < text.length; i++) {
+                if (/\\s/.test(text[i])) continue;
+                const range = document.createRange();
+                range.setStart(node, i);
+                range.setEnd(node, i + 1);
+                const rect = [...range.getClientRects()].find((r) => r.width > 0);
+                if (!rect) continue;
+                const top = Math.round(rect.top);
+                if (lastTop !== null && top > lastTop + 2 && !/\\s/.test(text[i - 1])) {
+                  out.push(`${text.slice(0, i)}|${text.slice(i)}`);
+                }
+                lastTop = top;
+              }
+            }
+          }
+          return out;
+        }""",
+        selector,
+    )
+
+
+def clipped_placeholders(page: Any, selector: str = "input[placeholder]") -> list[str]:
+    """Visible inputs whose placeholder is wider than the room inside them."""
+    return page.evaluate(
+        """(selector) => {
+          const canvas = document.createElement('canvas').getContext('2d');
+          const out = [];
+          for (const input of document.querySelectorAll(selector)) {
+            if (!input.getClientRects().length) continue;
+            const cs = getComputedStyle(input);
+            canvas.font = `${cs.fontStyle} ${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+            const room = input.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+            const need = canvas.measureText(input.placeholder).width;
+            if (need > room + 0.5) out.push(`${input.id}: ${Math.round(need)}px > ${Math.round(room)}px`);
+          }
+          return out;
+        }""",
+        selector,
+    )

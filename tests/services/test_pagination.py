@@ -71,3 +71,29 @@ def test_list_does_not_scan(stack: Stack, redis_client: redis.Redis) -> None:
     used = {name.removeprefix("cmdstat_") for name in stats}
     assert "keys" not in used and "scan" not in used
     assert stats["cmdstat_zrange"]["calls"] == 1 and stats["cmdstat_mget"]["calls"] == 1
+
+
+def test_bookings_newest_first(stack: Stack, redis_client: redis.Redis) -> None:
+    """`order=newest` walks the same bookings backwards through the same
+    cursor (the web page shows the newest first), with a user filter too,
+    and a page still costs one ZRANGE ... LIMIT and one MGET."""
+    u1, u2, movie = stack.user("a")["id"], stack.user("b")["id"], stack.movie(capacity=100)["id"]
+    made, mine = [], []
+    for i in range(11):
+        who = u1 if i % 3 else u2
+        made.append(stack.book(who, movie).json()["id"])
+        if who == u1:
+            mine.append(made[-1])
+    url = f"{stack.bookings}/bookings"
+    ids, pages = walk(stack, url, 4, order="newest", movieId=movie)
+    assert ids == made[::-1] and pages == 3
+    ids, _ = walk(stack, url, 3, order="newest", userId=u1)
+    assert ids == mine[::-1]
+    assert walk(stack, url, 5, order="oldest", movieId=movie)[0] == made  # the default spelled out
+    redis_client.config_resetstat()
+    r = stack.http.get(url, params={"order": "newest", "limit": "2", "movieId": movie})
+    assert [b["id"] for b in r.json()["items"]] == made[:-3:-1]
+    stats = redis_client.info("commandstats")
+    assert stats["cmdstat_zrange"]["calls"] == 1 and stats["cmdstat_mget"]["calls"] == 1
+    bad = stack.http.get(url, params={"order": "sideways"})
+    assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "order"
