@@ -30,7 +30,8 @@ from typing import TextIO
 
 import httpx
 
-from checklist.stack import REPO_ROOT, StackError, read
+from checklist.stack import PROJECT, REPO_ROOT, StackError, read
+from infra.setting_objects import SettingError, parse_overrides
 
 OPS = ("reads", "bookings", "cancels")
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -271,6 +272,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--url", help=f"base URL (default {DEFAULT_URL}, the local run's api-gateway)")
     target.add_argument("--stack", help="send to http://theater.<domain> of this stack (ctx1)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="with --stack: override a stack setting for this run, e.g. domain=1.2.3.4.nip.io")
     parser.add_argument("--rate", type=float, default=5.0, help="requests per second (default 5)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
     parser.add_argument("--mix", default="reads=70,bookings=20,cancels=10",
@@ -289,11 +292,17 @@ def plan_from(args: argparse.Namespace) -> Plan:
     if not 1 <= args.concurrency <= 256:
         raise LoadError(f"--concurrency must be 1 to 256, got {args.concurrency}")
     url = args.url or DEFAULT_URL
+    if args.set and not args.stack:
+        raise LoadError("--set changes a stack setting: use it with --stack")
     if args.stack:
         try:
-            url = f"http://{read(args.stack, REPO_ROOT).host}"
-        except StackError as exc:
+            settings = read(args.stack, REPO_ROOT, parse_overrides(args.set, "--set"))
+        except (StackError, SettingError) as exc:
             raise LoadError(str(exc)) from None
+        if not settings.domain:
+            raise LoadError(f"{PROJECT}:domain is not set for stack {args.stack}: "
+                            f"`pulumi config set {PROJECT}:domain <domain> --stack {args.stack}`, or pass --url")
+        url = f"http://{settings.host}"
     if not url.startswith(("http://", "https://")):
         raise LoadError(f"--url must start with http:// or https://, got {url!r}")
     return Plan(url.rstrip("/"), args.rate, args.duration, parse_mix(args.mix), args.concurrency, args.timeout, args.seed)
