@@ -740,12 +740,14 @@ def parse_seconds(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
-    parser.add_argument("--url", help="the app's edge URL (default http://theater.<domain>)")
-    parser.add_argument("--prometheus-url", help="Prometheus base URL (default: istio-system/prometheus via the API server)")
-    parser.add_argument("--jaeger-url", help="Jaeger query base URL (default: istio-system/tracing via the API server)")
-    parser.add_argument("--kiali-url", help="Kiali base URL with its web root, e.g. http://127.0.0.1:20001/kiali")
-    parser.add_argument("--no-kubernetes", action="store_true", help="only the HTTP and telemetry items (e.g. the local run)")
-    parser.add_argument("--no-write", action="store_true", help="skip the booking round trip (it creates and removes test data)")
+    parser.add_argument("--url", help="앱 주소 (기본: http://theater.<domain>)")
+    parser.add_argument("--prometheus-url", help="Prometheus 주소 (기본: API 서버를 거쳐 istio-system/prometheus)")
+    parser.add_argument("--jaeger-url", help="Jaeger query 주소 (기본: API 서버를 거쳐 istio-system/tracing)")
+    parser.add_argument("--kiali-url", help="Kiali 주소와 웹 루트, 예: http://127.0.0.1:20001/kiali "
+                                            "(기본: API 서버를 거쳐 istio-system/kiali)")
+    parser.add_argument("--no-kubernetes", action="store_true",
+                        help="Kubernetes 항목 없이 HTTP·관측 항목만 (예: 로컬 실행, --url http://127.0.0.1:8080)")
+    parser.add_argument("--no-write", action="store_true", help="예약 왕복을 건너뜀 (테스트 데이터를 만들고 지우는 항목)")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -95,7 +95,7 @@ def render(stack: str, out_dir: str | Path, overrides: Mapping[str, Any] | None 
     return written
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="theater render", description=DESCRIPTION)
     parser.add_argument("--stack", required=True, help="스택 이름, 예: ctx1 (Pulumi.<stack>.yaml 을 읽음)")
     parser.add_argument("--out", help="YAML 을 쓸 디렉터리, 그 안의 *.yaml 은 바뀜 (기본: rendered/<stack>)")
@@ -105,7 +105,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", dest="old_overrides",
                         help="--set 의 예전 이름 (곧 없어짐)")
     parser.add_argument("--quiet", action="store_true", help="진행 줄을 출력하지 않음 (오류만)")
-    args = parser.parse_args(argv)
+    try:  # argparse's own words in Korean, as for the other commands
+        from services.cli import korean  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - infra/ without services/ (pulumi up installs infra/ only)
+        return parser
+    return korean(parser)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.old_overrides:
         print("theater render: --config 는 --set 으로 바뀌었습니다 (--config is deprecated: use --set, "
               "as doctor, verify and load do)", file=sys.stderr)

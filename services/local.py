@@ -35,6 +35,10 @@ from services.launcher import service_env as launcher_env
 from services.redis_server import RedisNotFound, RedisServer, find_redis_server
 
 PROG = "theater local"
+DESCRIPTION = ("앱 전체(Redis 와 네 서비스)를 이 컴퓨터에서 실행합니다. 서비스 하나가 죽어도 나머지는 계속 돌고, "
+               "Ctrl-C 로 모두 멈추며 데이터는 남습니다.")
+# Granian's log levels (granian.log.LogLevels), which services/serve.py passes $LOG_LEVEL to.
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 DEFAULT_DATA_DIR = Path(".theater") / "data"
 
 
@@ -48,26 +52,28 @@ Interrupted = StopRequested
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where Redis keeps its data (default: ./.theater/data)"
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="Redis 데이터 디렉터리 (기본: ./.theater/data)"
     )
     parser.add_argument(
-        "--redis-port", type=int, default=None, help=f"Redis port (default: {catalog.REDIS.port} + port offset)"
+        "--redis-port", type=int, default=None, help=f"Redis 포트 (기본: {catalog.REDIS.port} + 포트 오프셋)"
     )
     parser.add_argument(
-        "--port-offset", type=int, default=0, help="add N to every port, to run beside another copy (default: 0)"
+        "--port-offset", type=int, default=0, help="모든 포트에 N 을 더함, 다른 실행과 나란히 띄울 때 (기본: 0)"
     )
     parser.add_argument(
         "--services",
         default=None,
-        help="comma-separated services to start (default: all; api-gateway when it exists)",
+        help=f"실행할 서비스, 쉼표로 구분 (기본: 전부; 예: {','.join(list(catalog.SERVICES)[:2])})",
     )
     parser.add_argument(
         "--with-v2",
         action="store_true",
-        help="also start movie-service v2 (port 8092 + offset) beside v1; callers use both in turn",
+        help="movie-service v2 도 8092(+오프셋)에 띄움; 호출하는 쪽은 v1·v2 를 번갈아 부름",
     )
-    parser.add_argument("--log-level", default="warning", help="uvicorn log level of the services (default: warning)")
-    parser.add_argument("--ready-timeout", type=float, default=30.0, help="seconds to wait for each service")
+    parser.add_argument("--log-level", default="warning", choices=LOG_LEVELS,
+                        help="서비스(Granian 서버)의 로그 수준 (기본: warning)")
+    parser.add_argument("--ready-timeout", type=float, default=30.0,
+                        help="서비스마다 준비될 때까지 기다리는 초 (기본: 30)")
 
 
 def available_services(requested: str | None) -> list[catalog.ServiceSpec]:
@@ -217,7 +223,9 @@ class Launcher:
 
 def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
     if not isinstance(args, argparse.Namespace):
-        parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+        from services.cli import korean  # noqa: PLC0415 (cli imports this module)
+
+        parser = korean(argparse.ArgumentParser(prog=PROG, description=DESCRIPTION))
         add_arguments(parser)
         args = parser.parse_args(args)
     try:
