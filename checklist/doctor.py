@@ -478,19 +478,19 @@ def parse_set(values: Sequence[str]) -> dict[str, str]:
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kubeconfig", help="kubeconfig with both contexts (default: stack setting kubeconfig, "
+    parser.add_argument("--kubeconfig", help="두 컨텍스트가 있는 kubeconfig (기본: 스택 설정 kubeconfig, "
                                              "$KUBECONFIG, ~/.kube/config)")
     parser.add_argument("--project-dir", type=Path, default=REPO_ROOT,
-                        help="directory with Pulumi.yaml and Pulumi.<stack>.yaml (default: this checkout)")
+                        help="Pulumi.yaml 과 Pulumi.<stack>.yaml 이 있는 디렉터리 (기본: 이 체크아웃)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a theater-msa:* stack setting for this run (both stacks), e.g. domain=1.2.3.4.nip.io")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per request (default 5)")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+                        help="이번 실행에만 theater-msa:* 스택 설정을 바꿈 (두 스택 모두, 여러 번 가능), 예: domain=1.2.3.4.nip.io")
+    parser.add_argument("--timeout", type=float, default=5.0, help="요청마다 기다리는 초 (기본: 5)")
+    parser.add_argument("--json", action="store_true", help="결과를 JSON 으로 출력")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
-    parser.add_argument("--registry-url", help="registry API base URL (default https://<registry setting>)")
+    parser.add_argument("--registry-url", help="레지스트리 API 주소 (기본: https://<registry 설정>)")
 
 
 def finish(report: Report, as_json: bool) -> int:

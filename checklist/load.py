@@ -30,7 +30,8 @@ from typing import TextIO
 
 import httpx
 
-from checklist.stack import REPO_ROOT, StackError, read
+from checklist.stack import PROJECT, REPO_ROOT, StackError, read
+from infra.setting_objects import SettingError, parse_overrides
 from services.catalog import LOAD_NAME_PREFIX
 
 OPS = ("reads", "bookings", "cancels")
@@ -271,16 +272,18 @@ def render_summary(s: dict) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--url", help=f"base URL (default {DEFAULT_URL}, the local run's api-gateway)")
-    target.add_argument("--stack", help="send to http://theater.<domain> of this stack (ctx1)")
-    parser.add_argument("--rate", type=float, default=5.0, help="requests per second (default 5)")
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
+    target.add_argument("--url", help=f"보낼 주소 (기본: {DEFAULT_URL}, 로컬 실행의 api-gateway)")
+    target.add_argument("--stack", help="이 스택의 http://theater.<domain> 으로 보냄 (예: ctx1)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="--stack 과 함께: 이번 실행에만 스택 설정을 바꿈, 예: domain=1.2.3.4.nip.io")
+    parser.add_argument("--rate", type=float, default=5.0, help=f"초당 요청 수 (기본: 5, 최대 {MAX_RATE:.0f})")
+    parser.add_argument("--duration", type=float, default=60.0, help=f"보내는 시간(초) (기본: 60, 최대 {MAX_DURATION:.0f})")
     parser.add_argument("--mix", default="reads=70,bookings=20,cancels=10",
-                        help="weights of reads, bookings and cancels (default reads=70,bookings=20,cancels=10)")
-    parser.add_argument("--concurrency", type=int, default=16, help="most requests in flight (default 16)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
-    parser.add_argument("--seed", type=int, help="random seed for the choice of operations")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+                        help="조회·예약·취소의 비율 (기본: reads=70,bookings=20,cancels=10)")
+    parser.add_argument("--concurrency", type=int, default=16, help="동시에 보내는 요청의 상한, 넘치면 건너뜀 (기본: 16)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="요청마다 기다리는 초 (기본: 10)")
+    parser.add_argument("--seed", type=int, help="작업을 고르는 무작위 씨앗 (기본: 실행마다 다름)")
+    parser.add_argument("--json", action="store_true", help="요약을 JSON 으로 출력")
 
 
 def plan_from(args: argparse.Namespace) -> Plan:
@@ -291,11 +294,17 @@ def plan_from(args: argparse.Namespace) -> Plan:
     if not 1 <= args.concurrency <= 256:
         raise LoadError(f"--concurrency must be 1 to 256, got {args.concurrency}")
     url = args.url or DEFAULT_URL
+    if args.set and not args.stack:
+        raise LoadError("--set changes a stack setting: use it with --stack")
     if args.stack:
         try:
-            url = f"http://{read(args.stack, REPO_ROOT).host}"
-        except StackError as exc:
+            settings = read(args.stack, REPO_ROOT, parse_overrides(args.set, "--set"))
+        except (StackError, SettingError) as exc:
             raise LoadError(str(exc)) from None
+        if not settings.domain:
+            raise LoadError(f"{PROJECT}:domain is not set for stack {args.stack}: "
+                            f"`pulumi config set {PROJECT}:domain <domain> --stack {args.stack}`, or pass --url")
+        url = f"http://{settings.host}"
     if not url.startswith(("http://", "https://")):
         raise LoadError(f"--url must start with http:// or https://, got {url!r}")
     return Plan(url.rstrip("/"), args.rate, args.duration, parse_mix(args.mix), args.concurrency, args.timeout, args.seed)

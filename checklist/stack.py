@@ -6,7 +6,9 @@ stay fast); secrets are never read. `overrides` (the CLI's --set) win.
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,10 +123,17 @@ class StackSettings:
         return self.text("failover").lower() in ("true", "1", "yes")
 
 
+def stack_names(root: Path = REPO_ROOT) -> list[str]:
+    """The stacks that have a Pulumi.<stack>.yaml file (as infra/mockrun.py lists them for render)."""
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+
+
 def read(stack: str, root: Path = REPO_ROOT, overrides: Mapping[str, str] | None = None) -> StackSettings:
     project_file = root / "Pulumi.yaml"
     if not project_file.is_file():
         raise StackError(f"{project_file} not found: run from the repository or pass --project-dir")
+    if not (root / f"Pulumi.{stack}.yaml").is_file():
+        raise StackError(f"Pulumi.{stack}.yaml does not exist in {root}; stacks: {', '.join(stack_names(root)) or 'none'}")
     project = yaml.safe_load(project_file.read_text()) or {}
     values: dict[str, str] = {}
     declared = set()
@@ -139,9 +148,34 @@ def read(stack: str, root: Path = REPO_ROOT, overrides: Mapping[str, str] | None
         for key, value in ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).items():
             if key.startswith(f"{PROJECT}:") and not (isinstance(value, dict) and "secure" in value):
                 values[key.split(":", 1)[1]] = _text(value)
-    for key, value in (overrides or {}).items():
-        values[key.removeprefix(f"{PROJECT}:")] = value
+    overrides = {key.removeprefix(f"{PROJECT}:"): value for key, value in (overrides or {}).items()}
+    values.update(overrides)
+    if overrides:
+        check_overrides(stack, values, overrides)
     return StackSettings(stack, values, frozenset(declared))
+
+
+def check_overrides(stack: str, values: Mapping[str, str], overrides: Mapping[str, str]) -> None:
+    """Refuse a --set that `pulumi up` would refuse: an unknown key, or a value
+    the program's own validation (infra/settings.py) rejects, the message
+    naming the key. Problems of the stack file alone are left to doctor's checks."""
+    from infra.settings import SETTINGS, SETTINGS_BY_KEY, StackConfig  # noqa: PLC0415 (pydantic: only when --set is used)
+
+    for key, value in overrides.items():
+        if key not in SETTINGS_BY_KEY:
+            close = difflib.get_close_matches(key, SETTINGS_BY_KEY, n=1)
+            hint = f"did you mean {PROJECT}:{close[0]}?" if close else f"settings: {', '.join(sorted(SETTINGS_BY_KEY))}"
+            raise StackError(f"--set {key}={value}: {PROJECT}:{key} is not a setting; {hint}")
+    # Secrets are never read here: a stand-in lets the rules that need one pass.
+    known = {k: v for k, v in values.items() if k in SETTINGS_BY_KEY}
+    known.update({s.key: "stand-in" for s in SETTINGS if (s.secret or s.sensitive) and not known.get(s.key)})
+    try:
+        StackConfig.from_values(stack, known)
+    except setting_objects.SettingError as exc:
+        for problem in str(exc).splitlines():
+            for key, value in overrides.items():
+                if re.search(rf"{PROJECT}:{re.escape(key)}\b", problem):
+                    raise StackError(f"--set {key}={value}: {problem}") from None
 
 
 def _text(value: object) -> str:

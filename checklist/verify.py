@@ -41,8 +41,11 @@ from checklist.doctor import ISTIO_NS, add_common_arguments, finish, parse_set
 from checklist.report import Report, Result, failed, passed, skipped
 from checklist.stack import REPO_ROOT, StackError, StackSettings, read
 from services import catalog
+from services.common.settings import Settings
 
 NS = catalog.NAMESPACE
+# The cluster a service names without CLUSTER_NAME (services/common/settings.py), as in `theater local`.
+LOCAL_CLUSTER = Settings.__dataclass_fields__["cluster"].default
 SIDECAR = "istio-proxy"
 APPS = tuple(catalog.SERVICES)
 # `<service>@<cluster>/<pod> (<version>)`; answers of older images have no version.
@@ -59,6 +62,15 @@ ROUTE_CALLS = 20
 def served_by(header: str | None) -> list[tuple[str, str, str]]:
     """[(service, cluster, pod), ...] of an X-Served-By header, innermost first."""
     return [(service, cluster, pod) for service, cluster, pod, _ in SERVED_BY.findall(header or "")]
+
+
+def local_run(chain: list[tuple[str, str, str]]) -> bool:
+    """Every service in an X-Served-By chain says it runs in `theater local`
+    (cluster "local"): no cluster, so no cross-cluster call to look for."""
+    return bool(chain) and all(cluster == LOCAL_CLUSTER for _, cluster, _ in chain)
+
+
+LOCAL_RUN = "로컬 실행(theater local, 클러스터 'local')이라 클러스터 간 호출이 없어 건너뜀"
 
 
 def answered(header: str | None, service: str) -> tuple[str, str] | None:
@@ -376,7 +388,9 @@ class Verify:
             chain = [] if isinstance(r, str) else served_by(r.headers.get("x-served-by"))
             clusters = {s: c for s, c, _ in chain}
             movie_clusters = {movie_cluster} | ({self.ingress.v2_cluster} if self.ingress.v2_cluster else set())
-            if clusters.get("movie-service") in movie_clusters and clusters.get("api-gateway") == gateway_cluster:
+            if local_run(chain) and r.status_code == 200:
+                self.add(skipped(key, title, f"X-Served-By {r.headers['x-served-by']}: {LOCAL_RUN}"))
+            elif clusters.get("movie-service") in movie_clusters and clusters.get("api-gateway") == gateway_cluster:
                 self.add(passed(key, title, f"X-Served-By {r.headers['x-served-by']}"))
             else:
                 self.add(failed(key, title, r if isinstance(r, str) else
@@ -411,7 +425,9 @@ class Verify:
             if booking.status_code == 201:
                 made.insert(0, f"/bookings/{booking.json()['id']}")
             evidence = f"POST /bookings/ → {booking.status_code}, X-Served-By {booking.headers.get('x-served-by') or '없음'}"
-            if booking.status_code == 201 and clusters.get("booking-service") == booking_cluster:
+            if booking.status_code == 201 and local_run(chain):
+                self.add(skipped(key, title, f"{evidence}: {LOCAL_RUN}"))
+            elif booking.status_code == 201 and clusters.get("booking-service") == booking_cluster:
                 self.add(passed(key, title, evidence + f" (user-service 는 {user_cluster} 에만 있음)"))
             else:
                 self.add(failed(key, title, evidence + ("" if booking.status_code == 201 else f" — 본문: {booking.text[:160]}"),
@@ -725,12 +741,14 @@ def parse_seconds(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
-    parser.add_argument("--url", help="the app's edge URL (default http://theater.<domain>)")
-    parser.add_argument("--prometheus-url", help="Prometheus base URL (default: istio-system/prometheus via the API server)")
-    parser.add_argument("--jaeger-url", help="Jaeger query base URL (default: istio-system/tracing via the API server)")
-    parser.add_argument("--kiali-url", help="Kiali base URL with its web root, e.g. http://127.0.0.1:20001/kiali")
-    parser.add_argument("--no-kubernetes", action="store_true", help="only the HTTP and telemetry items (e.g. the local run)")
-    parser.add_argument("--no-write", action="store_true", help="skip the booking round trip (it creates and removes test data)")
+    parser.add_argument("--url", help="앱 주소 (기본: http://theater.<domain>)")
+    parser.add_argument("--prometheus-url", help="Prometheus 주소 (기본: API 서버를 거쳐 istio-system/prometheus)")
+    parser.add_argument("--jaeger-url", help="Jaeger query 주소 (기본: API 서버를 거쳐 istio-system/tracing)")
+    parser.add_argument("--kiali-url", help="Kiali 주소와 웹 루트, 예: http://127.0.0.1:20001/kiali "
+                                            "(기본: API 서버를 거쳐 istio-system/kiali)")
+    parser.add_argument("--no-kubernetes", action="store_true",
+                        help="Kubernetes 항목 없이 HTTP·관측 항목만 (예: 로컬 실행, --url http://127.0.0.1:8080)")
+    parser.add_argument("--no-write", action="store_true", help="예약 왕복을 건너뜀 (테스트 데이터를 만들고 지우는 항목)")
 
 
 def main(args: argparse.Namespace) -> int:

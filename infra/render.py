@@ -1,4 +1,4 @@
-"""`theater render --stack ctx1 --out DIR [--config KEY=VALUE ...]`
+"""`theater render --stack ctx1 [--out DIR] [--set KEY=VALUE ...]`
 
 Runs the Pulumi program for a stack under mocks (infra/mockrun.py: no
 cluster, no Pulumi CLI) and writes every Kubernetes/Istio object it declares
@@ -21,6 +21,8 @@ from infra import mockrun
 from infra.config import ConfigError, kubeconfig_server, qkey
 from infra.setting_objects import SettingError, parse_overrides
 
+DESCRIPTION = ("스택 하나의 Kubernetes·Istio 매니페스트를 YAML 파일로 씁니다 (Pulumi CLI·클러스터 필요 없음; "
+               "이미지 digest 와 비밀 값은 가짜). kubectl diff -f DIR 로 비교하세요.")
 PLACEHOLDER_API_SERVER = "https://api-server.invalid:6443"
 
 # Apply order when someone runs `kubectl apply -f DIR` (files sort by name).
@@ -93,16 +95,31 @@ def render(stack: str, out_dir: str | Path, overrides: Mapping[str, Any] | None 
     return written
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="theater render", description=DESCRIPTION)
+    parser.add_argument("--stack", required=True, help="스택 이름, 예: ctx1 (Pulumi.<stack>.yaml 을 읽음)")
+    parser.add_argument("--out", help="YAML 을 쓸 디렉터리, 그 안의 *.yaml 은 바뀜 (기본: rendered/<stack>)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="이번 실행에만 스택 설정을 바꿈, 예: --set faults='{\"movie-service\":{\"delay\":\"2s\"}}' "
+                             "(doctor·verify·load 와 같은 옵션)")
+    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", dest="old_overrides",
+                        help="--set 의 예전 이름 (곧 없어짐)")
+    parser.add_argument("--quiet", action="store_true", help="진행 줄을 출력하지 않음 (오류만)")
+    try:  # argparse's own words in Korean, as for the other commands
+        from services.cli import korean  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - infra/ without services/ (pulumi up installs infra/ only)
+        return parser
+    return korean(parser)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="theater render", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", required=True, help="stack name, e.g. ctx1 (reads Pulumi.<stack>.yaml)")
-    parser.add_argument("--out", required=True, help="directory for the YAML files (its *.yaml files are replaced)")
-    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a setting, e.g. --config faults='{\"movie-service\":{\"delay\":\"2s\"}}'")
-    parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    if args.old_overrides:
+        print("theater render: --config 는 --set 으로 바뀌었습니다 (--config is deprecated: use --set, "
+              "as doctor, verify and load do)", file=sys.stderr)
+    out = args.out or str(Path("rendered") / args.stack)
     try:
-        render(args.stack, args.out, parse_overrides(args.config, "--config"), quiet=args.quiet)
+        render(args.stack, out, parse_overrides(args.old_overrides + args.overrides, "--set"), quiet=args.quiet)
     except (ConfigError, SettingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -134,3 +134,33 @@ def test_cli_json_and_bad_options(tmp_path: Path) -> None:
     bad = subprocess.run([*theater_command(), "doctor", "--set", "nodomain"], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode == 2 and "--set takes KEY=VALUE" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("command", ["doctor", "verify"])
+@pytest.mark.parametrize(("setting", "says"), [
+    ("nope=1", ["theater-msa:nope is not a setting", "domain"]),                 # an unknown key, and the known ones
+    ("domian=1.2.3.4.nip.io", ["theater-msa:domian is not a setting", "theater-msa:domain"]),  # a typo: the close match
+    ("domain=bad_domain!", ["theater-msa:domain", "DNS name", "bad_domain!"]),   # a value the program would refuse
+    ("replicas=two", ["theater-msa:replicas", "integer"]),
+])
+def test_set_refuses_what_pulumi_would_refuse(command: str, setting: str, says: list[str], tmp_path: Path) -> None:
+    """`--set` is checked against the settings the program declares, with its
+    own validation, before anything is contacted: exit 2, one message naming the key."""
+    done = subprocess.run([*theater_command(), command, "--kubeconfig", str(tmp_path / "none"), "--timeout", "1",
+                           "--set", setting], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    for text in says:
+        assert text in done.stderr, done.stderr
+    assert done.stderr.startswith(f"theater {command}: --set {setting}")
+
+
+def test_set_accepts_every_valid_setting_the_docs_show(tmp_path: Path) -> None:
+    s = stack.read("ctx2", ROOT, {"domain": "10.0.0.1.nip.io", "ingressServiceAccount": "istio-system/x",
+                                  "theater-msa:replicas": "3", "faults": '{"movie-service":{"abort":503,"percent":20}}'})
+    assert s.host == "theater.10.0.0.1.nip.io" and s.json_value("faults")["movie-service"]["abort"] == 503
+
+
+def test_a_stack_without_its_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(stack.StackError, match=r"Pulumi\.ctx3\.yaml does not exist .*stacks: ctx1, ctx2"):
+        stack.read("ctx3")

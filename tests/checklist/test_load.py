@@ -69,6 +69,18 @@ def test_bad_options_and_an_absent_app() -> None:
         done = run_load(*args)
         assert done.returncode == 2, (args, done.stderr)
         assert message in done.stderr and "Traceback" not in done.stderr
+    # A stack without its Pulumi.<stack>.yaml is named, as `theater render` names it (not "http://theater. does not answer").
+    done = run_load("--stack", "ctx3", "--duration", "1")
+    assert done.returncode == 2, done.stderr
+    assert "Pulumi.ctx3.yaml does not exist" in done.stderr and "ctx1, ctx2" in done.stderr, done.stderr
+    assert "does not answer" not in done.stderr and "Traceback" not in done.stderr
+    # --set (the one override flag of doctor, verify, render and load) is checked like theirs.
+    for args, key in ((["--stack", "ctx1", "--set", "nope=1"], "theater-msa:nope"),
+                      (["--stack", "ctx1", "--set", "domain=bad_domain!"], "theater-msa:domain"),
+                      (["--stack", "ctx1", "--set", "domain="], "theater-msa:domain")):
+        done = run_load(*args, "--duration", "1")
+        assert done.returncode == 2 and key in done.stderr, (args, done.stderr)
+        assert "does not answer" not in done.stderr and "Traceback" not in done.stderr
     done = run_load("--url", "http://127.0.0.1:9", "--duration", "1")
     assert done.returncode == 1
     assert "does not answer" in done.stderr and "theater local" in done.stderr

@@ -48,10 +48,41 @@ def test_render_main_config_override_and_errors(tmp_path, ui_dir, monkeypatch, c
     real = mockrun.run
     monkeypatch.setattr(mockrun, "run", lambda *a, **kw: real(*a, ui_dir=ui_dir, **kw))
     assert render.main(["--stack", "ctx2", "--out", str(tmp_path), "--quiet",
-                        "--config", "redisStorageClass=local-path"]) == 0
+                        "--set", "redisStorageClass=local-path"]) == 0
     assert (tmp_path / "08-persistentvolumeclaim-theater-msa-redis-data.yaml").exists()
-    assert render.main(["--stack", "ctx2", "--out", str(tmp_path), "--config", "placement={\"x\": \"ctx1\"}"]) == 2
-    assert "theater-msa:placement" in capsys.readouterr().err
+    assert capsys.readouterr().err == ""
+    assert render.main(["--stack", "ctx2", "--out", str(tmp_path), "--set", "placement={\"x\": \"ctx1\"}"]) == 2
+    err = capsys.readouterr().err
+    assert "theater-msa:placement" in err and "Traceback" not in err
+
+
+def test_render_config_is_a_deprecated_alias_of_set(tmp_path, ui_dir, monkeypatch, capsys):
+    """doctor, verify and load take --set; render takes it too and still
+    accepts its old --config, saying so once."""
+    from infra import mockrun
+
+    real = mockrun.run
+    monkeypatch.setattr(mockrun, "run", lambda *a, **kw: real(*a, ui_dir=ui_dir, **kw))
+    assert render.main(["--stack", "ctx2", "--out", str(tmp_path), "--quiet",
+                        "--config", "redisStorageClass=local-path", "--set", "replicas=3"]) == 0
+    assert (tmp_path / "08-persistentvolumeclaim-theater-msa-redis-data.yaml").exists()
+    deployment = yaml.safe_load((tmp_path / "10-deployment-theater-msa-movie-service.yaml").read_text())
+    assert deployment["spec"]["replicas"] == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--config" in err[0] and "--set" in err[0], err  # one deprecation line
+
+
+def test_render_without_out_writes_rendered_stack(tmp_path, ui_dir, monkeypatch, capsys):
+    """`theater render --stack ctx1` with no --out: ./rendered/ctx1, the path README shows, said in the output."""
+    from infra import mockrun
+
+    real = mockrun.run
+    monkeypatch.setattr(mockrun, "run", lambda *a, **kw: real(*a, ui_dir=ui_dir, **kw))
+    monkeypatch.chdir(tmp_path)
+    assert render.main(["--stack", "ctx1"]) == 0
+    written = list((tmp_path / "rendered" / "ctx1").glob("*.yaml"))
+    assert written and any(p.name.startswith("00-namespace") for p in written)
+    assert "rendered/ctx1" in capsys.readouterr().out
 
 
 def test_render_unknown_stack_names_the_missing_file(tmp_path, capsys):

