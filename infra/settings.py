@@ -79,6 +79,7 @@ def _text(value: Any) -> str:
 
 
 _DNS_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
+_SUBDOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 _NAMESPACED = re.compile(r"[a-z0-9-]+/[a-z0-9.-]+")
 _NAMESPACED_OR_ALL = re.compile(r"[a-z0-9-]+/([a-z0-9.-]+|\*)")
 _NAMESPACED_SETTINGS = {
@@ -120,7 +121,7 @@ class StackConfig(pydantic.BaseModel):
     service_version: str = setting(catalog.DEFAULT_VERSION, key="serviceVersion", description="SERVICE_VERSION of the app pods, and their version label (characters a label value cannot hold become -).")
     replicas: int = setting(2, key="replicas", example="2", description="Replicas per app Deployment.")
     placement: Mapping[str, str] = setting("", key="placement", example="'{\"movie-service\": \"ctx1\"}'", description='JSON object overriding the home cluster per service, e.g. {"movie-service": "ctx1"}; empty means the default placement.')
-    redis_storage_class: str | None = setting("", key="redisStorageClass", description="StorageClass for a Redis PersistentVolumeClaim; empty means an emptyDir (data lost on pod restart).")
+    redis_storage_class: str | None = setting("", key="redisStorageClass", example="emptyDir", description="StorageClass of Redis' PersistentVolumeClaim; empty means the cluster's default StorageClass (NKS: nks-block-storage); emptyDir means no claim (the data is lost whenever the pod moves).")
     redis_storage_size: str = setting("1Gi", key="redisStorageSize", description="Size of the Redis PersistentVolumeClaim.")
     redis_image: str = setting(catalog.REDIS.image, key="redisImage", description="Redis image; set a Harbor copy (e.g. harbor.<domain>/library/redis:7.4-alpine) when the cluster cannot pull from Docker Hub.")
     remote_status_stack: str | None = setting("", key="remoteStatusStack", description="Stack (org/project/stack) that exports dashboardKubeconfig, e.g. organization/theater-msa/ctx2. Set it after that stack exists; empty means the status page shows the other cluster as not connected.")
@@ -195,6 +196,9 @@ class StackConfig(pydantic.BaseModel):
             # A namespace label value, and it must equal the revision exactly: checked, not rewritten.
             raise _fail("istioRevision", f"must be an Istio revision name such as 1-24 (a label value: at most 63 "
                         f"letters, digits, '-', '_' or '.', starting and ending with a letter or digit), got {value!r}")
+        if info.field_name == "redis_storage_class" and value != "emptyDir" and not _SUBDOMAIN.fullmatch(value):
+            raise _fail("redisStorageClass", f"must be a StorageClass name (lower-case letters, digits, '-' and '.'), "
+                        f"emptyDir, or empty for the cluster's default StorageClass, got {value!r}")
         if info.field_name == "v2_cluster" and value not in catalog.CLUSTERS:
             raise _fail("v2Cluster", f"must be one of {', '.join(catalog.CLUSTERS)} or empty, got {value!r}")
         return value
