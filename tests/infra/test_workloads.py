@@ -185,6 +185,31 @@ def test_prepushed_images(run_stack):
     assert "latest" not in str(run.outputs["images"])
 
 
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_a_digest_as_image_tag_is_refused_when_it_would_name_several_images(ui_dir):
+    """imageTag sha256:... was applied to every service's repository: all but
+    one pull failed (ErrImagePull) long after `pulumi up` started."""
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        mockrun.run("ctx2", {"buildImages": "false", "imageTag": DIGEST}, ui_dir=ui_dir)
+    text = str(info.value)
+    assert "theater-msa:imageTag is a digest" in text and "deploys 2 (movie-service, booking-service)" in text
+    assert "pulumi config set theater-msa:imageTag <tag> --stack ctx2" in text
+    with pytest.raises(ConfigError, match="buildImages is true"):
+        mockrun.run("ctx2", {"imageTag": DIGEST}, ui_dir=ui_dir)
+
+
+def test_a_digest_names_the_one_image_of_a_stack(run_stack):
+    run = run_stack("ctx1", buildImages="false", v2ImageTag=DIGEST, v2Cluster="ctx1")
+    image = pod_spec(run, "movie-service-v2")["containers"][0]["image"]
+    assert image == f"harbor.27.96.156.180.nip.io/theater-msa/movie-service@{DIGEST}"
+    one = run_stack("ctx2", buildImages="false", imageTag=DIGEST, placement='{"booking-service": "ctx1"}')
+    assert pod_spec(one, "movie-service")["containers"][0]["image"].endswith(f"/movie-service@{DIGEST}")
+
+
 def test_redis(each_stack):
     dep = each_stack.one("Deployment", "redis", NS).manifest
     pod = dep["spec"]["template"]["spec"]
