@@ -59,6 +59,38 @@ CANARY_TOLERANCE = 10
 ROUTE_CALLS = 20
 
 
+@dataclass(frozen=True)
+class Rollout:
+    """One Deployment's replicas as its status reports them."""
+
+    cluster: str
+    name: str
+    desired: int
+    ready: int
+
+    @property
+    def shown(self) -> str:
+        return f"{self.cluster}:{self.name} 준비 {self.ready}/{self.desired}"
+
+
+def rollouts(cluster: str, deployments: list[dict], service: str, version: str | None = None) -> list[Rollout]:
+    """The Deployments of `service` (of one pod `version` label, or all) in a cluster's list."""
+    out = []
+    for d in deployments:
+        labels = ((d["spec"].get("template") or {}).get("metadata", {}).get("labels") or {})
+        if labels.get(catalog.APP_LABEL) != service or (version is not None and labels.get(catalog.VERSION_LABEL) != version):
+            continue
+        desired = d["spec"].get("replicas")
+        out.append(Rollout(cluster, d["metadata"]["name"], 1 if desired is None else int(desired),
+                           int((d.get("status") or {}).get("readyReplicas") or 0)))
+    return out
+
+
+def not_ready(found: list[Rollout]) -> list[Rollout]:
+    """Deployments asked to run pods that are not all Ready (scaled to 0 is not a fault)."""
+    return [r for r in found if r.ready < r.desired]
+
+
 def served_by(header: str | None) -> list[tuple[str, str, str]]:
     """[(service, cluster, pod), ...] of an X-Served-By header, innermost first."""
     return [(service, cluster, pod) for service, cluster, pod, _ in SERVED_BY.findall(header or "")]
@@ -564,9 +596,50 @@ class Verify:
                 seen[who] += 1
         return seen, errors
 
+    def movie_rollouts(self, version: str | None = None) -> list[Rollout] | None:
+        """movie-service's Deployments (of one version, or all) in every cluster; None
+        when Kubernetes is not read (--no-kubernetes) or a cluster cannot be."""
+        if len(self.clusters) < len(catalog.CLUSTERS):
+            return None
+        found: list[Rollout] = []
+        for name, cluster in self.clusters.items():
+            try:
+                found += rollouts(name, cluster.items(f"/apis/apps/v1/namespaces/{NS}/deployments"), catalog.MOVIE.name, version)
+            except kube.KubeError:
+                return None
+        return found
+
+    def pods_fix(self, found: list[Rollout]) -> list[str]:
+        fixes = []
+        for r in found:
+            ctx = self.stacks[r.cluster].kube_context if r.cluster in self.stacks else r.cluster
+            fixes += [f"kubectl --context {ctx} -n {NS} get pods -l app={catalog.MOVIE.name} -o wide",
+                      f"kubectl --context {ctx} -n {NS} describe deploy {r.name} | tail -20",
+                      f"kubectl --context {ctx} -n {NS} logs deploy/{r.name} -c {catalog.MOVIE.name} --tail 20"]
+        return fixes
+
+    def v2_not_ready(self, key: str, title: str) -> Result | None:
+        """FAIL when movie-service v2 is not running Ready where v2Cluster says:
+        traffic the lesson sends it then ends in "no healthy upstream"."""
+        v2 = self.movie_rollouts(catalog.MOVIE_V2.version)
+        if v2 is None:
+            return None
+        where = self.ingress.v2_cluster
+        if not v2 or not any(r.desired > 0 for r in v2):
+            return failed(key, title, f"{where} 에 movie-service {catalog.MOVIE_V2.version} Deployment 가 없거나 0개로 "
+                          f"줄어 있음", [f"pulumi config get theater-msa:v2Cluster --stack {s}" for s in catalog.CLUSTERS]
+                          + [f"pulumi up --stack {where}"])
+        if not_ready(v2):
+            return failed(key, title, "v2 Pod 가 Ready 가 아님: " + ", ".join(r.shown for r in not_ready(v2))
+                          + " (집 클러스터의 Redis 에 닿지 못하면 /readyz 가 503)", self.pods_fix(not_ready(v2)))
+        return None
+
     def observe_canary(self, weights: dict) -> Result:
         v2 = catalog.MOVIE_V2.version
         key, title = "lessons.canary", f"실습: 카나리 {' / '.join(f'{k} {v}' for k, v in weights.items())}"
+        problem = self.v2_not_ready(key, title)
+        if problem is not None:
+            return problem
         seen, errors = self.movie_answers(CANARY_CALLS)
         total = sum(seen.values())
         by_version = Counter()
@@ -589,6 +662,9 @@ class Verify:
     def observe_ab(self, ab: dict, canary: dict) -> Result:
         v2 = catalog.MOVIE_V2.version
         key, title = "lessons.ab", "실습: A/B (헤더·쿠키로 v2)"
+        problem = self.v2_not_ready(key, title)
+        if problem is not None:
+            return problem
         if "header" in ab:
             chosen, shown = {str(ab["header"]): str(ab.get("value", ""))}, f"{ab['header']}: {ab.get('value')}"
         else:
@@ -610,13 +686,26 @@ class Verify:
 
     def observe_failover(self) -> Result:
         """The edge (the ingress cluster's gateway) prefers movie-service in its own
-        cluster; when that has no ready pod (the lesson scales it to 0), the other cluster answers."""
+        cluster; when that is scaled to 0 (the lesson's step), the other cluster
+        answers. Every copy asked to run must be Ready: a copy that is not (say,
+        one that cannot reach its home's Redis) is a fault, not a failover."""
         key, title = "lessons.failover", "실습: 장애 조치·자기 클러스터 우선"
         local = self.ingress.cluster
-        ready = self.ready_movie_pods(local)
-        expected = {local} if ready != 0 else set(catalog.CLUSTERS) - {local}
-        why = ("쿠버네티스를 읽지 않아 준비 상태는 모름" if ready is None
-               else f"{local} 의 movie-service 준비 {ready}개 → " + ("자기 클러스터 우선" if ready else "다른 클러스터로 장애 조치"))
+        found = self.movie_rollouts()
+        if found is None:
+            expected, why = {local}, "쿠버네티스를 읽지 않아 준비 상태는 모름"
+        else:
+            broken = not_ready(found)
+            if broken:
+                return failed(key, title, "movie-service Pod 가 Ready 가 아님: " + ", ".join(r.shown for r in broken)
+                              + " (장애 조치 실습은 0개로 줄인 쪽만 빠져야 함)", self.pods_fix(broken))
+            desired_here = sum(r.desired for r in found if r.cluster == local)
+            if not any(r.ready for r in found):
+                return failed(key, title, "어느 클러스터에도 준비된 movie-service Pod 가 없음: "
+                              + (", ".join(r.shown for r in found) or "Deployment 없음"), self.pods_fix(found))
+            expected = {local} if desired_here else set(catalog.CLUSTERS) - {local}
+            why = (f"{local} 의 movie-service " + ", ".join(r.shown for r in found if r.cluster == local) + " → "
+                   + ("자기 클러스터 우선" if desired_here else "0개로 줄임: 다른 클러스터로 장애 조치"))
         seen, errors = self.movie_answers(ROUTE_CALLS)
         clusters = Counter()
         for (_, cluster), n in seen.items():
@@ -630,19 +719,6 @@ class Verify:
             f"kubectl --context {ctx} -n {NS} get dr movie-service-dr -o yaml | grep -A6 localityLbSetting",
             f"istioctl --context {ctx} proxy-config endpoints deploy/istio-ingressgateway.{ISTIO_NS} "
             f"--cluster 'outbound|{catalog.MOVIE.port}||movie-service.{NS}.svc.cluster.local'"])
-
-    def ready_movie_pods(self, cluster_name: str) -> int | None:
-        """Ready replicas of movie-service (every version) in a cluster; None when Kubernetes is not read."""
-        cluster = self.clusters.get(cluster_name)
-        if cluster is None:
-            return None
-        try:
-            deployments = cluster.items(f"/apis/apps/v1/namespaces/{NS}/deployments")
-        except kube.KubeError:
-            return None
-        return sum((d.get("status") or {}).get("readyReplicas") or 0 for d in deployments
-                   if ((d["spec"].get("template") or {}).get("metadata", {}).get("labels") or {}).get(catalog.APP_LABEL)
-                   == catalog.MOVIE.name)
 
     def route_of(self, service: str) -> str | None:
         return next((f"/{r}/?limit=1" for r, s in catalog.ROUTED.items() if s.name == service), None)

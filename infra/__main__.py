@@ -59,7 +59,8 @@ def demo_commands(cfg: StackConfig) -> list[str]:
         f"istioctl --context {ctx} analyze -n {ns}",
     ]
     if cfg.here:
-        # Redis endpoints seen by a local app: only this cluster's Redis is in the `local` subset.
+        # Redis endpoints seen by a local app: redis-<this cluster> is this cluster's pod,
+        # redis-<other> the other cluster's east-west gateway.
         cmds.append(f"istioctl --context {ctx} proxy-config endpoints deploy/{cfg.here[0]}.{ns} | grep redis")
         # The app's own metrics, merged by the sidecar into its 15020 endpoint (what Prometheus scrapes).
         cmds.append(f"kubectl --context {ctx} -n {ns} port-forward deploy/{cfg.here[0]} 15020:15020 & sleep 3; "
@@ -138,6 +139,7 @@ def build() -> None:
                 cluster=cfg.cluster,
                 deploy=deploy,
                 service_account=service_account_of(name),
+                redis_cluster=cfg.placement[name],
                 image=images.refs.get(name),
                 replicas=cfg.replicas,
                 version=cfg.service_version,
@@ -157,6 +159,7 @@ def build() -> None:
                 cluster=cfg.cluster,
                 deploy=True,
                 service_account=service_account_of(version.spec.name),
+                redis_cluster=cfg.placement[version.spec.name],
                 image=images.refs[version.name],
                 replicas=cfg.replicas,
                 depends_on=[accounts[version.spec.name]],

@@ -1,8 +1,8 @@
 """Both clusters on one status page.
 
 Exporting side (by default the cluster where api-gateway does not run, i.e.
-ctx2): a read-only ServiceAccount `theater-dashboard` (get/list/watch on
-nodes, and on pods/deployments/replicasets in theater-msa), a token Secret
+ctx2): a read-only ServiceAccount `theater-dashboard` (get/list on
+nodes, and on pods/deployments in theater-msa), a token Secret
 for it, and a kubeconfig built from that token (read from the created
 Secret's data) exported as the secret stack
 output `dashboardKubeconfig`.

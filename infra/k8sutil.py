@@ -65,3 +65,19 @@ def restricted_pod_security(uid: int, gid: int) -> k8s.core.v1.PodSecurityContex
         fs_group=gid,
         seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
     )
+
+
+def preferred_cluster_affinity(cluster: str) -> k8s.core.v1.AffinityArgs:
+    """Prefer nodes labelled cluster-name=<cluster>. Preferred, not required:
+    each Deployment exists only in its own cluster's API server, so the label
+    decides nothing, and a required term would leave pods Pending on nodes an
+    NKS node-pool upgrade brings up without it."""
+    term = k8s.core.v1.PreferredSchedulingTermArgs(
+        weight=100,
+        preference=k8s.core.v1.NodeSelectorTermArgs(
+            match_expressions=[k8s.core.v1.NodeSelectorRequirementArgs(key=catalog.CLUSTER_LABEL, operator="In", values=[cluster])]
+        ),
+    )
+    return k8s.core.v1.AffinityArgs(
+        node_affinity=k8s.core.v1.NodeAffinityArgs(preferred_during_scheduling_ignored_during_execution=[term])
+    )

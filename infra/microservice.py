@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.k8sutil import child, meta, restricted_container_security, restricted_pod_security
+from infra.k8sutil import child, meta, preferred_cluster_affinity, restricted_container_security, restricted_pod_security
 from infra.names import label_value
 from services import catalog
 
@@ -40,6 +40,53 @@ RESOURCES: dict[str, dict[str, dict[str, str]]] = {
 }
 
 
+# Shutdown (README 5.x): on deletion the pod leaves the Service's endpoints,
+# but the sidecars of both clusters learn it only after their istiod pushes
+# (the remote cluster's after its watch of this API server). Until then they
+# keep sending requests, and a POST that meets a closed port is not retried
+# once it reached the pod. So the app keeps serving for PRESTOP_SLEEP_SECONDS
+# (lifecycle.preStop.sleep; Kubernetes 1.30 turns it on by default, 1.29
+# needs the PodLifecycleSleepAction gate), and its sidecar drains as long
+# (proxy.istio.io/config terminationDrainDuration; Istio's default is 5 s),
+# before Granian gets SIGTERM and finishes what it holds.
+PRESTOP_SLEEP_SECONDS = 10
+TERMINATION_GRACE_SECONDS = 30
+PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
+
+
+def proxy_config_annotation() -> dict[str, str]:
+    return {PROXY_CONFIG_ANNOTATION: f"terminationDrainDuration: {PRESTOP_SLEEP_SECONDS}s"}
+
+
+def spread_over_nodes(selector: Mapping[str, str]) -> list[k8s.core.v1.TopologySpreadConstraintArgs]:
+    """Replicas on different nodes when the cluster has them (ScheduleAnyway:
+    a one-node cluster still runs them all), so a node drain takes one."""
+    return [k8s.core.v1.TopologySpreadConstraintArgs(
+        max_skew=1, topology_key="kubernetes.io/hostname", when_unsatisfiable="ScheduleAnyway",
+        label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
+    )]
+
+
+def version_selector(labels: Mapping[str, str]) -> dict[str, str]:
+    """The pods of one version of an app: app and version. (The first
+    version's Deployment selects by app alone, which also matches v2's pods.)"""
+    return {catalog.APP_LABEL: labels[catalog.APP_LABEL], catalog.VERSION_LABEL: labels[catalog.VERSION_LABEL]}
+
+
+def disruption_budget(name: str, labels: Mapping[str, str], opts: pulumi.ResourceOptions) -> k8s.policy.v1.PodDisruptionBudget:
+    """At most one pod of this version evicted at a time (kubectl drain, an
+    NKS node-pool upgrade). Per version: the eviction API refuses a pod that
+    two budgets select, which would block the drain."""
+    return k8s.policy.v1.PodDisruptionBudget(
+        name,
+        metadata=meta(name, labels=labels),
+        spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+            max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=version_selector(labels)),
+        ),
+        opts=opts,
+    )
+
+
 def prometheus_annotations(spec: catalog.ServiceSpec) -> dict[str, str]:
     """Under STRICT mTLS Prometheus cannot scrape the app port. With these
     annotations on the pod template Istio's sidecar merges the app's metrics
@@ -54,18 +101,6 @@ def env_var(name: str, value: pulumi.Input[str]) -> k8s.core.v1.EnvVarArgs:
 def field_env(name: str, path: str) -> k8s.core.v1.EnvVarArgs:
     return k8s.core.v1.EnvVarArgs(
         name=name, value_from=k8s.core.v1.EnvVarSourceArgs(field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path=path))
-    )
-
-
-def required_cluster_affinity(cluster: str) -> k8s.core.v1.AffinityArgs:
-    return k8s.core.v1.AffinityArgs(
-        node_affinity=k8s.core.v1.NodeAffinityArgs(
-            required_during_scheduling_ignored_during_execution=k8s.core.v1.NodeSelectorArgs(
-                node_selector_terms=[k8s.core.v1.NodeSelectorTermArgs(match_expressions=[
-                    k8s.core.v1.NodeSelectorRequirementArgs(key=catalog.CLUSTER_LABEL, operator="In", values=[cluster]),
-                ])]
-            )
-        )
     )
 
 
@@ -97,6 +132,8 @@ class MicroserviceArgs:
     cluster: str  # the cluster this stack manages
     deploy: bool  # True in the app's home cluster
     service_account: str
+    # The cluster whose Redis holds the app's data (its placement): REDIS_URL.
+    redis_cluster: str = ""
     image: pulumi.Input[str] | None = None
     replicas: int = 2
     version: str = catalog.DEFAULT_VERSION
@@ -104,7 +141,10 @@ class MicroserviceArgs:
     depends_on: Sequence[pulumi.Resource] = ()
 
 
-def app_env(spec: catalog.ServiceSpec, cluster: str, version: str) -> list[k8s.core.v1.EnvVarArgs]:
+def app_env(spec: catalog.ServiceSpec, cluster: str, version: str, redis_cluster: str) -> list[k8s.core.v1.EnvVarArgs]:
+    """Every app's environment. REDIS_URL is the Service of the Redis in
+    `redis_cluster`, the app's home: local for pods at home, the other
+    cluster's for a second version or a failover copy placed away from it."""
     env = [
         env_var("SERVICE_NAME", spec.name),
         env_var("SERVICE_VERSION", version),
@@ -113,7 +153,7 @@ def app_env(spec: catalog.ServiceSpec, cluster: str, version: str) -> list[k8s.c
         field_env("POD_NAME", "metadata.name"),
         field_env("NODE_NAME", "spec.nodeName"),
         field_env("POD_NAMESPACE", "metadata.namespace"),
-        env_var("REDIS_URL", catalog.REDIS.cluster_url()),
+        env_var("REDIS_URL", catalog.REDIS.cluster_url(redis_cluster or cluster)),
     ]
     env += [env_var(peer.url_env, peer.cluster_url()) for peer in catalog.SERVICES.values()]
     return env
@@ -130,11 +170,14 @@ def app_deployment(name: str, args: MicroserviceArgs, labels: Mapping[str, str],
         image=args.image,
         image_pull_policy="IfNotPresent",
         ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=spec.port, protocol="TCP")],
-        env=app_env(spec, args.cluster, args.version) + extras.env,
+        env=app_env(spec, args.cluster, args.version, args.redis_cluster) + extras.env,
         resources=resources(spec.name),
         readiness_probe=http_probe("/readyz", spec.port, initial_delay=2, period=5),
         liveness_probe=http_probe("/healthz", spec.port, initial_delay=10, period=10),
         security_context=restricted_container_security(APP_UID, APP_UID),
+        lifecycle=k8s.core.v1.LifecycleArgs(
+            pre_stop=k8s.core.v1.LifecycleHandlerArgs(sleep=k8s.core.v1.SleepActionArgs(seconds=PRESTOP_SLEEP_SECONDS)),
+        ),
         volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")] + extras.mounts,
     )
     return k8s.apps.v1.Deployment(
@@ -149,12 +192,15 @@ def app_deployment(name: str, args: MicroserviceArgs, labels: Mapping[str, str],
             ),
             template=k8s.core.v1.PodTemplateSpecArgs(
                 metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(labels),
-                                                    annotations=prometheus_annotations(spec) | extras.annotations),
+                                                    annotations=prometheus_annotations(spec) | proxy_config_annotation()
+                                                    | extras.annotations),
                 spec=k8s.core.v1.PodSpecArgs(
                     service_account_name=args.service_account,
-                    affinity=required_cluster_affinity(args.cluster),
+                    affinity=preferred_cluster_affinity(args.cluster),
+                    topology_spread_constraints=spread_over_nodes(version_selector(labels)),
                     security_context=restricted_pod_security(APP_UID, APP_UID),
-                    termination_grace_period_seconds=20,
+                    # preStop sleep, then Granian's own shutdown (workers_kill_timeout 5 s).
+                    termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
                     containers=[container],
                     volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi"))]
                     + extras.volumes,
@@ -167,6 +213,7 @@ def app_deployment(name: str, args: MicroserviceArgs, labels: Mapping[str, str],
 
 class Microservice(pulumi.ComponentResource):
     deployment: k8s.apps.v1.Deployment | None
+    disruption_budget: k8s.policy.v1.PodDisruptionBudget | None
 
     def __init__(self, name: str, args: MicroserviceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("theater-msa:index:Microservice", name, None, opts)
@@ -186,9 +233,10 @@ class Microservice(pulumi.ComponentResource):
             ),
             opts=child(self, depends_on=deps),
         )
-        self.deployment = None
+        self.deployment = self.disruption_budget = None
         if args.deploy:
             self.deployment = app_deployment(spec.name, args, labels, catalog.selector(spec.name), child(self, depends_on=deps))
+            self.disruption_budget = disruption_budget(spec.name, labels, child(self, depends_on=deps))
         self.register_outputs({})
 
 
@@ -207,4 +255,5 @@ class SecondVersion(pulumi.ComponentResource):
         selector = catalog.selector(version.spec.name) | {catalog.VERSION_LABEL: version.version}
         self.deployment = app_deployment(version.name, replace(args, version=version.version), labels, selector,
                                          child(self, depends_on=list(args.depends_on)))
+        self.disruption_budget = disruption_budget(version.name, labels, child(self, depends_on=list(args.depends_on)))
         self.register_outputs({})

@@ -47,6 +47,8 @@ class Declared:
     inputs: dict[str, Any]
     provider: str | None
     id: str | None = None  # set for reads (Resource.get)
+    urn: str = ""  # as the engine would name it (type chain of its parents)
+    alias_urns: tuple[str, ...] = ()  # the URNs its aliases name: an old state at one of these is this resource
 
     @property
     def is_kubernetes(self) -> bool:
@@ -80,6 +82,13 @@ class RunResult:
     config: dict[str, str]
     resources: list[Declared]
     outputs: dict[str, Any] = field(default_factory=dict)
+
+    def deleted_by(self, after: RunResult) -> list[str]:
+        """The URNs of this run's resources that a `pulumi up` to `after` would
+        delete, as the engine matches them: by URN, or by an alias of a
+        resource of `after` (reads are not in the state)."""
+        kept = {r.urn for r in after.resources} | {a for r in after.resources for a in r.alias_urns}
+        return sorted(r.urn for r in self.resources if not r.is_read and r.urn not in kept)
 
     @property
     def objects(self) -> list[Declared]:
@@ -119,14 +128,43 @@ def fake_digest(name: str) -> str:
     return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
 
 
+def _alias_urn(urn: str, parent: str, alias: Any) -> str | None:
+    """The URN an alias names: a full URN, or a spec changing the name or the
+    type of `urn` (a spec's own parent or stack is not used by this program)."""
+    if alias.urn:
+        return alias.urn
+    spec = alias.spec
+    prefix, qualified_type, name = urn.rsplit("::", 2)
+    parent_types = qualified_type.split("$")[:-1] if parent else []
+    own_type = spec.type or qualified_type.split("$")[-1]
+    return "::".join([prefix, "$".join([*parent_types, own_type]), spec.name or name])
+
+
 class TheaterMocks(Mocks):
     def __init__(self, remote_outputs: Mapping[str, Mapping[str, Any]] | None = None):
         self.resources: list[Declared] = []
         self.remote_outputs = remote_outputs or {}
+        # (type, name) -> (URN, alias URNs), recorded by the monitor (record_urns).
+        self.urns: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
+
+    def record_urns(self, monitor: Any) -> None:
+        """Wrap the mock monitor's RegisterResource to note each resource's URN and
+        its aliases' URNs, which the Mocks interface does not pass on."""
+        register = monitor.RegisterResource
+
+        def recording(request: Any) -> Any:
+            urn = monitor.make_urn(request.parent, request.type, request.name)
+            aliases = tuple(a for a in (_alias_urn(urn, request.parent, alias) for alias in request.aliases) if a)
+            self.urns[(request.type, request.name)] = (urn, aliases)
+            return register(request)
+
+        monitor.RegisterResource = recording
 
     def new_resource(self, args: MockResourceArgs):
         inputs = dict(args.inputs)
-        self.resources.append(Declared(args.typ, args.name, inputs, args.provider or None, args.resource_id or None))
+        urn, aliases = self.urns.get((args.typ, args.name), ("", ()))
+        self.resources.append(Declared(args.typ, args.name, inputs, args.provider or None, args.resource_id or None,
+                                       urn, aliases))
         state = dict(inputs)
         rid = args.resource_id or f"{args.name}-id"
         if args.typ == "docker:index/image:Image":
@@ -216,6 +254,9 @@ def run(stack: str, overrides: Mapping[str, Any] | None = None, *,
         asyncio.set_event_loop(loop)
         try:
             pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+            from pulumi.runtime.settings import get_monitor
+
+            mocks.record_urns(get_monitor())
             pulumi.runtime.set_all_config(config, secret_keys)
             outputs: dict[str, Any] = {}
 

@@ -2,9 +2,10 @@
 
 Every app runs as its own ServiceAccount so that AuthorizationPolicies can
 tell callers apart. The api-gateway's status page (and the dashboard account
-the other cluster uses) may only read: get/list/watch on nodes (cluster
-scoped: ClusterRole + ClusterRoleBinding) and on pods, deployments and
-replicasets in theater-msa (Role + RoleBinding). No write verbs.
+the other cluster uses) may only read, and only what services/status reads
+(lists, no watches): get/list on nodes (cluster scoped: ClusterRole +
+ClusterRoleBinding) and on pods and deployments in theater-msa (Role +
+RoleBinding). No write verbs.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import pulumi_kubernetes as k8s
 from infra.k8sutil import child, meta
 from services import catalog
 
-READ_VERBS = ["get", "list", "watch"]
+READ_VERBS = ["get", "list"]
 CLUSTER_RULES = [k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["nodes"], verbs=READ_VERBS)]
 NAMESPACE_RULES = [
     k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["pods"], verbs=READ_VERBS),
-    k8s.rbac.v1.PolicyRuleArgs(api_groups=["apps"], resources=["deployments", "replicasets"], verbs=READ_VERBS),
+    k8s.rbac.v1.PolicyRuleArgs(api_groups=["apps"], resources=["deployments"], verbs=READ_VERBS),
 ]
 
 

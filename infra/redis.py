@@ -1,7 +1,17 @@
-"""Redis in each cluster: Deployment `redis` + Service `redis` (tcp-redis 6379).
+"""Redis in each cluster: Deployment `redis`, and one Service per cluster's
+Redis (`redis-ctx1`, `redis-ctx2`, tcp-redis 6379) declared in every cluster.
 
-Each cluster keeps its own Redis (see infra/istio/traffic.py for the
-DestinationRule that stops Istio from balancing across both clusters).
+Each cluster keeps its own data. The Service `redis-<c>` selects only the
+Redis pods labelled theater-msa/cluster=<c>, so in c it has the local pod as
+endpoint and in the other cluster none: Istio then sends a client anywhere
+in the mesh to c's Redis (remote endpoints through c's east-west gateway,
+whose AUTO_PASSTHROUGH listener has a cluster for every Service; see
+services/catalog.py RedisSpec). Each app pod is given the Service of its
+data's home cluster (infra/microservice.py, REDIS_URL).
+
+Storage: a PersistentVolumeClaim on the cluster's default StorageClass
+unless `redisStorageClass` names another, or is `emptyDir` (data lost when
+the pod moves).
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ from typing import Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.k8sutil import child, meta, restricted_container_security, restricted_pod_security
+from infra.k8sutil import child, meta, preferred_cluster_affinity, restricted_container_security, restricted_pod_security
 from infra.names import image_version
 from infra.microservice import resources
 from services import catalog
@@ -22,46 +32,42 @@ REDIS_UID = 999
 REDIS_GID = 1000
 
 
+# redisStorageClass value for no PersistentVolumeClaim (an emptyDir). A
+# StorageClass name is lower case, so it cannot be this.
+EMPTY_DIR = "emptyDir"
+
+
 @dataclass(frozen=True)
 class RedisArgs:
     cluster: str
     service_account: str
+    # None: a PVC on the cluster's default StorageClass; EMPTY_DIR: no PVC.
     storage_class: str | None = None
     storage_size: str = "1Gi"
     image: str = catalog.REDIS.image
     depends_on: Sequence[pulumi.Resource] = ()
 
 
-def preferred_cluster_affinity(cluster: str) -> k8s.core.v1.AffinityArgs:
-    term = k8s.core.v1.PreferredSchedulingTermArgs(
-        weight=100,
-        preference=k8s.core.v1.NodeSelectorTermArgs(
-            match_expressions=[k8s.core.v1.NodeSelectorRequirementArgs(key=catalog.CLUSTER_LABEL, operator="In", values=[cluster])]
-        ),
-    )
-    return k8s.core.v1.AffinityArgs(
-        node_affinity=k8s.core.v1.NodeAffinityArgs(preferred_during_scheduling_ignored_during_execution=[term])
-    )
-
-
 class Redis(pulumi.ComponentResource):
     def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("theater-msa:index:Redis", name, None, opts)
         r = catalog.REDIS
-        # The cluster label selects this cluster's Redis pods in the `local`
-        # subset of infra/istio/traffic.py.
+        # The cluster label selects this cluster's Redis pods in the Service redis-<cluster>.
         labels = catalog.labels(r.name, image_version(args.image)) | {catalog.CLUSTER_POD_LABEL: args.cluster}
         deps = list(args.depends_on)
         self.pvc = None
-        if args.storage_class:
+        if args.storage_class != EMPTY_DIR:
             self.pvc = k8s.core.v1.PersistentVolumeClaim(
                 f"{r.name}-data",
                 metadata=meta(f"{r.name}-data", labels=catalog.labels(r.name)),
                 spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                     access_modes=["ReadWriteOnce"],
+                    # None: the cluster's default StorageClass (NKS: nks-block-storage).
                     storage_class_name=args.storage_class,
                     resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": args.storage_size}),
                 ),
+                # The provider waits until the claim is Bound, or Pending for a
+                # WaitForFirstConsumer class (bound once the pod is scheduled).
                 opts=child(self, depends_on=deps, retain_on_delete=False),
             )
             data_volume = k8s.core.v1.VolumeArgs(
@@ -69,22 +75,31 @@ class Redis(pulumi.ComponentResource):
             )
         else:
             data_volume = k8s.core.v1.VolumeArgs(name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())
-        self.service = k8s.core.v1.Service(
-            r.name,
-            metadata=meta(r.name, labels=catalog.labels(r.name)),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                selector=catalog.selector(r.name),
-                ports=[k8s.core.v1.ServicePortArgs(
-                    name=r.port_name, port=r.port, target_port=r.port, protocol="TCP", app_protocol="tcp"
-                )],
-            ),
-            opts=child(self, depends_on=deps),
-        )
+        # One Service per cluster's Redis, in every cluster (see the module docstring).
+        self.services = {
+            cluster: k8s.core.v1.Service(
+                r.service_name(cluster),
+                metadata=meta(r.service_name(cluster), labels=catalog.labels(r.name) | {catalog.CLUSTER_POD_LABEL: cluster}),
+                spec=k8s.core.v1.ServiceSpecArgs(
+                    selector=catalog.selector(r.name) | {catalog.CLUSTER_POD_LABEL: cluster},
+                    ports=[k8s.core.v1.ServicePortArgs(
+                        name=r.port_name, port=r.port, target_port=r.port, protocol="TCP", app_protocol="tcp"
+                    )],
+                ),
+                opts=child(self, depends_on=deps),
+            )
+            for cluster in catalog.CLUSTERS
+        }
         container = k8s.core.v1.ContainerArgs(
             name=r.name,
             image=args.image,
             image_pull_policy="IfNotPresent",
-            args=["redis-server", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", "/data", "--port", str(r.port)],
+            # protected-mode: with no password Redis answers only loopback clients,
+            # and the sidecar connects from the pod IP (127.0.0.6 since Istio 1.10,
+            # the pod's own address before, and always under ambient or without
+            # a sidecar). Access is the mesh's job: STRICT mTLS and redis-allow.
+            args=["redis-server", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", "/data", "--port", str(r.port),
+                  "--protected-mode", "no"],
             ports=[k8s.core.v1.ContainerPortArgs(name="redis", container_port=r.port, protocol="TCP")],
             resources=resources(r.name),
             readiness_probe=k8s.core.v1.ProbeArgs(

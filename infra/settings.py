@@ -79,6 +79,7 @@ def _text(value: Any) -> str:
 
 
 _DNS_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
+_SUBDOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 _NAMESPACED = re.compile(r"[a-z0-9-]+/[a-z0-9.-]+")
 _NAMESPACED_OR_ALL = re.compile(r"[a-z0-9-]+/([a-z0-9.-]+|\*)")
 _NAMESPACED_SETTINGS = {
@@ -115,12 +116,12 @@ class StackConfig(pydantic.BaseModel):
     pull_username: str = setting("", key="pullUsername", description="Registry user the cluster pulls with, best a pull-only Harbor robot account (e.g. robot$theater-msa+pull); empty means harborUsername.")
     pull_password: Secret = setting("", key="pullPassword", example="<robot-token>", description="Password or token of pullUsername; set it with pulumi config set --secret theater-msa:pullPassword <token>. Empty means harborPassword.")
     build_images: bool = setting(True, key="buildImages", example="false", description="Build and push the images of the services this stack deploys (false: use already-pushed <registry>/<project>/<service>:<imageTag>).")
-    image_tag: str = setting(catalog.DEFAULT_VERSION, key="imageTag", example="v1", description="Tag given to built images, or the tag (or sha256:... digest) of pre-pushed images when buildImages is false. Never latest.")
+    image_tag: str = setting(catalog.DEFAULT_VERSION, key="imageTag", example="v1", description="Tag given to built images, or the tag of pre-pushed images when buildImages is false (a sha256:... digest only when this stack deploys a single image: a digest names one image). Never latest.")
     platform: str = setting("linux/amd64", key="platform", description="Target platform of the image build.")
     service_version: str = setting(catalog.DEFAULT_VERSION, key="serviceVersion", description="SERVICE_VERSION of the app pods, and their version label (characters a label value cannot hold become -).")
     replicas: int = setting(2, key="replicas", example="2", description="Replicas per app Deployment.")
     placement: Mapping[str, str] = setting("", key="placement", example="'{\"movie-service\": \"ctx1\"}'", description='JSON object overriding the home cluster per service, e.g. {"movie-service": "ctx1"}; empty means the default placement.')
-    redis_storage_class: str | None = setting("", key="redisStorageClass", description="StorageClass for a Redis PersistentVolumeClaim; empty means an emptyDir (data lost on pod restart).")
+    redis_storage_class: str | None = setting("", key="redisStorageClass", example="emptyDir", description="StorageClass of Redis' PersistentVolumeClaim; empty means the cluster's default StorageClass (NKS: nks-block-storage); emptyDir means no claim (the data is lost whenever the pod moves).")
     redis_storage_size: str = setting("1Gi", key="redisStorageSize", description="Size of the Redis PersistentVolumeClaim.")
     redis_image: str = setting(catalog.REDIS.image, key="redisImage", description="Redis image; set a Harbor copy (e.g. harbor.<domain>/library/redis:7.4-alpine) when the cluster cannot pull from Docker Hub.")
     remote_status_stack: str | None = setting("", key="remoteStatusStack", description="Stack (org/project/stack) that exports dashboardKubeconfig, e.g. organization/theater-msa/ctx2. Set it after that stack exists; empty means the status page shows the other cluster as not connected.")
@@ -195,6 +196,9 @@ class StackConfig(pydantic.BaseModel):
             # A namespace label value, and it must equal the revision exactly: checked, not rewritten.
             raise _fail("istioRevision", f"must be an Istio revision name such as 1-24 (a label value: at most 63 "
                         f"letters, digits, '-', '_' or '.', starting and ending with a letter or digit), got {value!r}")
+        if info.field_name == "redis_storage_class" and value != "emptyDir" and not _SUBDOMAIN.fullmatch(value):
+            raise _fail("redisStorageClass", f"must be a StorageClass name (lower-case letters, digits, '-' and '.'), "
+                        f"emptyDir, or empty for the cluster's default StorageClass, got {value!r}")
         if info.field_name == "v2_cluster" and value not in catalog.CLUSTERS:
             raise _fail("v2Cluster", f"must be one of {', '.join(catalog.CLUSTERS)} or empty, got {value!r}")
         return value
@@ -279,6 +283,7 @@ class StackConfig(pydantic.BaseModel):
                 f"missing setting {qkey('pullPassword')} or {qkey('harborPassword')} (the cluster pulls the images "
                 f"with it because {qkey('imagePullSecret')} is true): `pulumi config set --secret "
                 f"{qkey('pullPassword')} <robot-token>`, or set {qkey('imagePullSecret')} false for a public registry project")
+        config._check_digests()
         for key, on in (("canary", config.canary), ("abTest", config.ab_test)):
             if on and config.v2_cluster is None:
                 raise SettingError(f"{qkey(key)} routes to movie-service v2, which does not run: "
@@ -291,6 +296,23 @@ class StackConfig(pydantic.BaseModel):
             "pull_username": config.pull_username or config.harbor_username,
             "pull_password": pull_password,
         })
+
+    def _check_digests(self) -> None:
+        """A digest names one image: as imageTag (or v2ImageTag) it would be
+        applied to every service's repository, and all but one pull would fail."""
+        for key, tag, images in (("imageTag", self.image_tag, self.here),
+                                 ("v2ImageTag", self.v2_image_tag, [v.name for v in self.versions_here])):
+            if not tag.startswith("sha256:") or not images:
+                continue
+            if self.build_images:
+                raise SettingError(f"{qkey(key)} is a digest ({tag[:19]}…), but {qkey('buildImages')} is true and "
+                                   f"a build is given a tag, not a digest: set a tag such as v1")
+            if len(images) > 1:
+                raise SettingError(
+                    f"{qkey(key)} is a digest ({tag[:19]}…), which names one image, but this stack deploys "
+                    f"{len(images)} ({', '.join(images)}): each would be pulled as <its repository>@{tag[:19]}… and all "
+                    f"but one would fail. Push the images with one tag and set it:\n"
+                    f"    pulumi config set {qkey(key)} <tag> --stack {self.stack}")
 
     # --- what the components ask ------------------------------------------------
 

@@ -15,8 +15,8 @@ NAMESPACE = "theater-msa"
 CLUSTERS: tuple[str, ...] = ("ctx1", "ctx2")
 # Node label that pins pods to a cluster (`cluster-name=ctx1|ctx2`).
 CLUSTER_LABEL = "cluster-name"
-# Pod label the Pulumi program sets to the cluster a pod runs in (Redis uses it
-# to keep each cluster's clients on that cluster's Redis).
+# Pod label the Pulumi program sets to the cluster a Redis pod runs in: the
+# selector of that cluster's Redis Service (RedisSpec.service_name).
 CLUSTER_POD_LABEL = "theater-msa/cluster"
 # Kubernetes DNS suffix used for peer URLs inside a cluster.
 CLUSTER_DOMAIN = "svc.cluster.local"
@@ -119,13 +119,26 @@ ROUTED: dict[str, ServiceSpec] = {s.resource: s for s in SERVICES.values() if s.
 
 @dataclass(frozen=True)
 class RedisSpec:
+    """Each cluster runs one Redis (Deployment `redis`). Its Service is named
+    after the cluster (`redis-ctx1`, `redis-ctx2`) and declared in every
+    cluster: in Istio multi-cluster a Service of the same name and namespace
+    is one service across the mesh, so `redis-ctx2` resolves in ctx1 and
+    reaches ctx2's Redis through ctx2's east-west gateway (whose passthrough
+    listener serves every Service, no DestinationRule subset needed). A pod
+    is given the Service of its data's home cluster."""
+
     name: str = "redis"
     port: int = 6379
     port_name: str = "tcp-redis"
     image: str = "redis:7.4-alpine"
 
-    def cluster_url(self, namespace: str = NAMESPACE, db: int = 0) -> str:
-        return f"redis://{self.name}.{namespace}.{CLUSTER_DOMAIN}:{self.port}/{db}"
+    def service_name(self, cluster: str) -> str:
+        """The Service of `cluster`'s Redis, e.g. redis-ctx2."""
+        return f"{self.name}-{cluster}"
+
+    def cluster_url(self, cluster: str, namespace: str = NAMESPACE, db: int = 0) -> str:
+        """The URL of `cluster`'s Redis, from any cluster of the mesh."""
+        return f"redis://{self.service_name(cluster)}.{namespace}.{CLUSTER_DOMAIN}:{self.port}/{db}"
 
 
 REDIS = RedisSpec()

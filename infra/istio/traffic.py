@@ -1,6 +1,5 @@
 """Traffic management: the edge VirtualService, per-app DestinationRules and
-mesh VirtualServices, and the Redis rules that keep each cluster on its own
-Redis.
+mesh VirtualServices, and a DestinationRule per cluster's Redis Service.
 
 Lessons (stack settings, off by default) change only these objects:
 `faults`, `routePolicies` and `tightCircuitBreaking`; and, with a second
@@ -8,6 +7,12 @@ Deployment or a copy of movie-service in the other cluster, `v2Cluster`
 (subsets v1/v2 in movie-service's DestinationRule), `canary` (weights on
 every route to movie-service), `abTest` (a header or cookie match to v2) and
 `failover` (localityLbSetting failoverPriority and outlierDetection).
+
+outlierDetection only where a lesson needs it (failover, tightCircuitBreaking):
+with it, Envoy also turns on locality-preferred routing (Istio's mesh default
+localityLbSetting.enabled: true), and the other cluster, reached through its
+east-west gateway, is a single host to Envoy whose ejection (Istio's panic
+threshold is 0) takes the whole remote service away for 30 s and more.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ from infra.istio.typed import (
     OutlierDetection,
     StringMatch,
     Subset,
-    TCPRoute,
     TrafficPolicy,
     VirtualService,
 )
@@ -38,21 +42,22 @@ from services import catalog
 
 ISTIO_NAMESPACE = "istio-system"
 EDGE_VIRTUAL_SERVICE = "theater-msa"
-REDIS_LOCAL_SUBSET = "local"
-# Subset of another cluster's Redis pods: home-ctx2.
-REDIS_HOME_SUBSET_PREFIX = "home-"
+# Envoy closes an idle connection to the app (and between sidecars) after
+# this, before the app does: Granian closes an idle keep-alive connection
+# after 5 s (services/serve.py HEADER_READ_TIMEOUT). Were the app first, a
+# request sent on the connection as it closes is reset, and a reset POST is
+# not retried (SAFE_RETRY_ON). tests/infra/test_istio.py compares the two.
+APP_IDLE_TIMEOUT = "4s"
 
 NORMAL_POOL: ConnectionPoolSettings = {
     "tcp": {"maxConnections": 100, "connectTimeout": "2s"},
-    "http": {"http1MaxPendingRequests": 100, "http2MaxRequests": 1000, "maxRetries": 3, "idleTimeout": "60s"},
-}
-NORMAL_OUTLIER: OutlierDetection = {
-    "consecutive5xxErrors": 5, "interval": "10s", "baseEjectionTime": "30s", "maxEjectionPercent": 50,
+    "http": {"http1MaxPendingRequests": 100, "http2MaxRequests": 1000, "maxRetries": 3, "idleTimeout": APP_IDLE_TIMEOUT},
 }
 # Lesson `tightCircuitBreaking`: one connection, one pending request, eject after one 5xx.
 TIGHT_POOL: ConnectionPoolSettings = {
     "tcp": {"maxConnections": 1, "connectTimeout": "1s"},
-    "http": {"http1MaxPendingRequests": 1, "http2MaxRequests": 1, "maxRequestsPerConnection": 1, "maxRetries": 0},
+    "http": {"http1MaxPendingRequests": 1, "http2MaxRequests": 1, "maxRequestsPerConnection": 1, "maxRetries": 0,
+             "idleTimeout": APP_IDLE_TIMEOUT},
 }
 TIGHT_OUTLIER: OutlierDetection = {
     "consecutive5xxErrors": 1, "interval": "1s", "baseEjectionTime": "3m", "maxEjectionPercent": 100,
@@ -175,8 +180,9 @@ def app_traffic_policy(cfg: StackConfig, service: str) -> TrafficPolicy:
     policy: TrafficPolicy = {
         "loadBalancer": {"simple": "LEAST_REQUEST"},
         "connectionPool": TIGHT_POOL if tight else NORMAL_POOL,
-        "outlierDetection": TIGHT_OUTLIER if tight else FAILOVER_OUTLIER if failover else NORMAL_OUTLIER,
     }
+    if tight or failover:
+        policy["outlierDetection"] = TIGHT_OUTLIER if tight else FAILOVER_OUTLIER
     if failover:
         policy["loadBalancer"]["localityLbSetting"] = {"enabled": True, "failoverPriority": list(FAILOVER_PRIORITY)}
     return policy
@@ -187,29 +193,7 @@ def version_subsets(cfg: StackConfig, service: str) -> list[Subset]:
     return [{"name": name, "labels": {catalog.VERSION_LABEL: label}} for name, label in cfg.subsets(service).items()]
 
 
-def redis_subset_name(cluster: str) -> str:
-    return f"{REDIS_HOME_SUBSET_PREFIX}{cluster}"
-
-
-def redis_routes(cfg: StackConfig) -> tuple[list[Subset], list[TCPRoute]]:
-    """Subsets and TCP routes of the Redis VirtualService: this cluster's
-    Redis for everyone, except pods of an app whose data lives in another
-    cluster's Redis (a second version or a failover copy of movie-service
-    running away from its home cluster): those go to their home's Redis, so
-    every copy sees the same movies."""
-    redis = catalog.REDIS
-
-    def to(subset: str) -> TCPRoute:
-        return {"route": [{"destination": {"host": fqdn(redis.name), "subset": subset, "port": {"number": redis.port}}}]}
-
-    subsets: list[Subset] = [{"name": REDIS_LOCAL_SUBSET, "labels": {catalog.CLUSTER_POD_LABEL: cfg.cluster}}]
-    routes: list[TCPRoute] = []
-    for service in cfg.data_elsewhere:
-        home = cfg.placement[service]
-        if all(s["name"] != redis_subset_name(home) for s in subsets):
-            subsets.append({"name": redis_subset_name(home), "labels": {catalog.CLUSTER_POD_LABEL: home}})
-        routes.append({"match": [{"sourceLabels": catalog.selector(service)}], **to(redis_subset_name(home))})
-    return subsets, routes + [to(REDIS_LOCAL_SUBSET)]
+REDIS_POOL: ConnectionPoolSettings = {"tcp": {"maxConnections": 200, "connectTimeout": "2s"}}
 
 
 @dataclass(frozen=True)
@@ -241,8 +225,8 @@ class EdgeRouting(pulumi.ComponentResource):
 
 class MeshTraffic(pulumi.ComponentResource):
     """Per app: DestinationRule <svc>-dr and a mesh VirtualService <svc> (timeouts,
-    retries, lesson faults for calls between the apps). Redis: keep each
-    cluster on its own instance."""
+    retries, lesson faults for calls between the apps); per cluster's Redis
+    Service: DestinationRule redis-<cluster>-dr (connection pool)."""
 
     def __init__(self, name: str, args: TrafficArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("theater-msa:istio:MeshTraffic", name, None, opts)
@@ -272,38 +256,21 @@ class MeshTraffic(pulumi.ComponentResource):
                 opts=child(self, depends_on=deps + [self.destination_rules[service]]),
                 version=cfg.istio_api_version,
             )
+        # One rule per cluster's Redis Service (infra/redis.py): no subsets, which
+        # the other cluster's east-west gateway would not know (it builds its
+        # passthrough clusters from the DestinationRules visible in its own
+        # namespace), and no outlierDetection (one Redis: nothing to fail over to).
         redis = catalog.REDIS
-        redis_subsets, redis_tcp = redis_routes(cfg)
-        # The same Service exists in both clusters, so Istio would balance across
-        # both Redis instances and split the data. A subset on a pod label the
-        # program sets on its own Redis pods (theater-msa/cluster=<cluster>; pod
-        # labels reach local and remote endpoints alike, and no Istio cluster ID
-        # has to be guessed) plus a TCP route to it keeps clients on the local one.
-        self.redis_rule = DestinationRule(
-            f"{redis.name}-dr",
-            metadata={"name": f"{redis.name}-dr", "namespace": ns, "labels": labels()},
-            spec={
-                "host": fqdn(redis.name),
-                "trafficPolicy": {
-                    "connectionPool": {"tcp": {"maxConnections": 200, "connectTimeout": "2s"}},
-                    "outlierDetection": {"consecutiveGatewayErrors": 5, "interval": "10s", "baseEjectionTime": "30s"},
-                },
-                "subsets": redis_subsets,
-                # Only this namespace's clients (and this cluster's istiod) use it.
-                "exportTo": ["."],
-            },
-            opts=child(self, depends_on=deps),
-            version=cfg.istio_api_version,
-        )
-        self.redis_route = VirtualService(
-            redis.name,
-            metadata={"name": redis.name, "namespace": ns, "labels": labels()},
-            spec={
-                "hosts": [fqdn(redis.name)],
-                "exportTo": ["."],
-                "tcp": redis_tcp,
-            },
-            opts=child(self, depends_on=deps),
-            version=cfg.istio_api_version,
-        )
+        self.redis_rules: dict[str, DestinationRule] = {}
+        for cluster in catalog.CLUSTERS:
+            name = f"{redis.service_name(cluster)}-dr"
+            self.redis_rules[cluster] = DestinationRule(
+                name,
+                metadata={"name": name, "namespace": ns, "labels": labels()},
+                spec={"host": fqdn(redis.service_name(cluster)), "trafficPolicy": {"connectionPool": REDIS_POOL},
+                      # Only this namespace's clients use it.
+                      "exportTo": ["."]},
+                opts=child(self, depends_on=deps),
+                version=cfg.istio_api_version,
+            )
         self.register_outputs({})

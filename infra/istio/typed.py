@@ -228,6 +228,11 @@ class Metadata(TypedDict, total=False):
     annotations: Mapping[str, str]
 
 
+def type_token(group: str, version: str, kind: str) -> str:
+    """The Pulumi type of a CustomResource: it holds the apiVersion."""
+    return f"kubernetes:{group}/{version}:{kind}"
+
+
 class _IstioResource(k8s.apiextensions.CustomResource):
     GROUP: str = ""
     KIND: str = ""
@@ -236,6 +241,13 @@ class _IstioResource(k8s.apiextensions.CustomResource):
                  version: str = DEFAULT_API_VERSION):
         if version not in API_VERSIONS:
             raise ValueError(f"Istio API version must be one of {', '.join(API_VERSIONS)}, got {version!r}")
+        # The type token holds the apiVersion, so without these aliases a change of
+        # istioApiVersion would be a new resource plus the deletion of the old one,
+        # of the same object: Pulumi creates (adopts) it, then deletes it. Aliased,
+        # it is one resource whose apiVersion changes (an update in place: the
+        # API server serves the same object at both versions).
+        aliases = [pulumi.Alias(type_=type_token(self.GROUP, other, self.KIND)) for other in API_VERSIONS if other != version]
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=aliases))
         super().__init__(resource_name, api_version=f"{self.GROUP}/{version}", kind=self.KIND, metadata=dict(metadata),
                          spec=spec, opts=opts)
 

@@ -86,3 +86,70 @@ def test_failover_prefers_the_ingress_cluster(redis_server: RedisServer) -> None
         assert report.get("mesh.cross.gateway-movie").status == SKIP
     finally:
         remote.stop()
+
+
+# ------------------------------------------------------------------ the lesson's pods must be Ready
+
+def deployment(name: str, version: str, replicas: int, ready: int) -> dict:
+    """A Deployment as the API server lists it (the fields verify reads)."""
+    status = {"replicas": replicas, **({"readyReplicas": ready} if ready else {})}
+    return {"metadata": {"name": name, "namespace": "theater-msa"},
+            "spec": {"replicas": replicas, "template": {"metadata": {"labels": {"app": "movie-service", "version": version}}}},
+            "status": status}
+
+
+class Listed:
+    """One cluster's Deployment list, served the way checklist.kube.Cluster.items returns it."""
+
+    def __init__(self, name: str, deployments: list[dict]) -> None:
+        self.name, self.deployments = name, deployments
+
+    def items(self, path: str) -> list[dict]:
+        assert path == "/apis/apps/v1/namespaces/theater-msa/deployments", path
+        return self.deployments
+
+    def get(self, path: str) -> dict | None:
+        return None  # anything else (Prometheus' Service, say) is not there: 404
+
+    def close(self) -> None:
+        pass
+
+
+def verify_with(url: str, deployments: dict[str, list[dict]], **overrides: str):
+    v = Verify(Options(url=url, skip_kubernetes=True, overrides=overrides, timeout=10, write=False))
+    v.clusters = {name: Listed(name, items) for name, items in deployments.items()}
+    return v.run()
+
+
+def test_failover_fails_when_the_local_copy_is_not_ready(redis_server: RedisServer) -> None:
+    """The old check passed whenever ctx1 had no ready pod, taking it for the
+    lesson's scale-down: a failover copy that cannot reach ctx2's Redis
+    (/readyz 503) looked like a working failover."""
+    remote = VersionedMesh(redis_server.url, v1_share=1, v2_share=0, movie_cluster="ctx2").start()
+    try:
+        broken = {"ctx1": [deployment("movie-service", "v1", 2, 0)], "ctx2": [deployment("movie-service", "v1", 2, 2)]}
+        item = verify_with(remote.url, broken, failover="true").get("lessons.failover")
+        assert item.status == FAIL, item.detail
+        assert "ctx1:movie-service 준비 0/2" in item.detail
+        assert any("logs deploy/movie-service" in fix for fix in item.fix), item.fix
+        # Scaled to 0 on purpose (the lesson's step): the other cluster answering is the failover.
+        scaled = {"ctx1": [deployment("movie-service", "v1", 0, 0)], "ctx2": [deployment("movie-service", "v1", 2, 2)]}
+        item = verify_with(remote.url, scaled, failover="true").get("lessons.failover")
+        assert item.status == PASS, item.detail
+        assert "0개로 줄임" in item.detail and "ctx2 20회" in item.detail
+    finally:
+        remote.stop()
+
+
+def test_canary_and_ab_fail_when_v2_is_not_ready(canary_mesh: VersionedMesh) -> None:
+    v2_down = {"ctx1": [deployment("movie-service-v2", "v2", 2, 1)], "ctx2": [deployment("movie-service", "v1", 2, 2)]}
+    ab = '{"header": "x-theater-group", "value": "beta"}'
+    report = verify_with(canary_mesh.url, v2_down, **CANARY, abTest=ab)
+    for key in ("lessons.canary", "lessons.ab"):
+        item = report.get(key)
+        assert item.status == FAIL and "ctx1:movie-service-v2 준비 1/2" in item.detail, (key, item.detail)
+    v2_up = {"ctx1": [deployment("movie-service-v2", "v2", 2, 2)], "ctx2": [deployment("movie-service", "v1", 2, 2)]}
+    assert verify_with(canary_mesh.url, v2_up, **CANARY).get("lessons.canary").status == PASS
+    # No v2 Deployment at all (v2Cluster set on the ingress stack only, say).
+    item = verify_with(canary_mesh.url, {"ctx1": [], "ctx2": v2_up["ctx2"]}, **CANARY).get("lessons.canary")
+    assert item.status == FAIL and "Deployment 가 없거나" in item.detail

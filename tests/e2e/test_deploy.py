@@ -32,7 +32,9 @@ DOMAIN = "sim.example"
 
 def stack_settings(sim, cluster: str) -> dict[str, str]:
     # dashboardApiServer stays unset: the program takes the context's server from the kubeconfig.
-    return {"domain": DOMAIN, "kubeContext": cluster, "buildImages": "false"}
+    # redisStorageClass emptyDir: the simulated clusters provision no volumes, and a claim
+    # that never binds would keep Redis Pending (the default is a claim on the default class).
+    return {"domain": DOMAIN, "kubeContext": cluster, "buildImages": "false", "redisStorageClass": "emptyDir"}
 
 
 class Deployment:
@@ -81,10 +83,46 @@ def test_every_object_is_where_the_seed_looks_for_it(deployment: Deployment) -> 
             assert c.exists(f"/api/v1/namespaces/{NS}/services/{svc.name}"), (c.name, svc.name)
         assert any(kind == "PeerAuthentication" for kind, _ in istio)
         assert any(kind == "AuthorizationPolicy" for kind, _ in istio)
-        assert c.exists(f"/api/v1/namespaces/{NS}/services/redis")
+        # Both clusters' Redis Services in each cluster; no shared `redis` Service.
+        for cluster in catalog.CLUSTERS:
+            assert c.exists(f"/api/v1/namespaces/{NS}/services/{catalog.REDIS.service_name(cluster)}"), (c.name, cluster)
+        assert not c.exists(f"/api/v1/namespaces/{NS}/services/redis")
         deployments = {d["metadata"]["name"] for d in c.items(f"/apis/apps/v1/namespaces/{NS}/deployments")}
         homes = {s.name for s in catalog.SERVICES.values() if s.home == c.name}
         assert deployments == homes | {"redis"}, (c.name, deployments)
+        # The API server kept the pod-spec fields an older one would drop (preStop sleep: 1.30).
+        budgets = {b["metadata"]["name"] for b in c.items(f"/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets")}
+        assert budgets == homes, (c.name, budgets)
+        for d in c.items(f"/apis/apps/v1/namespaces/{NS}/deployments"):
+            if d["metadata"]["name"] in homes:
+                (container,) = d["spec"]["template"]["spec"]["containers"]
+                assert container["lifecycle"]["preStop"]["sleep"]["seconds"] > 0, d["metadata"]["name"]
+
+
+def redis_endpoints(cluster: Cluster, service: str) -> list[str]:
+    """Ready endpoint addresses of a Service, as the EndpointSlice controller wrote them."""
+    slices = cluster.items(f"/apis/discovery.k8s.io/v1/namespaces/{NS}/endpointslices?labelSelector=kubernetes.io/service-name={service}")
+    return sorted(a for s in slices for e in s.get("endpoints") or [] if (e.get("conditions") or {}).get("ready")
+                  for a in e["addresses"])
+
+
+def test_each_redis_service_selects_only_its_cluster_redis(deployment: Deployment) -> None:
+    """redis-<c> has c's Redis pod as endpoint in c, and none in the other cluster:
+    Istio then sends a client anywhere in the mesh to c's Redis."""
+    for name, c in deployment.clusters.items():
+        (redis_pod,) = [p for p in c.pods() if p["metadata"]["labels"].get(catalog.APP_LABEL) == "redis"]
+        ip = wait_for(lambda c=c: redis_pod_ip(c), 60, f"{name}: Redis pod IP")
+        mine = wait_for(lambda c=c, name=name: redis_endpoints(c, catalog.REDIS.service_name(name)), 60,
+                        f"{name}: endpoints of redis-{name}")
+        assert mine == [ip], (name, mine, ip)
+        for other in catalog.CLUSTERS:
+            if other != name:
+                assert redis_endpoints(c, catalog.REDIS.service_name(other)) == [], (name, other)
+
+
+def redis_pod_ip(cluster: Cluster) -> str | None:
+    pods = [p for p in cluster.pods() if p["metadata"]["labels"].get(catalog.APP_LABEL) == "redis"]
+    return pods[0]["status"].get("podIP") if pods else None
 
 
 def _cluster_of_node(cluster: Cluster, node_name: str) -> str | None:
@@ -138,6 +176,7 @@ LESSONS_ON = {
 # Kinds a lesson may touch: Istio objects, and the workloads it adds in ctx1 (the
 # v2 Deployment, movie-service's failover copy and the account both run as).
 LESSON_TYPES = ("kubernetes:networking.istio.io", "kubernetes:security.istio.io", "kubernetes:apps/v1:Deployment",
+                "kubernetes:policy/v1:PodDisruptionBudget",
                 "kubernetes:core/v1:ServiceAccount", "theater-msa:index:SecondVersion", "theater-msa:index:AppServiceAccount")
 
 
@@ -185,6 +224,13 @@ def test_the_version_lessons_put_v2_where_the_setting_says_and_leave_nothing_beh
             node = pod["spec"]["nodeName"]
             assert nodes[node]["metadata"]["labels"][catalog.CLUSTER_LABEL] == "ctx1", (pod["metadata"]["name"], node)
         assert not [p for p in c2.pods() if p["metadata"]["labels"].get(catalog.VERSION_LABEL) == "v2"]
+        # Away from its home, v2 reads the home's Redis (ctx2's Service, declared in ctx1 too), so
+        # v1 and v2 see the same movies; ctx1's own apps keep ctx1's Redis.
+        for name in ("movie-service-v2", "user-service"):
+            dep = c1.get(f"/apis/apps/v1/namespaces/{NS}/deployments/{name}").json()
+            env = {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+            home = catalog.SERVICES[dep["metadata"]["labels"][catalog.APP_LABEL]].home
+            assert env["REDIS_URL"] == catalog.REDIS.cluster_url(home), (name, env["REDIS_URL"])
         # failover: v1 now runs in ctx1 too, on ctx1's nodes.
         v1_ctx1 = wait_for(lambda: [p for p in c1.pods() if p["metadata"]["labels"].get(catalog.APP_LABEL) == "movie-service"
                                     and p["metadata"]["labels"].get(catalog.VERSION_LABEL) == "v1"], 60, "movie-service v1 in ctx1")
@@ -262,6 +308,48 @@ def _screenshot_status(url: str, path: Path) -> None:
         page.get_by_test_id("status-panel").screenshot(path=str(path))
         browser.close()
     assert path.stat().st_size > 1000
+
+
+def _istio_uids(cluster: Cluster) -> dict[str, str]:
+    """kind/namespace/name -> metadata.uid of every Istio object we declare (read at v1beta1)."""
+    out = {}
+    for group, plural in (("networking.istio.io", "virtualservices"), ("networking.istio.io", "destinationrules"),
+                          ("security.istio.io", "peerauthentications"), ("security.istio.io", "authorizationpolicies")):
+        for ns in (NS, ISTIO_NS):
+            for obj in cluster.items(f"/apis/{group}/v1beta1/namespaces/{ns}/{plural}"):
+                out[f"{plural}/{ns}/{obj['metadata']['name']}"] = obj["metadata"]["uid"]
+    return out
+
+
+def test_switching_the_istio_api_version_keeps_every_istio_object(deployment: Deployment) -> None:
+    """istioApiVersion v1beta1 -> v1 -> v1beta1 on the deployed stacks (Istio
+    current serves both): each `pulumi up` updates the objects in place, and
+    every Istio object is still there afterwards. Without the aliases Pulumi
+    created the "new" resources and deleted the "old" ones: the same objects."""
+    ws = deployment.ws
+    before = {name: c.istio_objects(NS) + c.istio_objects(ISTIO_NS) for name, c in deployment.clusters.items()}
+    assert all(before.values())
+    uids = {name: _istio_uids(c) for name, c in deployment.clusters.items()}
+    for version in ("v1", "v1beta1"):
+        for stack in catalog.CLUSTERS:
+            ws.run("config", "set", "theater-msa:istioApiVersion", version, "--stack", stack)
+            preview = ws.preview_json(stack)
+            changed = [s for s in preview["steps"] if s["op"] not in ("same", "read")]
+            assert changed, (stack, version)
+            assert all(s["op"] == "update" for s in changed), [(s["op"], s["urn"]) for s in changed]
+            started = time.monotonic()
+            ws.up(stack)
+            record_timing(f"up-{stack}-istio-{version}", time.monotonic() - started)
+        after = {name: c.istio_objects(NS) + c.istio_objects(ISTIO_NS) for name, c in deployment.clusters.items()}
+        assert after == before, version
+        # The same objects, never deleted and made again.
+        assert {name: _istio_uids(c) for name, c in deployment.clusters.items()} == uids, version
+        vs = deployment.clusters["ctx1"].get(f"/apis/networking.istio.io/{version}/namespaces/{ISTIO_NS}/virtualservices/{NS}")
+        assert vs.status_code == 200
+    ws.run("config", "rm", "theater-msa:istioApiVersion", "--stack", "ctx1")
+    ws.run("config", "rm", "theater-msa:istioApiVersion", "--stack", "ctx2")
+    for stack in catalog.CLUSTERS:
+        ws.run("preview", "--stack", stack, "--expect-no-changes", label=f"preview-{stack}-istio-version-back")
 
 
 def test_destroy_leaves_nothing_of_ours(deployment: Deployment) -> None:

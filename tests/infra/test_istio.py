@@ -57,32 +57,73 @@ def test_destination_rules(each_stack):
         dr = each_stack.one("DestinationRule", f"{name}-dr", NS).manifest["spec"]
         assert dr["host"] == fqdn(name)
         tp = dr["trafficPolicy"]
-        assert tp["loadBalancer"]["simple"]
+        assert tp["loadBalancer"] == {"simple": "LEAST_REQUEST"}
         assert tp["connectionPool"]["tcp"]["maxConnections"] >= 10
-        assert tp["outlierDetection"]["consecutive5xxErrors"] >= 3
+        # No outlierDetection unless a lesson asks for it: with it Envoy routes by locality,
+        # and the other cluster is one host (its east-west gateway) whose ejection empties the service.
+        assert "outlierDetection" not in tp
 
 
-def test_redis_stays_in_its_cluster(run_stack):
-    """The `local` subset selects a pod label the program sets on its own Redis
-    pods (pod labels reach local and remote endpoints alike), not Istio's
-    cluster ID, which the program could only guess."""
+def test_outlier_detection_only_for_the_lessons_that_need_it(run_stack):
+    tight = run_stack("ctx2", tightCircuitBreaking='["booking-service"]')
+    assert tight.one("DestinationRule", "booking-service-dr", NS).manifest["spec"]["trafficPolicy"]["outlierDetection"]
+    assert "outlierDetection" not in tight.one("DestinationRule", "movie-service-dr", NS).manifest["spec"]["trafficPolicy"]
+    failover = run_stack("ctx2", failover="true")
+    assert failover.one("DestinationRule", "movie-service-dr", NS).manifest["spec"]["trafficPolicy"]["outlierDetection"]
+    assert "outlierDetection" not in failover.one("DestinationRule", "user-service-dr", NS).manifest["spec"]["trafficPolicy"]
+
+
+def seconds(duration: str) -> float:
+    assert duration.endswith("s"), duration
+    return float(duration[:-1])
+
+
+def test_sidecars_close_idle_connections_before_the_app_does(each_stack):
+    """Granian closes an idle keep-alive connection after HEADER_READ_TIMEOUT;
+    the sidecar must drop it first, or a request sent as the app closes it is
+    reset (and a reset POST is not retried)."""
+    from services.serve import HEADER_READ_TIMEOUT
+
+    for name in catalog.SERVICES:
+        http = each_stack.one("DestinationRule", f"{name}-dr", NS).manifest["spec"]["trafficPolicy"]["connectionPool"]["http"]
+        assert seconds(http["idleTimeout"]) < HEADER_READ_TIMEOUT, name
+    from infra.istio.traffic import TIGHT_POOL
+
+    assert seconds(TIGHT_POOL["http"]["idleTimeout"]) < HEADER_READ_TIMEOUT
+
+
+def test_each_cluster_redis_is_its_own_service(run_stack):
+    """One Service per cluster's Redis, declared in both clusters, and no
+    DestinationRule subset: another cluster's east-west gateway builds its
+    passthrough clusters from the DestinationRules exported to its own
+    namespace, so a subset of ours (exportTo ".") would not exist there."""
     for stack in catalog.CLUSTERS:
         run = run_stack(stack)
-        dr = run.one("DestinationRule", "redis-dr", NS).manifest["spec"]
-        assert dr["host"] == fqdn("redis")
-        (subset,) = dr["subsets"]
-        assert subset["labels"] == {catalog.CLUSTER_POD_LABEL: stack} == {"theater-msa/cluster": stack}
-        pod_labels = run.one("Deployment", "redis", NS).manifest["spec"]["template"]["metadata"]["labels"]
-        assert subset["labels"].items() <= pod_labels.items()
-        assert dr["trafficPolicy"]["outlierDetection"]
-        vs = run.one("VirtualService", "redis", NS).manifest["spec"]
-        assert vs["hosts"] == [fqdn("redis")]
-        (route,) = vs["tcp"]
-        assert route["route"] == [{"destination": {"host": fqdn("redis"), "subset": subset["name"], "port": {"number": 6379}}}]
+        assert run.find("VirtualService", "redis", NS) == [] and run.find("DestinationRule", "redis-dr", NS) == []
+        for cluster in catalog.CLUSTERS:
+            dr = run.one("DestinationRule", f"redis-{cluster}-dr", NS).manifest["spec"]
+            assert dr["host"] == fqdn(f"redis-{cluster}")
+            assert "subsets" not in dr and "outlierDetection" not in dr["trafficPolicy"]
+            assert dr["trafficPolicy"]["connectionPool"]["tcp"]["maxConnections"] >= 100
+        assert not [o for o in run.objects if o.kind == "DestinationRule" and "subsets" in o.manifest["spec"]
+                    and "redis" in o.manifest["spec"]["host"]]
         assert "topology.istio.io/cluster" not in json.dumps([o.manifest for o in run.objects])
-    # The other cluster's Redis pods carry the other value, so they are not in this cluster's subset.
-    other = run_stack("ctx2").one("Deployment", "redis", NS).manifest["spec"]["template"]["metadata"]["labels"]
-    assert other[catalog.CLUSTER_POD_LABEL] == "ctx2" != run_stack("ctx1").one("DestinationRule", "redis-dr", NS).manifest["spec"]["subsets"][0]["labels"][catalog.CLUSTER_POD_LABEL]
+
+
+@pytest.mark.parametrize("before,after", [("v1beta1", "v1"), ("v1", "v1beta1")])
+def test_switching_the_istio_api_version_deletes_nothing(run_stack, before, after):
+    """The type token of a CustomResource holds its apiVersion: without
+    aliases, Pulumi would create the object at the new version (the same
+    object) and delete the old resource, i.e. the object itself."""
+    for stack in catalog.CLUSTERS:
+        old, new = run_stack(stack, istioApiVersion=before), run_stack(stack, istioApiVersion=after)
+        istio = [r for r in new.objects if r.kind in ISTIO_KINDS]
+        assert istio and all(r.type.startswith(f"kubernetes:{r.manifest['apiVersion']}:") for r in istio)
+        assert all(r.manifest["apiVersion"].endswith("/" + after) for r in istio)
+        assert old.deleted_by(new) == [], stack
+        # The check sees a real change: without the aliases every Istio object would go.
+        unaliased = [r.urn for r in old.resources if r.kind in ISTIO_KINDS]
+        assert {u for u in unaliased if u not in {n.urn for n in new.resources}} == set(unaliased)
 
 
 def test_no_istio_cluster_id_setting():

@@ -61,8 +61,8 @@ def test_v2_runs_in_the_cluster_the_setting_names(run_stack):
     assert dep["metadata"]["labels"][catalog.VERSION_LABEL] == "v2"
     assert dep["spec"]["selector"]["matchLabels"] == {"app": "movie-service", "version": "v2"}
     assert pod["metadata"]["labels"] == {**catalog.labels("movie-service", "v2")}
-    terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-    assert terms == [{"matchExpressions": [{"key": catalog.CLUSTER_LABEL, "operator": "In", "values": ["ctx1"]}]}]
+    (term,) = pod["spec"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["preference"] == {"matchExpressions": [{"key": catalog.CLUSTER_LABEL, "operator": "In", "values": ["ctx1"]}]}
     container = pod["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["SERVICE_VERSION"] == "v2" and env["CLUSTER_NAME"] == "ctx1" and env["SERVICE_NAME"] == "movie-service"
@@ -77,7 +77,9 @@ def test_v2_can_go_to_the_home_cluster_too(run_stack):
     run = run_stack("ctx2", v2Cluster="ctx2")
     assert run.one("Deployment", "movie-service-v2", NS) and run.one("Deployment", "movie-service", NS)
     # Its data is already local: no Redis detour.
-    assert len(run.one("VirtualService", "redis", NS).manifest["spec"]["tcp"]) == 1
+    for name in ("movie-service", "movie-service-v2"):
+        env = {e["name"]: e.get("value") for e in run.one("Deployment", name, NS).manifest["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["REDIS_URL"] == catalog.REDIS.cluster_url("ctx2"), name
 
 
 def test_v2_image_is_tagged_per_version(run_stack):
@@ -112,19 +114,30 @@ def test_v2_alone_routes_by_endpoints(run_stack):
             assert [r["route"] for r in routes] == [[{"destination": {"host": MOVIE_HOST, "port": {"number": 8082}}}]] * 2, where
 
 
+def redis_url(run: mockrun.RunResult, deployment: str) -> str:
+    container = run.one("Deployment", deployment, NS).manifest["spec"]["template"]["spec"]["containers"][0]
+    return next(e["value"] for e in container["env"] if e["name"] == "REDIS_URL")
+
+
 def test_a_copy_away_from_home_uses_the_home_redis(run_stack):
     """movie-service's data lives in ctx2's Redis; its pods in ctx1 (v2 or a
-    failover copy) must see the same movies."""
-    for overrides in (V2, FAILOVER):
+    failover copy) must see the same movies: they are given ctx2's Redis
+    Service, which ctx1 declares too (its endpoints are ctx2's, through ctx2's
+    east-west gateway). Every other pod keeps its own cluster's Redis."""
+    ctx2_redis = "redis://redis-ctx2.theater-msa.svc.cluster.local:6379/0"
+    for overrides, deployment in ((V2, "movie-service-v2"), (FAILOVER, "movie-service")):
         run = run_stack("ctx1", **overrides)
-        dr = run.one("DestinationRule", "redis-dr", NS).manifest["spec"]
-        assert {"name": "home-ctx2", "labels": {catalog.CLUSTER_POD_LABEL: "ctx2"}} in dr["subsets"]
-        tcp = run.one("VirtualService", "redis", NS).manifest["spec"]["tcp"]
-        assert tcp[0]["match"] == [{"sourceLabels": {"app": "movie-service"}}]
-        assert tcp[0]["route"][0]["destination"]["subset"] == "home-ctx2"
-        assert "match" not in tcp[-1] and tcp[-1]["route"][0]["destination"]["subset"] == "local"
-    # ctx2 is movie-service's home: its Redis rules stay as they are.
-    assert changes(run_stack("ctx2"), run_stack("ctx2", **FAILOVER)) & {("VirtualService", NS, "redis")} == set()
+        assert redis_url(run, deployment) == catalog.REDIS.cluster_url("ctx2") == ctx2_redis
+        assert run.one("Service", "redis-ctx2", NS)
+        for other in ("user-service", "api-gateway"):
+            assert redis_url(run, other) == catalog.REDIS.cluster_url("ctx1"), other
+        # No routing by source labels to a subset the other cluster's gateway does not know.
+        assert not [o for o in run.find("DestinationRule") if o.manifest["spec"].get("subsets")
+                    and "redis" in o.manifest["spec"]["host"]]
+    # ctx2 is movie-service's home: its copy there uses ctx2's own Redis, and the Redis objects do not change.
+    assert redis_url(run_stack("ctx2", **FAILOVER), "movie-service") == catalog.REDIS.cluster_url("ctx2")
+    redis_objects = {k for k in snapshot(run_stack("ctx2")) if k[2] and k[2].startswith("redis")}
+    assert redis_objects and not changes(run_stack("ctx2"), run_stack("ctx2", **FAILOVER)) & redis_objects
 
 
 # ------------------------------------------------------------------ canary and A/B
@@ -248,6 +261,7 @@ def test_a_lesson_changes_only_istio_objects_and_the_workloads_it_adds(run_stack
         # version's Deployment, or movie-service (Deployment, ServiceAccount) in a cluster that had none.
         assert (kind, namespace, name) not in base_keys, (kind, name)
         assert (kind, name) in {("Deployment", "movie-service-v2"), ("Deployment", "movie-service"),
+                                ("PodDisruptionBudget", "movie-service-v2"), ("PodDisruptionBudget", "movie-service"),
                                 ("ServiceAccount", "movie-service")}, (kind, name)
 
 

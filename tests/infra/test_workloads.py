@@ -40,7 +40,9 @@ def test_default_placement(ctx1, ctx2):
 
 def test_every_cluster_declares_all_services(each_stack):
     services = {s.meta_name: s.manifest for s in each_stack.find("Service")}
-    assert set(services) == set(catalog.SERVICES) | {catalog.REDIS.name}
+    redis = {catalog.REDIS.service_name(c) for c in catalog.CLUSTERS}
+    assert redis == {"redis-ctx1", "redis-ctx2"}
+    assert set(services) == set(catalog.SERVICES) | redis
     for name, spec in catalog.SERVICES.items():
         svc = services[name]
         assert svc["metadata"]["namespace"] == NS
@@ -48,9 +50,17 @@ def test_every_cluster_declares_all_services(each_stack):
         (port,) = svc["spec"]["ports"]
         assert port == {"name": spec.port_name, "port": spec.port, "targetPort": spec.port, "protocol": "TCP", "appProtocol": "http"}
         assert port["name"].startswith("http-")
-    (rport,) = services["redis"]["spec"]["ports"]
-    assert rport["name"] == catalog.REDIS.port_name == "tcp-redis"
-    assert rport["port"] == 6379 and rport["appProtocol"] == "tcp"
+    for cluster in catalog.CLUSTERS:
+        svc = services[catalog.REDIS.service_name(cluster)]
+        (rport,) = svc["spec"]["ports"]
+        assert rport["name"] == catalog.REDIS.port_name == "tcp-redis"
+        assert rport["port"] == 6379 and rport["appProtocol"] == "tcp"
+        # Each selects only its own cluster's Redis pods.
+        assert svc["spec"]["selector"] == {"app": "redis", catalog.CLUSTER_POD_LABEL: cluster}
+    pod_labels = each_stack.one("Deployment", "redis", NS).manifest["spec"]["template"]["metadata"]["labels"]
+    mine = services[catalog.REDIS.service_name(each_stack.stack)]["spec"]["selector"]
+    other = services[catalog.REDIS.service_name(next(c for c in catalog.CLUSTERS if c != each_stack.stack))]["spec"]["selector"]
+    assert mine.items() <= pod_labels.items() and not other.items() <= pod_labels.items()
 
 
 def test_all_objects_in_namespace_or_cluster_scoped(each_stack):
@@ -83,8 +93,11 @@ def test_app_deployments(run_stack, stack):
         labels = dep["spec"]["template"]["metadata"]["labels"]
         assert labels == catalog.labels(name) and labels["app"] == name and labels["version"] == "v1"
         pod = dep["spec"]["template"]["spec"]
-        terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-        assert terms == [{"matchExpressions": [{"key": catalog.CLUSTER_LABEL, "operator": "In", "values": [stack]}]}]
+        # Preferred, not required: a node without the label (NKS node-pool upgrade) still runs the pod.
+        affinity = pod["affinity"]["nodeAffinity"]
+        assert "requiredDuringSchedulingIgnoredDuringExecution" not in affinity
+        (term,) = affinity["preferredDuringSchedulingIgnoredDuringExecution"]
+        assert term["preference"] == {"matchExpressions": [{"key": catalog.CLUSTER_LABEL, "operator": "In", "values": [stack]}]}
         assert pod["serviceAccountName"] == ("api-gateway" if name == "api-gateway" else name)
         (c,) = pod["containers"]
         assert c["ports"][0]["containerPort"] == spec.port
@@ -103,10 +116,47 @@ def test_app_deployments(run_stack, stack):
         assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
         assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
         assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
-        assert env["REDIS_URL"]["value"] == catalog.REDIS.cluster_url()
+        # Its home is this cluster: its own cluster's Redis.
+        assert env["REDIS_URL"]["value"] == catalog.REDIS.cluster_url(stack) == f"redis://redis-{stack}.theater-msa.svc.cluster.local:6379/0"
         for peer in spec.calls:
             assert env[catalog.SERVICES[peer].url_env]["value"] == catalog.SERVICES[peer].cluster_url()
             assert ".theater-msa.svc.cluster.local:" in env[catalog.SERVICES[peer].url_env]["value"]
+
+
+def test_app_pods_survive_node_maintenance_and_shutdown(each_stack):
+    """A PodDisruptionBudget per Deployment and version (drains take one pod at
+    a time), replicas spread over nodes, and a shutdown that keeps serving
+    until both clusters' sidecars have dropped the endpoint."""
+    from infra.microservice import PRESTOP_SLEEP_SECONDS, TERMINATION_GRACE_SECONDS
+
+    here = each_stack.outputs["placement"]["here"]
+    budgets = {b.meta_name: b.manifest for b in each_stack.find("PodDisruptionBudget")}
+    assert set(budgets) == set(here)
+    for name in here:
+        assert budgets[name]["apiVersion"] == "policy/v1"
+        assert budgets[name]["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": {"app": name, "version": "v1"}}}
+        dep = each_stack.one("Deployment", name, NS).manifest
+        pod = dep["spec"]["template"]["spec"]
+        (spread,) = pod["topologySpreadConstraints"]
+        assert spread == {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
+                          "labelSelector": {"matchLabels": {"app": name, "version": "v1"}}}
+        (c,) = pod["containers"]
+        assert c["lifecycle"] == {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}}
+        # The sidecar drains as long as the app sleeps (Istio's default 5 s would cut it short),
+        # and the grace period leaves Granian time after the sleep.
+        annotations = dep["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["proxy.istio.io/config"] == f"terminationDrainDuration: {PRESTOP_SLEEP_SECONDS}s"
+        assert pod["terminationGracePeriodSeconds"] >= PRESTOP_SLEEP_SECONDS + 10 == TERMINATION_GRACE_SECONDS - 10
+    # Redis runs one pod on a ReadWriteOnce volume: no budget (it would block every drain).
+    assert "redis" not in budgets
+
+
+def test_second_version_has_its_own_budget(run_stack):
+    """One budget per version: the eviction API refuses a pod two budgets select."""
+    run = run_stack("ctx2", v2Cluster="ctx2")
+    budgets = {b.meta_name: b.manifest["spec"]["selector"]["matchLabels"] for b in run.find("PodDisruptionBudget")}
+    assert budgets["movie-service"] == {"app": "movie-service", "version": "v1"}
+    assert budgets["movie-service-v2"] == {"app": "movie-service", "version": "v2"}
 
 
 def test_images_are_pushed_digests(each_stack):
@@ -135,6 +185,31 @@ def test_prepushed_images(run_stack):
     assert "latest" not in str(run.outputs["images"])
 
 
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_a_digest_as_image_tag_is_refused_when_it_would_name_several_images(ui_dir):
+    """imageTag sha256:... was applied to every service's repository: all but
+    one pull failed (ErrImagePull) long after `pulumi up` started."""
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        mockrun.run("ctx2", {"buildImages": "false", "imageTag": DIGEST}, ui_dir=ui_dir)
+    text = str(info.value)
+    assert "theater-msa:imageTag is a digest" in text and "deploys 2 (movie-service, booking-service)" in text
+    assert "pulumi config set theater-msa:imageTag <tag> --stack ctx2" in text
+    with pytest.raises(ConfigError, match="buildImages is true"):
+        mockrun.run("ctx2", {"imageTag": DIGEST}, ui_dir=ui_dir)
+
+
+def test_a_digest_names_the_one_image_of_a_stack(run_stack):
+    run = run_stack("ctx1", buildImages="false", v2ImageTag=DIGEST, v2Cluster="ctx1")
+    image = pod_spec(run, "movie-service-v2")["containers"][0]["image"]
+    assert image == f"harbor.27.96.156.180.nip.io/theater-msa/movie-service@{DIGEST}"
+    one = run_stack("ctx2", buildImages="false", imageTag=DIGEST, placement='{"booking-service": "ctx1"}')
+    assert pod_spec(one, "movie-service")["containers"][0]["image"].endswith(f"/movie-service@{DIGEST}")
+
+
 def test_redis(each_stack):
     dep = each_stack.one("Deployment", "redis", NS).manifest
     pod = dep["spec"]["template"]["spec"]
@@ -147,9 +222,14 @@ def test_redis(each_stack):
     assert "--appendonly" in c["args"] and c["args"][c["args"].index("--appendonly") + 1] == "yes"
     assert c["readinessProbe"] and c["livenessProbe"] and c["resources"]["limits"]
     assert c["securityContext"]["runAsUser"] == 999 and c["securityContext"]["readOnlyRootFilesystem"] is True
-    data = next(v for v in pod["volumes"] if v["name"] == "data")
-    assert "emptyDir" in data
-    assert each_stack.find("PersistentVolumeClaim") == []
+    # No password: protected mode would refuse the sidecar's non-loopback connection.
+    assert c["args"][c["args"].index("--protected-mode") + 1] == "no"
+    # By default the data survives the pod moving: a claim on the cluster's default StorageClass.
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "redis-data"}} in pod["volumes"]
+    pvc = each_stack.one("PersistentVolumeClaim", "redis-data", NS).manifest
+    assert "storageClassName" not in pvc["spec"]
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"] and pvc["spec"]["resources"]["requests"] == {"storage": "1Gi"}
+    assert dep["spec"]["strategy"] == {"type": "Recreate"}
 
 
 def test_redis_pvc_setting(run_stack):
@@ -158,6 +238,18 @@ def test_redis_pvc_setting(run_stack):
     assert pvc["spec"]["storageClassName"] == "local-path"
     pod = run.one("Deployment", "redis", NS).manifest["spec"]["template"]["spec"]
     assert {"name": "data", "persistentVolumeClaim": {"claimName": "redis-data"}} in pod["volumes"]
+    scratch = run_stack("ctx2", redisStorageClass="emptyDir")
+    assert scratch.find("PersistentVolumeClaim") == []
+    pod = scratch.one("Deployment", "redis", NS).manifest["spec"]["template"]["spec"]
+    assert "emptyDir" in next(v for v in pod["volumes"] if v["name"] == "data")
+
+
+@pytest.mark.parametrize("value", ["Local_Path", "EmptyDir", "-x", "a..b"])
+def test_redis_storage_class_must_be_a_name(ui_dir, value):
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError, match="theater-msa:redisStorageClass must be a StorageClass name"):
+        mockrun.run("ctx2", {"redisStorageClass": value}, ui_dir=ui_dir)
 
 
 def test_redis_image_setting(run_stack):
@@ -172,10 +264,12 @@ def test_gateway_rbac_is_read_only(ctx1):
     sa = ctx1.one("ServiceAccount", catalog.GATEWAY_SERVICE_ACCOUNT, NS).manifest
     assert sa.get("automountServiceAccountToken") is True
     (cr,) = [c.manifest for c in ctx1.find("ClusterRole") if "api-gateway" in c.meta_name]
-    assert cr["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}]
+    # Only what services/status reads: lists of nodes, pods and Deployments, no watch.
+    assert cr["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]
     role = ctx1.one("Role", "api-gateway-read", NS).manifest
     granted = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
-    assert granted == {("", "pods"), ("apps", "deployments"), ("apps", "replicasets")}
+    assert granted == {("", "pods"), ("apps", "deployments")}
+    assert all(rule["verbs"] == ["get", "list"] for rule in role["rules"])
     for binding in [*ctx1.find("ClusterRoleBinding"), *ctx1.find("RoleBinding")]:
         m = binding.manifest
         assert m["subjects"][0]["namespace"] == NS
@@ -241,7 +335,7 @@ def test_dashboard_access_exported_by_ctx2(ctx1, ctx2, fake_kubeconfig):
     assert token["type"] == "kubernetes.io/service-account-token"
     assert token["metadata"]["annotations"]["kubernetes.io/service-account.name"] == catalog.DASHBOARD_SERVICE_ACCOUNT
     role = ctx2.one("Role", f"{catalog.DASHBOARD_SERVICE_ACCOUNT}-read", NS).manifest
-    assert all(r["verbs"] == ["get", "list", "watch"] for r in role["rules"])
+    assert all(r["verbs"] == ["get", "list"] for r in role["rules"])
     import yaml
 
     kc = yaml.safe_load(ctx2.outputs["dashboardKubeconfig"])
@@ -271,8 +365,11 @@ def test_placement_override(run_stack):
     run2 = run_stack("ctx2", placement='{"movie-service": "ctx1"}')
     assert deployment_names(run1) == {"user-service", "api-gateway", "movie-service", "redis"}
     assert deployment_names(run2) == {"booking-service", "redis"}
-    terms = pod_spec(run1, "movie-service")["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-    assert terms["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == ["ctx1"]
+    (term,) = pod_spec(run1, "movie-service")["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["preference"]["matchExpressions"][0]["values"] == ["ctx1"]
+    # movie-service's home is ctx1 now: its data is in ctx1's Redis, and booking-service's stays in ctx2's.
+    assert env_of(pod_spec(run1, "movie-service")["containers"][0])["REDIS_URL"]["value"] == catalog.REDIS.cluster_url("ctx1")
+    assert env_of(pod_spec(run2, "booking-service")["containers"][0])["REDIS_URL"]["value"] == catalog.REDIS.cluster_url("ctx2")
 
 
 def test_replicas_setting(run_stack):
