@@ -50,7 +50,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import httpx
 
-from infra.image_plan import DOCKERFILE, REPO_ROOT, ImageBuild, image_builds
+from infra.image_plan import DOCKERFILE, ImageBuild, image_builds
+from infra.settings import StackConfig
 from services import catalog
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "theater" / "docker"
@@ -64,7 +65,8 @@ MIRRORS = (
 ROOTFS_PACKAGES = ("python3", "ca-certificates", "netbase", "tzdata")
 ROOTFS_IMAGE = "theater-standin/bookworm-python:rootfs"
 RECIPE_LABEL = "org.theater-msa.standin-recipe"
-PROJECT = "theater-msa"
+PROJECT = StackConfig.model_fields["harbor_project"].default  # harborProject's default
+PLATFORM = StackConfig.model_fields["platform"].default  # the platform setting's default, as the program builds
 
 Say = Callable[[str], None]
 
@@ -421,7 +423,7 @@ class Pushed:
 
 
 def build_images(engine: DockerEngine, builds: Iterable[ImageBuild], repository: Callable[[str], str],
-                 say: Say = print, platform: str | None = None,
+                 say: Say = print, platform: str | None = PLATFORM,
                  extra_args: Mapping[str, str] | None = None) -> dict[str, str]:
     """Build each image; returns {key: repository:tag}."""
     tags: dict[str, str] = {}
