@@ -4,6 +4,7 @@
     theater render   render the Kubernetes manifests (infra/render.py)
     theater tools    build the deploy and simulation tools from Go modules (sim/tools.py)
     theater sim      two simulated clusters to rehearse a deployment (sim/simulation.py)
+    theater images   build the images without Docker Hub, push them to the sim (sim/images.py)
     theater doctor   before deploying: what the clusters still miss (checklist/doctor.py)
     theater verify   after deploying: the demo checklist, item by item (checklist/verify.py)
     theater load     during the demo: bounded traffic with live counts (checklist/load.py)
@@ -49,12 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     run_local = korean(commands.add_parser("local", help="Redis 와 모든 서비스를 이 컴퓨터에서 실행",
                                            description=local.DESCRIPTION))
     local.add_arguments(run_local)
-    from sim import simulation, tools  # noqa: PLC0415 (keeps `theater local` free of sim imports)
+    from sim import images, simulation, tools  # noqa: PLC0415 (keeps `theater local` free of sim imports)
 
     tools.add_arguments(commands.add_parser("tools", help="배포·시뮬레이션 도구를 Go 모듈에서 빌드",
                                             description=tools.__doc__.splitlines()[0]))
     simulation.add_arguments(commands.add_parser("sim", help="모의 클러스터 두 개(ctx1, ctx2)로 배포 리허설",
                                                  description=simulation.__doc__.splitlines()[0]))
+    images.add_arguments(commands.add_parser("images", help="build and push the images (no Docker Hub needed)",
+                                             description=images.__doc__.splitlines()[0]))
     for name, text in CHECKLIST.items():  # they parse their own options (checklist/<name>.py)
         commands.add_parser(name, help=text, add_help=False)
     commands.add_parser("render", help="Kubernetes 매니페스트를 YAML 파일로 (클러스터 필요 없음)", add_help=False)
@@ -94,10 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "local":
         return local.main(args)
-    if args.command in ("tools", "sim"):
-        from sim import simulation, tools  # noqa: PLC0415
+    if args.command in ("tools", "sim", "images"):
+        from sim import images, simulation, tools  # noqa: PLC0415
 
-        return (tools if args.command == "tools" else simulation).main(args)
+        return {"tools": tools, "sim": simulation, "images": images}[args.command].main(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
