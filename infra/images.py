@@ -14,17 +14,16 @@ Dockerfile with SERVICE_VERSION=v2; its ref is `refs["movie-service-v2"]`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_docker as docker
 
+from infra.image_plan import DOCKERFILE, REPO_ROOT, image_builds
 from infra.settings import StackConfig
 from services import catalog
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DOCKERFILE = REPO_ROOT / "services" / "Dockerfile"
+__all__ = ["DOCKERFILE", "REPO_ROOT", "ImagesArgs", "ServiceImages"]
 
 
 @dataclass(frozen=True)
@@ -43,10 +42,10 @@ class ServiceImages(pulumi.ComponentResource):
         super().__init__("theater-msa:index:ServiceImages", name, None, opts)
         cfg = args.cfg
         refs: dict[str, pulumi.Output[str]] = {}
-        wanted = [(service, service, cfg.image_tag, {}) for service in args.services]
-        wanted += [(v.name, v.spec.name, cfg.v2_image_tag, {"SERVICE_VERSION": v.version}) for v in args.versions]
-        for key, service, tag, build_args in wanted:
-            repo = cfg.image_repository(service)
+        # The list is shared with `theater images push` (sim/images.py): infra/image_plan.py.
+        for build in image_builds(args.services, args.versions, cfg.image_tag, cfg.v2_image_tag):
+            key, tag = build.key, build.tag
+            repo = cfg.image_repository(build.service)
             if not cfg.build_images:
                 sep = "@" if tag.startswith("sha256:") else ":"
                 refs[key] = pulumi.Output.from_input(f"{repo}{sep}{tag}")
@@ -57,10 +56,10 @@ class ServiceImages(pulumi.ComponentResource):
                 build=docker.DockerBuildArgs(
                     # Absolute paths: the program's working directory differs between
                     # `pulumi up` (infra/) and tests/render (anywhere).
-                    context=str(REPO_ROOT),
-                    dockerfile=str(DOCKERFILE),
+                    context=str(build.context),
+                    dockerfile=str(build.dockerfile),
                     platform=cfg.platform,
-                    args={"SERVICE_NAME": service, **build_args},
+                    args=dict(build.build_args),
                 ),
                 registry=docker.RegistryArgs(
                     server=cfg.registry,

@@ -4,6 +4,7 @@
     theater render   render the Kubernetes manifests (infra/render.py)
     theater tools    build the deploy and simulation tools from Go modules (sim/tools.py)
     theater sim      two simulated clusters to rehearse a deployment (sim/simulation.py)
+    theater images   build the images without Docker Hub, push them to the sim (sim/images.py)
     theater doctor   before deploying: what the clusters still miss (checklist/doctor.py)
     theater verify   after deploying: the demo checklist, item by item (checklist/verify.py)
     theater load     during the demo: bounded traffic with live counts (checklist/load.py)
@@ -32,12 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
         "local", help="run Redis and every service on this machine", description=local.__doc__.splitlines()[0]
     )
     local.add_arguments(run_local)
-    from sim import simulation, tools  # noqa: PLC0415 (keeps `theater local` free of sim imports)
+    from sim import images, simulation, tools  # noqa: PLC0415 (keeps `theater local` free of sim imports)
 
     tools.add_arguments(commands.add_parser("tools", help="build the deploy and simulation tools (Go)",
                                             description=tools.__doc__.splitlines()[0]))
     simulation.add_arguments(commands.add_parser("sim", help="two simulated clusters ctx1, ctx2",
                                                  description=simulation.__doc__.splitlines()[0]))
+    images.add_arguments(commands.add_parser("images", help="build and push the images (no Docker Hub needed)",
+                                             description=images.__doc__.splitlines()[0]))
     for name, text in CHECKLIST.items():  # they parse their own options (checklist/<name>.py)
         commands.add_parser(name, help=f"{text} (options: theater {name} --help)", add_help=False)
     commands.add_parser(
@@ -76,10 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "local":
         return local.main(args)
-    if args.command in ("tools", "sim"):
-        from sim import simulation, tools  # noqa: PLC0415
+    if args.command in ("tools", "sim", "images"):
+        from sim import images, simulation, tools  # noqa: PLC0415
 
-        return (tools if args.command == "tools" else simulation).main(args)
+        return {"tools": tools, "sim": simulation, "images": images}[args.command].main(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

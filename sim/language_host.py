@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import os
 import runpy
+import signal
 import sys
+import threading
 from concurrent import futures
 from pathlib import Path
 
@@ -81,9 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_LanguageRuntimeServicer_to_server(ProgramHost(), server)
     port = server.add_insecure_port("127.0.0.1:0")
+    # The engine ends a plugin with SIGINT (SIGKILL later): that is the normal
+    # end of every run, not an error. Left to Python's default handler it raised
+    # KeyboardInterrupt in wait_for_termination, and its traceback appeared in
+    # the diagnostics of every `pulumi up`.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop.set())
     server.start()
     print(port, flush=True)  # the plugin handshake: the engine reads our port from stdout
-    server.wait_for_termination()
+    stop.wait()
+    server.stop(grace=1).wait(5)
     return 0
 
 

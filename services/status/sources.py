@@ -48,12 +48,16 @@ class ClusterSource:
         self.name = name
         self.role = role  # "local" (the gateway's own cluster) or "remote"
         self.kind = kind  # "in-cluster", "kubeconfig" or "none"
+        # in-cluster: the service-account directory (token, ca.crt, namespace); kubeconfig: the file or directory
         self.path = path
         self.why_none = why_none
 
     def config(self) -> Any:
+        """The SingleConfig (server, CA, credentials) lightkube's client takes and `.cluster.server` names."""
         if self.kind == "in-cluster":
-            return KubeConfig.from_service_account()
+            # from_service_account() is a KubeConfig of one context; the client
+            # and the status page need that context's SingleConfig (`.get()`).
+            return KubeConfig.from_service_account(self.path or SERVICE_ACCOUNT_DIR).get()
         assert self.path is not None
         found = find_kubeconfig(self.path)
         if found is None:
@@ -64,7 +68,7 @@ class ClusterSource:
         """Changes when the credentials behind this source change: a new
         kubeconfig Secret mounted, a rotated service-account token."""
         if self.kind == "in-cluster":
-            watched: Path | None = Path(SERVICE_ACCOUNT_DIR) / "token"
+            watched: Path | None = (self.path or Path(SERVICE_ACCOUNT_DIR)) / "token"
         else:
             watched = find_kubeconfig(self.path) if self.path is not None else None
         try:
@@ -83,7 +87,7 @@ def cluster_sources(settings: Settings, environ: dict[str, str] | os._Environ[st
     if settings.local_kubeconfig is not None:
         local = ClusterSource(own, "local", "kubeconfig", settings.local_kubeconfig)
     elif env.get("KUBERNETES_SERVICE_HOST"):
-        local = ClusterSource(own, "local", "in-cluster")
+        local = ClusterSource(own, "local", "in-cluster", Path(SERVICE_ACCOUNT_DIR))
     else:
         local = ClusterSource(
             own,

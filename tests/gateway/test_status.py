@@ -286,3 +286,68 @@ def test_cluster_clients_are_built_off_the_event_loop_and_reused_until_the_kubec
     answers = asyncio.run(scenario())
     assert [a["reason"] for a in answers[:3]] == ["unauthorized"] * 3
     assert answers[3]["reason"] is None and answers[3]["reachable"] is True, answers[3]
+
+
+class TlsLiveServer:
+    """uvicorn with TLS in a thread: lightkube's in-cluster config always speaks https."""
+
+    def __init__(self, app, cert: Path, key: Path) -> None:
+        import threading
+
+        import uvicorn
+
+        self.port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
+                                ssl_certfile=str(cert), ssl_keyfile=str(key), timeout_graceful_shutdown=1)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "TlsLiveServer":
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn (TLS) did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def service_account_dir(directory: Path, token: str, ca: Path) -> Path:
+    """What the kubelet mounts at /var/run/secrets/kubernetes.io/serviceaccount."""
+    directory.mkdir(parents=True)
+    (directory / "token").write_text(token)
+    (directory / "namespace").write_text(catalog.NAMESPACE)
+    (directory / "ca.crt").write_bytes(ca.read_bytes())
+    return directory
+
+
+def test_in_cluster_status_reads_the_own_cluster_through_the_service_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (issue 22, found in a real pod): api-gateway's /api/status for
+    its own cluster answered `config_error: 'KubeConfig' object has no attribute
+    'cluster'`. lightkube's real from_service_account() reads a service-account
+    directory laid out as the kubelet mounts it, and KUBERNETES_SERVICE_HOST/PORT;
+    the API server is a TLS stand-in whose certificate that ca.crt signs."""
+    from services.status import sources
+    from sim.registry import make_ca, sign_server_cert
+
+    ca = make_ca(tmp_path / "ca", "test-cluster-ca")
+    cert, key = sign_server_cert(tmp_path / "tls", "apiserver", ca, ["IP:127.0.0.1"])
+    one = fk.ctx1_cluster()
+    sa_dir = service_account_dir(tmp_path / "serviceaccount", one.token, ca[0])
+    with TlsLiveServer(one.app(), cert, key) as api:
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(api.port))
+        monkeypatch.setattr(sources, "SERVICE_ACCOUNT_DIR", str(sa_dir))
+        status, _ = get_status(gateway_settings(tmp_path, cluster="ctx1"))
+    own = by_name(status)["ctx1"]
+    assert own["source"] == "in-cluster" and own["role"] == "local", own
+    assert own.get("reason") is None and own["reachable"] is True, own.get("error")
+    assert own["server"] == f"https://127.0.0.1:{api.port}"
+    assert {n["name"] for n in own["nodes"]} == {"ctx1-control-plane", "ctx1-worker"}
+    # Every call carried the mounted token.
+    assert one.hits and {auth for _, auth in one.hits} == {f"Bearer {one.token}"}

@@ -1,0 +1,543 @@
+"""Container images for the rehearsal, without Docker Hub or ghcr.io.
+
+    theater images build [--no-base-check]      stand-in base images + the service images (local)
+    theater images push [--dir .theater/sim]    build, then push to the simulation's registry
+    theater images engine [start|stop|status]   the Docker engine these commands use
+
+Three steps, each reused when already done:
+
+1. A Docker engine (DockerEngine). The commands use their own dockerd, started
+   when none answers on its socket: data root, exec root, pidfile and socket
+   under ~/.cache/theater/docker, `--bridge=none --iptables=false` (it never
+   touches the machine's network; builds use `--network host`). It keeps
+   running, so the next build (CI runs right after) finds its cache.
+
+2. Stand-in base images (StandIns), tagged with exactly the names
+   services/Dockerfile and the Redis pod use, so the Dockerfile builds
+   unchanged: `python:3.11-slim` from a Debian bookworm rootfs made by
+   mmdebstrap (python3 in /usr/local/bin like the official image), the uv
+   image from the uv binary this machine runs, and Redis' image from Debian's
+   redis-server. They trust the CA bundle of the building machine
+   (/etc/ssl/certs/ca-certificates.crt, SSL_CERT_FILE), so `uv sync` in the
+   build reaches the package index this machine reaches. Each carries a label
+   with a hash of its recipe; a changed recipe rebuilds it.
+
+3. The service images infra/images.py declares (infra/image_plan.py: same
+   context, Dockerfile, build args and tags, v2 included), built with
+   `docker build --network host` by the legacy builder (DOCKER_BUILDKIT=0:
+   Debian 12's docker.io has no buildx, and BuildKit resolves `FROM` and
+   `# syntax=` images on Docker Hub), then pushed with skopeo, which trusts
+   the registry's CA from a directory of ours (dockerd reads only
+   /etc/docker/certs.d, which is the machine's) and reports the digest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+import httpx
+
+from infra.image_plan import DOCKERFILE, ImageBuild, image_builds
+from infra.settings import StackConfig
+from services import catalog
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "theater" / "docker"
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+SUITE = "bookworm"
+MIRRORS = (
+    "deb http://deb.debian.org/debian bookworm main",
+    "deb http://deb.debian.org/debian bookworm-updates main",
+    "deb http://deb.debian.org/debian-security bookworm-security main",
+)
+ROOTFS_PACKAGES = ("python3", "ca-certificates", "netbase", "tzdata")
+ROOTFS_IMAGE = "theater-standin/bookworm-python:rootfs"
+RECIPE_LABEL = "org.theater-msa.standin-recipe"
+PROJECT = StackConfig.model_fields["harbor_project"].default  # harborProject's default
+PLATFORM = StackConfig.model_fields["platform"].default  # the platform setting's default, as the program builds
+
+Say = Callable[[str], None]
+
+
+class ImageError(RuntimeError):
+    """An image step failed; the message says which and what to do."""
+
+
+def _need(program: str, package: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        raise ImageError(f"{program} is not on PATH (apt-get install {package})")
+    return path
+
+
+def _stream(argv: Sequence[str], *, env: Mapping[str, str] | None, say: Say, keep: Callable[[str], bool],
+            what: str, cwd: Path | None = None) -> str:
+    """Run argv, show the lines `keep` selects as they come, return all output; raise with its tail on failure."""
+    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=dict(env) if env is not None else None, cwd=cwd, stdin=subprocess.DEVNULL)
+    lines: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip("\n")
+        lines.append(line)
+        if keep(line):
+            say(f"  {line.strip()[:160]}")
+    code = proc.wait()
+    if code != 0:
+        tail = "\n".join(lines[-25:])
+        raise ImageError(f"{what} failed (exit {code}):\n{tail}")
+    return "\n".join(lines)
+
+
+# --- 1. the Docker engine ------------------------------------------------------
+
+
+@dataclass
+class DockerEngine:
+    """A dockerd of our own under `root` (default ~/.cache/theater/docker)."""
+
+    root: Path = CACHE
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "docker.sock"
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.root / "dockerd.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "dockerd.log"
+
+    def env(self) -> dict[str, str]:
+        """Environment for the docker CLI: this engine, the legacy builder, a config dir of ours
+        (no credential helpers or contexts from ~/.docker)."""
+        (self.root / "cli").mkdir(parents=True, exist_ok=True)
+        return {**os.environ, "DOCKER_HOST": self.host, "DOCKER_BUILDKIT": "0",
+                "DOCKER_CONFIG": str(self.root / "cli"), "DOCKER_CLI_HINTS": "false"}
+
+    def answers(self) -> bool:
+        if not self.socket.exists():
+            return False
+        try:
+            with httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket)), timeout=2, trust_env=False) as c:
+                return c.get("http://docker/_ping").text == "OK"
+        except httpx.HTTPError:
+            return False
+
+    def ensure(self, say: Say = print, timeout: float = 60.0) -> bool:
+        """Start dockerd unless it answers. True when this call started it."""
+        if self.answers():
+            return False
+        dockerd = _need("dockerd", "docker.io")
+        for d in ("data", "exec"):
+            (self.root / d).mkdir(parents=True, exist_ok=True)
+        self.socket.unlink(missing_ok=True)
+        say(f"starting dockerd (data root {self.root / 'data'}, socket {self.socket})")
+        out = self.log.open("ab")
+        try:
+            proc = subprocess.Popen([
+                dockerd, f"--data-root={self.root / 'data'}", f"--exec-root={self.root / 'exec'}",
+                f"--pidfile={self.pidfile}", f"--host={self.host}",
+                "--bridge=none", "--iptables=false", "--ip-masq=false", "--ip-forward=false",
+            ], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                cwd=self.root)
+        finally:
+            out.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-15:])
+                raise ImageError(f"dockerd exited (log: {self.log}):\n{tail}")
+            if self.answers():
+                return True
+            time.sleep(0.2)
+        raise ImageError(f"dockerd did not answer on {self.socket} within {timeout:.0f}s (log: {self.log})")
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the dockerd of the pidfile. True when one was running."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return False
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.2)
+        os.kill(pid, signal.SIGKILL)
+        return True
+
+    def docker(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+        result = subprocess.run([_need("docker", "docker.io"), *args], env=self.env(), capture_output=True,
+                                text=True, input=input)
+        if check and result.returncode != 0:
+            raise ImageError(f"docker {' '.join(args[:3])} failed: {result.stderr.strip()[-2000:]}")
+        return result
+
+    def label(self, image: str, label: str) -> str | None:
+        """The image's label value; None when the image (or the label) is absent."""
+        r = self.docker("image", "inspect", "--format", "{{json .Config.Labels}}", image, check=False)
+        if r.returncode != 0:
+            return None
+        return (json.loads(r.stdout or "null") or {}).get(label)
+
+    def image_id(self, image: str) -> str:
+        return self.docker("image", "inspect", "--format", "{{.Id}}", image).stdout.strip()
+
+
+# --- 2. stand-in base images ----------------------------------------------------
+
+
+def dockerfile_base_images(dockerfile: Path = DOCKERFILE) -> dict[str, str]:
+    """Images the Dockerfile pulls, by role: {"python": "python:3.11-slim", "uv": "ghcr.io/astral-sh/uv:0.13"}.
+
+    Read from its FROM lines, with ARG defaults substituted (the uv image is ARG UV_IMAGE)."""
+    args: dict[str, str] = {}
+    stages: set[str] = set()
+    found: dict[str, str] = {}
+    for raw in dockerfile.read_text().splitlines():
+        line = raw.strip()
+        m = re.match(r"(?i)ARG\s+(\w+)=(\S+)", line)
+        if m:
+            args.setdefault(m.group(1), m.group(2).strip("\"'"))
+            continue
+        m = re.match(r"(?i)FROM\s+(?:--\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?", line)
+        if m:
+            image = re.sub(r"\$\{?(\w+)\}?", lambda v: args.get(v.group(1), v.group(0)), m.group(1))
+            if m.group(2):
+                stages.add(m.group(2).lower())
+            if image.lower() in stages or image == "scratch":
+                continue
+            role = "uv" if "/uv" in image.split(":")[0] else "python" if image.startswith("python") else image
+            found[role] = image
+        m = re.match(r"(?i)COPY\s+--from=(\S+)", line)
+        if m and m.group(1).lower() not in stages and not m.group(1).isdigit():
+            image = re.sub(r"\$\{?(\w+)\}?", lambda v: args.get(v.group(1), v.group(0)), m.group(1))
+            found["uv" if "/uv" in image else image] = image
+    return found
+
+
+def host_uv() -> tuple[Path, str]:
+    """The uv binary this machine runs (uv run sets $UV) and its version."""
+    candidates = [os.environ.get("UV"), shutil.which("uv")]
+    for c in candidates:
+        if not c:
+            continue
+        path = Path(c).resolve()
+        if path.is_file() and path.read_bytes()[:4] == b"\x7fELF":
+            out = subprocess.run([str(path), "--version"], capture_output=True, text=True).stdout.split()
+            return path, out[1] if len(out) > 1 else ""
+        # a shim (pyenv): ask uv itself through `uv run`, which sets $UV
+        r = subprocess.run([c, "run", "--no-project", "--no-sync", "python", "-c", "import os;print(os.environ['UV'])"],
+                           capture_output=True, text=True)
+        if r.returncode == 0 and r.stdout.strip():
+            return host_uv_at(Path(r.stdout.strip()))
+    raise ImageError("uv is not on PATH (pip install uv)")
+
+
+def host_uv_at(path: Path) -> tuple[Path, str]:
+    out = subprocess.run([str(path), "--version"], capture_output=True, text=True).stdout.split()
+    return path.resolve(), out[1] if len(out) > 1 else ""
+
+
+@dataclass(frozen=True)
+class StandIn:
+    image: str  # the exact name it stands in for
+    dockerfile: str  # its recipe (FROM one of ours)
+    files: Mapping[str, Path]  # build context: name -> source file
+
+
+def _python_dockerfile() -> str:
+    return f"""FROM {ROOTFS_IMAGE}
+# Like the official image: python and python3 in /usr/local/bin, UTF-8 locale.
+RUN ln -s /usr/bin/python3 /usr/local/bin/python && ln -s /usr/bin/python3 /usr/local/bin/python3
+# The building machine's CA bundle: uv (rustls) trusts SSL_CERT_FILE, so `uv sync`
+# reaches the package index this machine reaches (also through a TLS-inspecting proxy).
+COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+ENV LANG=C.UTF-8 SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+CMD ["python3"]
+"""
+
+
+UV_DOCKERFILE = """FROM scratch
+# Like ghcr.io/astral-sh/uv: the static uv binary at /uv.
+COPY uv /uv
+ENTRYPOINT ["/uv"]
+"""
+
+
+def _redis_dockerfile(python_image: str) -> str:
+    # No entrypoint that adds `--protected-mode no` (the official image's does):
+    # the pod's own args must carry it, or other pods cannot connect.
+    return f"""FROM {python_image}
+RUN apt-get update && apt-get install -y --no-install-recommends redis-server redis-tools \\
+    && rm -rf /var/lib/apt/lists/* && mkdir /data && chown 999:1000 /data
+WORKDIR /data
+EXPOSE 6379
+CMD ["redis-server"]
+"""
+
+
+class StandIns:
+    """Builds the stand-in base images into an engine, once per recipe."""
+
+    def __init__(self, engine: DockerEngine, say: Say = print) -> None:
+        self.engine = engine
+        self.say = say
+
+    def recipes(self) -> list[StandIn]:
+        wanted = dockerfile_base_images()
+        uv_path, uv_version = host_uv()
+        uv_image = wanted.get("uv")
+        if uv_image:
+            tag = uv_image.rsplit(":", 1)[-1]
+            if not (uv_version == tag or uv_version.startswith(tag + ".")):
+                raise ImageError(f"the Dockerfile's uv image is {uv_image}, this machine runs uv {uv_version}: "
+                                 f"install uv {tag}.x (pip install 'uv=={tag}.*') or build with "
+                                 f"--build-arg UV_IMAGE=<a registry copy of {uv_image}>")
+        python_image = wanted.get("python", "python:3.11-slim")
+        bundle = HOST_CA_BUNDLE
+        if not bundle.is_file():
+            raise ImageError(f"no CA bundle at {bundle} (apt-get install ca-certificates)")
+        out = [StandIn(python_image, _python_dockerfile(), {"ca-certificates.crt": bundle})]
+        if uv_image:
+            out.append(StandIn(uv_image, UV_DOCKERFILE, {"uv": uv_path}))
+        out.append(StandIn(catalog.REDIS.image, _redis_dockerfile(python_image), {}))
+        return out
+
+    @staticmethod
+    def recipe_hash(standin: StandIn, base_id: str) -> str:
+        h = hashlib.sha256(standin.dockerfile.encode() + base_id.encode())
+        for name, path in sorted(standin.files.items()):
+            h.update(name.encode() + hashlib.sha256(path.read_bytes()).digest())
+        return h.hexdigest()[:16]
+
+    def rootfs(self) -> str:
+        """The Debian rootfs image (mmdebstrap, ~2 min once); returns its image id."""
+        recipe = hashlib.sha256(repr((SUITE, MIRRORS, ROOTFS_PACKAGES)).encode()).hexdigest()[:16]
+        if self.engine.label(ROOTFS_IMAGE, RECIPE_LABEL) == recipe:
+            return self.engine.image_id(ROOTFS_IMAGE)
+        mmdebstrap = _need("mmdebstrap", "mmdebstrap")
+        started = time.monotonic()
+        self.say(f"Debian {SUITE} rootfs with {', '.join(ROOTFS_PACKAGES)} (mmdebstrap, about 2 minutes once)")
+        with tempfile.TemporaryDirectory(prefix="theater-rootfs-", dir=self.engine.root) as tmp:
+            tar = Path(tmp) / "rootfs.tar"
+            _stream([mmdebstrap, "--variant=minbase", f"--include={','.join(ROOTFS_PACKAGES)}",
+                     "--format=tar", "--aptopt=Acquire::Retries \"3\"", SUITE, str(tar), *MIRRORS],
+                    env=None, say=self.say, keep=lambda line: line.startswith("I: ") and "tempdir" not in line,
+                    what="mmdebstrap")
+            self.engine.docker("image", "import", "--change", f"LABEL {RECIPE_LABEL}={recipe}",
+                               "--change", 'CMD ["/bin/bash"]', str(tar), ROOTFS_IMAGE)
+        self.say(f"rootfs imported as {ROOTFS_IMAGE} in {time.monotonic() - started:.0f}s")
+        return self.engine.image_id(ROOTFS_IMAGE)
+
+    def ensure(self) -> dict[str, str]:
+        """Every stand-in present and current; returns {name: image id}."""
+        recipes = self.recipes()  # checks uv and the CA bundle before the long step
+        base_id = self.rootfs()
+        ids: dict[str, str] = {}
+        for standin in recipes:
+            # Each recipe hashes the image it is FROM, so a new rootfs or python rebuilds what is on top.
+            parent = standin.dockerfile.split()[1]
+            parent_id = base_id if parent == ROOTFS_IMAGE else ids.get(parent, "")
+            recipe = self.recipe_hash(standin, parent_id)
+            if self.engine.label(standin.image, RECIPE_LABEL) == recipe:
+                ids[standin.image] = self.engine.image_id(standin.image)
+                continue
+            started = time.monotonic()
+            self.say(f"stand-in {standin.image}")
+            with tempfile.TemporaryDirectory(prefix="theater-standin-", dir=self.engine.root) as tmp:
+                ctx = Path(tmp)
+                for name, src in standin.files.items():
+                    shutil.copyfile(src, ctx / name)
+                    if os.access(src, os.X_OK):
+                        (ctx / name).chmod(0o755)
+                (ctx / "Dockerfile").write_text(standin.dockerfile + f"LABEL {RECIPE_LABEL}={recipe}\n")
+                _stream([_need("docker", "docker.io"), "build", "--network", "host", "--pull=false",
+                         "-t", standin.image, str(ctx)], env=self.engine.env(), say=self.say,
+                        keep=_build_progress, what=f"building the stand-in {standin.image}")
+            self.say(f"stand-in {standin.image} built in {time.monotonic() - started:.0f}s")
+            ids[standin.image] = self.engine.image_id(standin.image)
+        return ids
+
+
+def _build_progress(line: str) -> bool:
+    return line.startswith("Step ") or line.startswith("Successfully tagged")
+
+
+# --- 3. the declared service images -----------------------------------------------
+
+
+def declared_builds(image_tag: str = catalog.DEFAULT_VERSION,
+                    v2_image_tag: str = catalog.MOVIE_V2.version) -> list[ImageBuild]:
+    """Every image a stack may build: all services and every second version (infra/image_plan.py)."""
+    return image_builds(catalog.SERVICES, list(catalog.VERSIONS.values()), image_tag, v2_image_tag)
+
+
+def build_command(build: ImageBuild, repository: str, platform: str | None = None,
+                  extra_args: Mapping[str, str] | None = None) -> list[str]:
+    """The docker CLI arguments that build `build` as repository:tag."""
+    argv = ["build", "--network", "host", "--pull=false", "-f", str(build.dockerfile),
+            "-t", f"{repository}:{build.tag}"]
+    if platform:
+        argv += ["--platform", platform]
+    for key, value in {**build.build_args, **(extra_args or {})}.items():
+        argv += ["--build-arg", f"{key}={value}"]
+    return [*argv, str(build.context)]
+
+
+@dataclass(frozen=True)
+class Pushed:
+    key: str
+    reference: str  # repository:tag
+    digest: str  # sha256:...
+    image_id: str  # the local image (its config digest)
+
+    @property
+    def by_digest(self) -> str:
+        return f"{self.reference.rsplit(':', 1)[0]}@{self.digest}"
+
+
+def build_images(engine: DockerEngine, builds: Iterable[ImageBuild], repository: Callable[[str], str],
+                 say: Say = print, platform: str | None = PLATFORM,
+                 extra_args: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Build each image; returns {key: repository:tag}."""
+    tags: dict[str, str] = {}
+    builds = list(builds)
+    for n, build in enumerate(builds, 1):
+        started = time.monotonic()
+        repo = repository(build.service)
+        say(f"[{n}/{len(builds)}] docker build {build.key} -> {repo}:{build.tag}")
+        _stream([_need("docker", "docker.io"), *build_command(build, repo, platform, extra_args)],
+                env=engine.env(), say=say, keep=_build_progress, what=f"building {build.key}")
+        say(f"[{n}/{len(builds)}] {build.key} built in {time.monotonic() - started:.1f}s")
+        tags[build.key] = f"{repo}:{build.tag}"
+    return tags
+
+
+def push_images(engine: DockerEngine, tags: Mapping[str, str], registry, say: Say = print) -> list[Pushed]:  # noqa: ANN001
+    """Push each repository:tag from the engine to `registry` (sim.registry.Registry) as its admin."""
+    skopeo = _need("skopeo", "skopeo")
+    pushed = []
+    with tempfile.TemporaryDirectory(prefix="theater-push-") as tmp:
+        certs = Path(tmp) / "certs"
+        certs.mkdir()
+        shutil.copyfile(registry.ca_crt, certs / "ca.crt")
+        for n, (key, ref) in enumerate(tags.items(), 1):
+            started = time.monotonic()
+            digest_file = Path(tmp) / f"{key}.digest"
+            _stream([skopeo, "copy", "--quiet", f"--src-daemon-host={engine.host}", f"--dest-cert-dir={certs}",
+                     f"--dest-creds={registry.admin.username}:{registry.admin.password}",
+                     f"--digestfile={digest_file}", "--retry-times=2",
+                     f"docker-daemon:{ref}", f"docker://{ref}"],
+                    env={**os.environ, "TMPDIR": tmp}, say=say, keep=lambda line: False, what=f"pushing {ref}")
+            item = Pushed(key, ref, digest_file.read_text().strip(), engine.image_id(ref))
+            say(f"[{n}/{len(tags)}] pushed {item.by_digest} in {time.monotonic() - started:.1f}s")
+            pushed.append(item)
+    return pushed
+
+
+# --- the command -------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    b = sub.add_parser("build", help="stand-in base images and the service images, in the local engine")
+    p = sub.add_parser("push", help="build, then push to the simulation's registry")
+    p.add_argument("--dir", type=Path, default=Path(".theater") / "sim", help="simulation directory")
+    for s in (b, p):
+        s.add_argument("--tag", default=catalog.DEFAULT_VERSION, help="imageTag (default %(default)s)")
+        s.add_argument("--v2-tag", default=catalog.MOVIE_V2.version, help="v2ImageTag (default %(default)s)")
+        s.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE",
+                       help="extra build argument (UV_IMAGE, EXTRA_CA_PEM, UV_DEFAULT_INDEX: see services/Dockerfile)")
+    e = sub.add_parser("engine", help="the Docker engine the image commands use")
+    e.add_argument("what", choices=["start", "stop", "status"])
+
+
+def _say(started: float) -> Say:
+    return lambda m: print(f"[images {time.monotonic() - started:6.1f}s] {m}", flush=True)
+
+
+def _extra_args(items: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise ImageError(f"--build-arg {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def main(args: argparse.Namespace) -> int:
+    say = _say(time.monotonic())
+    engine = DockerEngine()
+    try:
+        if args.action == "engine":
+            if args.what == "start":
+                say("dockerd started" if engine.ensure(say) else f"dockerd already answers on {engine.socket}")
+            elif args.what == "stop":
+                say("dockerd stopped" if engine.stop() else "no dockerd of ours was running")
+            else:
+                say(f"dockerd on {engine.socket}: {'answers' if engine.answers() else 'not running'}")
+            return 0
+        registry = None
+        if args.action == "push":
+            registry = _sim_registry(args.dir)
+        extra = _extra_args(args.build_arg)
+        engine.ensure(say)
+        StandIns(engine, say).ensure()
+        builds = declared_builds(args.tag, args.v2_tag)
+        if registry is None:
+            tags = build_images(engine, builds, lambda s: f"{PROJECT}/{s}", say, extra_args=extra)
+            say("built: " + ", ".join(tags.values()))
+            return 0
+        tags = build_images(engine, builds, registry.repository, say, extra_args=extra)
+        pushed = push_images(engine, tags, registry, say)
+        out = args.dir / "images.json"
+        out.write_text(json.dumps({p.key: {"reference": p.reference, "digest": p.digest, "image": p.by_digest}
+                                   for p in pushed}, indent=2))
+        say(f"digests written to {out}")
+        return 0
+    except ImageError as exc:
+        print(f"theater images: {exc}", file=sys.stderr)
+        return 1
+
+
+def _sim_registry(directory: Path):  # noqa: ANN202
+    from sim.registry import Registry  # noqa: PLC0415
+
+    state = directory / "state.json"
+    try:
+        data = json.loads(state.read_text())
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"no simulation in {directory} ({exc}): start one with `theater sim up`") from None
+    if not data.get("registry"):
+        raise ImageError(f"the simulation in {directory} has no registry (its state.json has no 'registry')")
+    registry = Registry.from_state(data["registry"])
+    if not registry.alive():
+        raise ImageError(f"the simulation's registry (pid {registry.pid}) is not running: `theater sim down` and up")
+    return registry

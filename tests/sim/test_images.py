@@ -1,0 +1,50 @@
+"""`theater images` builds what the Pulumi program declares, from base images
+that stand in for exactly the names the Dockerfile and the Redis pod use.
+(The real builds and pushes: tests/e2e/test_images.py.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from services import catalog
+from sim import images
+
+
+def test_extra_build_args_come_after_the_declared_ones() -> None:
+    from tests.infra.test_image_plan import _parse_build
+
+    build = images.declared_builds()[0]
+    parsed = _parse_build(images.build_command(build, "r/p/x", None, {"PACKAGE_INDEX": "https://mirror/simple"}))
+    assert parsed["args"] == {**build.build_args, "PACKAGE_INDEX": "https://mirror/simple"}
+    assert parsed["platform"] is None
+
+
+def test_stand_ins_carry_exactly_the_names_the_dockerfile_and_redis_use() -> None:
+    wanted = images.dockerfile_base_images()
+    assert set(wanted) == {"python", "uv"}, wanted  # nothing else is pulled
+    names = [s.image for s in images.StandIns(images.DockerEngine()).recipes()]
+    assert sorted(names) == sorted([wanted["python"], wanted["uv"], catalog.REDIS.image])
+    # Each stand-in is built FROM one of ours, never from a registry.
+    recipes = {s.image: s.dockerfile for s in images.StandIns(images.DockerEngine()).recipes()}
+    assert recipes[wanted["python"]].startswith(f"FROM {images.ROOTFS_IMAGE}\n")
+    assert recipes[wanted["uv"]].startswith("FROM scratch\n")
+    assert recipes[catalog.REDIS.image].startswith(f"FROM {wanted['python']}\n")
+
+
+def test_stand_in_redis_does_not_add_protected_mode_itself() -> None:
+    """The official image's entrypoint adds `--protected-mode no`; the pod must
+    pass it itself, so the stand-in must not hide its absence."""
+    recipe = {s.image: s.dockerfile for s in images.StandIns(images.DockerEngine()).recipes()}[catalog.REDIS.image]
+    assert "protected-mode" not in recipe.replace("`--protected-mode no`", "") and "ENTRYPOINT" not in recipe
+
+
+def test_the_uv_stand_in_must_match_the_dockerfile_uv_tag(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setattr(images, "host_uv", lambda: (tmp_path / "uv", "0.99.1"))
+    with pytest.raises(images.ImageError, match=r"uv 0\.99\.1.*UV_IMAGE"):
+        images.StandIns(images.DockerEngine()).recipes()
+
+
+@pytest.mark.parametrize("bad", ["NOEQUALS", "=value", "1X=2", "A B=c"])
+def test_bad_build_arg_is_refused(bad: str) -> None:
+    with pytest.raises(images.ImageError, match="KEY=VALUE"):
+        images._extra_args([bad])
