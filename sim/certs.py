@@ -52,14 +52,16 @@ def _sign(directory: Path, name: str, subject: str, extensions: str) -> None:
              "-days", "30", "-sha256", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=directory)
 
 
-def make_pki(directory: Path, cluster: str) -> ClusterPki:
+def make_pki(directory: Path, cluster: str, extra_ips: tuple[str, ...] = ()) -> ClusterPki:
+    """extra_ips: more IP SANs of the API server, e.g. the `kubernetes` Service's
+    ClusterIP and the address the real node's pods reach it at (sim/node.py)."""
     directory.mkdir(parents=True, exist_ok=True)
     _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
              "-keyout", "ca.key", "-out", "ca.crt",
              "-days", "30", "-subj", f"/CN={cluster}-sim-ca", "-addext", "basicConstraints=critical,CA:TRUE",
              "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature", cwd=directory)
     sans = ",".join([
-        "IP:127.0.0.1", "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
+        "IP:127.0.0.1", *(f"IP:{ip}" for ip in extra_ips), "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
         "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local",
     ])
     _sign(directory, "server", f"/CN={cluster}-apiserver",
@@ -71,6 +73,17 @@ def make_pki(directory: Path, cluster: str) -> ClusterPki:
     for leftover in ["server.csr", "admin.csr", "server.ext", "admin.ext", "ca.srl"]:
         (directory / leftover).unlink(missing_ok=True)
     return load_pki(directory)
+
+
+def client_cert(pki: ClusterPki, name: str, common_name: str, organization: str | None = None) -> tuple[Path, Path]:
+    """A client certificate signed by the cluster CA, e.g. a kubelet's
+    (O=system:nodes, CN=system:node:NAME). Returns (crt, key) next to the CA."""
+    directory = pki.ca_crt.parent
+    subject = (f"/O={organization}" if organization else "") + f"/CN={common_name}"
+    _sign(directory, name, subject, "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n")
+    for leftover in [f"{name}.csr", f"{name}.ext", "ca.srl"]:
+        (directory / leftover).unlink(missing_ok=True)
+    return directory / f"{name}.crt", directory / f"{name}.key"
 
 
 def load_pki(directory: Path) -> ClusterPki:

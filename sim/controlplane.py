@@ -11,6 +11,7 @@ enforced. Each process is started in its own session so that it outlives the
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import socket
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from sim.certs import ClusterPki, load_pki, make_pki
+from sim.certs import ClusterPki, client_cert, load_pki, make_pki
 
 
 class SimError(RuntimeError):
@@ -54,6 +55,8 @@ class ControlPlane:
     ports: Ports
     service_cidr: str
     pids: dict[str, int] = field(default_factory=dict)
+    # More IP SANs of the API server: where a real node's pods reach it (sim/node.py).
+    api_ips: list[str] = field(default_factory=list)
 
     # --- paths ---------------------------------------------------------------
 
@@ -75,20 +78,27 @@ class ControlPlane:
     def to_state(self) -> dict:
         return {
             "name": self.name, "directory": str(self.directory), "ports": asdict(self.ports),
-            "service_cidr": self.service_cidr, "pids": self.pids,
+            "service_cidr": self.service_cidr, "pids": self.pids, "api_ips": self.api_ips,
         }
 
     @classmethod
     def from_state(cls, data: dict) -> ControlPlane:
         return cls(data["name"], Path(data["directory"]), Ports(**data["ports"]), data["service_cidr"],
-                   dict(data["pids"]))
+                   dict(data["pids"]), list(data.get("api_ips", [])))
+
+    @property
+    def service_ip(self) -> str:
+        """The `kubernetes` Service's ClusterIP: the first address of the Service range."""
+        return str(ipaddress.ip_network(self.service_cidr)[1])
 
     # --- start ---------------------------------------------------------------
 
     def prepare(self) -> None:
         (self.directory / "logs").mkdir(parents=True, exist_ok=True)
-        make_pki(self.directory / "pki", self.name)
+        make_pki(self.directory / "pki", self.name, extra_ips=(self.service_ip, *self.api_ips))
         pki = self.pki
+        # The API server's client certificate for kubelets (logs, exec, port-forward).
+        client_cert(pki, "apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters")
         self.admin_kubeconfig.write_text(
             kubeconfig_text({self.name: (self.server, pki)}, current=self.name)
         )
@@ -129,6 +139,10 @@ class ControlPlane:
             f"--service-cluster-ip-range={self.service_cidr}",
             "--authorization-mode=RBAC", "--allow-privileged=true",
             "--endpoint-reconciler-type=none", "--enable-priority-and-fairness=false",
+            # Real nodes (sim/node.py): the kubelet is reached at the node's InternalIP, with a client certificate.
+            f"--kubelet-client-certificate={self.directory / 'pki' / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={self.directory / 'pki' / 'apiserver-kubelet-client.key'}",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
             "--profiling=false", "--v=1",
         ], env)
         self.wait_ready(90)

@@ -35,7 +35,18 @@ _KINDS = {
     "Deployment": ("/apis/apps/v1", "deployments", True),
     "CustomResourceDefinition": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
     "Gateway": ("/apis/networking.istio.io/v1beta1", "gateways", True),
+    "Endpoints": ("/api/v1", "endpoints", True),
+    "EndpointSlice": ("/apis/discovery.k8s.io/v1", "endpointslices", True),
+    "PersistentVolume": ("/api/v1", "persistentvolumes", False),
+    "StorageClass": ("/apis/storage.k8s.io/v1", "storageclasses", False),
+    "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
+    "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
 }
+# When a cluster has real nodes (sim/node.py), its kwok nodes carry this taint, so
+# that the app's pods run for real; the sim's own stand-ins (istiod, the gateways)
+# tolerate it and stay on the kwok nodes.
+FAKE_NODE_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
+STORAGE_CLASS = "local"
 
 
 def collection_path(obj: dict) -> str:
@@ -84,7 +95,7 @@ def install_crds(client: httpx.Client, crds: list[str], timeout: float = 120) ->
         time.sleep(0.3)
 
 
-def fake_nodes(cluster: str, count: int, *, labelled: bool = True) -> list[dict]:
+def fake_nodes(cluster: str, count: int, *, labelled: bool = True, tainted: bool = False) -> list[dict]:
     nodes = []
     for i in range(1, count + 1):
         name = f"{cluster}-node-{i}"
@@ -98,7 +109,7 @@ def fake_nodes(cluster: str, count: int, *, labelled: bool = True) -> list[dict]
         nodes.append({
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": name, "labels": labels, "annotations": dict(FAKE_NODE_ANNOTATION)},
-            "spec": {},
+            "spec": {"taints": [dict(FAKE_NODE_TAINT)]} if tainted else {},
             "status": {
                 "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
                 "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
@@ -110,7 +121,9 @@ def fake_nodes(cluster: str, count: int, *, labelled: bool = True) -> list[dict]
 
 
 def _deployment(name: str, labels: dict, image: str, service_account: str | None = None) -> dict:
-    pod_spec: dict = {"containers": [{"name": name, "image": image}]}
+    # Stand-ins that cannot run: on the kwok nodes only, also when the cluster has real ones.
+    pod_spec: dict = {"containers": [{"name": name, "image": image}], "nodeSelector": {"type": "kwok"},
+                      "tolerations": [{**FAKE_NODE_TAINT, "operator": "Equal"}]}
     if service_account:
         pod_spec["serviceAccountName"] = service_account
     return {
@@ -181,9 +194,9 @@ def set_load_balancer_ip(client: httpx.Client, name: str, ip: str) -> None:
 
 
 def seed(plane: ControlPlane, *, release: str, nodes: int, labelled: bool, ingress: bool, root_cert: str,
-         peers: list[str], lb_ip: str) -> None:
+         peers: list[str], lb_ip: str, real_nodes: bool = False) -> None:
     with plane.client() as client:
-        for node in fake_nodes(plane.name, nodes, labelled=labelled):
+        for node in fake_nodes(plane.name, nodes, labelled=labelled, tainted=real_nodes):
             create(client, node)
         install_crds(client, istio_crds(release))
         for obj in istio_system(plane.name, release, ingress=ingress, root_cert=root_cert, peers=peers,
@@ -218,3 +231,91 @@ def wait_settled(plane: ControlPlane, timeout: float = 90) -> None:
             time.sleep(0.5)
     raise SimError(f"{plane.name}: still waiting for {waiting} after {timeout:.0f}s "
                    f"(logs in {plane.directory / 'logs'})")
+
+
+# --- what real nodes need (sim/node.py) -------------------------------------------------
+
+
+def _slice(name: str, namespace: str, service: str, address: str, ports: list[tuple[str, int, str]]) -> dict:
+    return {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": name, "namespace": namespace,
+                     "labels": {"kubernetes.io/service-name": service,
+                                "endpointslice.kubernetes.io/managed-by": "theater-sim"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+        "ports": [{"name": n, "port": p, "protocol": proto} for n, p, proto in ports],
+    }
+
+
+def _endpoints(name: str, namespace: str, address: str, ports: list[tuple[str, int, str]]) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Endpoints",
+        # The EndpointSlice above is written too: the mirroring controller must not add a second one.
+        "metadata": {"name": name, "namespace": namespace,
+                     "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [{"addresses": [{"ip": address}],
+                     "ports": [{"name": n, "port": p, "protocol": proto} for n, p, proto in ports]}],
+    }
+
+
+def real_node_objects(*, api_address: str, api_port: int, dns_ip: str, dns_address: str) -> list[dict]:
+    """RBAC for the kubelets and CoreDNS, the `kubernetes` Service's endpoint (the
+    API server is started with --endpoint-reconciler-type=none) and the kube-dns Service."""
+    api_ports = [("https", api_port, "TCP")]
+    dns_ports = [("dns", 53, "UDP"), ("dns-tcp", 53, "TCP")]
+    return [
+        # No Node authorizer here (RBAC only): bind the kubelets' group to system:node, as kubeadm once did.
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": "theater-sim:nodes"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:node"},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:nodes"}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+         "metadata": {"name": "system:coredns"},
+         "rules": [{"apiGroups": [""], "resources": ["endpoints", "services", "pods", "namespaces"],
+                    "verbs": ["list", "watch"]},
+                   {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": "system:coredns"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:coredns"},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:coredns"}]},
+        _endpoints("kubernetes", "default", api_address, api_ports),
+        _slice("kubernetes", "default", "kubernetes", api_address, api_ports),
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                      "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}},
+         "spec": {"clusterIP": dns_ip,
+                  "ports": [{"name": n, "port": p, "targetPort": p, "protocol": proto} for n, p, proto in dns_ports]}},
+        _endpoints("kube-dns", "kube-system", dns_address, dns_ports),
+        _slice("kube-dns", "kube-system", "kube-dns", dns_address, dns_ports),
+    ]
+
+
+def storage_objects(volumes: dict[str, list[str]], size: str = "10Gi") -> list[dict]:
+    """The default StorageClass `local` and pre-made local PersistentVolumes,
+    node name -> directories (WaitForFirstConsumer: a claim binds to a volume on
+    the node its pod is scheduled to, real or kwok)."""
+    objs: list[dict] = [{
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "WaitForFirstConsumer",
+        "reclaimPolicy": "Retain",
+    }]
+    for node, paths in volumes.items():
+        for i, path in enumerate(paths, 1):
+            objs.append({
+                "apiVersion": "v1", "kind": "PersistentVolume",
+                "metadata": {"name": f"{node}-pv-{i}", "labels": {"theater-sim/node": node}},
+                "spec": {"capacity": {"storage": size}, "accessModes": ["ReadWriteOnce"],
+                         "persistentVolumeReclaimPolicy": "Retain", "storageClassName": STORAGE_CLASS,
+                         "local": {"path": path},
+                         "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                             {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}},
+            })
+    return objs
+
+
+def create_all(plane: ControlPlane, objs: list[dict]) -> None:
+    with plane.client() as client:
+        for obj in objs:
+            create(client, obj)

@@ -228,6 +228,7 @@ def _packages(tool: Tool) -> list[str]:
     return {
         "kubernetes": [f"k8s.io/kubernetes/cmd/{b}" for b in tool.binaries],
         "etcd": ["go.etcd.io/etcd/server/v3"],
+        "coredns": [f"{tool.module}/coremain", *(f"{tool.module}/plugin/{p}" for p in tool.extra["plugins"])],
         "kwok": ["sigs.k8s.io/kwok/cmd/kwok"],
         "pulumi": ["github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"],
     }[tool.name]
@@ -247,6 +248,8 @@ def _ldflags(tool: Tool) -> str:
         return f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={tool.version}"
     if tool.name == "etcd":
         return "-s -w"
+    if tool.name == "coredns":
+        return f"-s -w -X github.com/coredns/coredns/coremain.GitCommit={tool.version}"
     if tool.name == "pulumi-kubernetes":
         return f"-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version={tool.extra['release']}"
     raise ToolError(f"no build recipe for {tool.name}")
@@ -260,14 +263,28 @@ def _prepare_wrapped(tool: Tool, work: Path, log: Path, env: dict[str, str]) -> 
     go_mod = [f"module theater.local/tools/{tool.name}", "", "go 1.22", "", f"require {tool.module} {tool.version}", ""]
     go_mod += _replace_lines(replace)
     (work / "go.mod").write_text("\n".join(go_mod) + "\n")
-    imports = "\n".join(f'\t_ "{p}"' for p in _packages(tool))
+    packages = _packages(tool)
+    out = tool_dir(tool)
+    if tool.name == "coredns":
+        # CoreDNS' own main.go with a chosen plugin set: coremain plus the plugins'
+        # packages (each registers itself in init); dnsserver.Directives keeps the order.
+        (work / "tools.go").unlink(missing_ok=True)
+        (work / "main.go").write_text(_coredns_main(packages))
+        _go(["mod", "tidy"], work, log, env)
+        return ["build", "-trimpath", "-ldflags", _ldflags(tool), "-o", str(out / "coredns"), "."]
+    imports = "\n".join(f'\t_ "{p}"' for p in packages)
     (work / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{imports}\n)\n")
     _go(["mod", "tidy"], work, log, env)
-    packages = _packages(tool)
     # One package: name the binary (etcd's package is its module root, .../server/v3).
-    out = tool_dir(tool)
     target = str(out / tool.binaries[0]) if len(packages) == 1 else str(out) + "/"
     return ["build", "-trimpath", "-ldflags", _ldflags(tool), "-o", target, *packages]
+
+
+def _coredns_main(packages: list[str]) -> str:
+    coremain, plugins = packages[0], packages[1:]
+    imports = "\n".join(f'\t_ "{p}"' for p in plugins)
+    return (f"// CoreDNS with the plugins sim/versions.toml lists (theater tools build).\npackage main\n\n"
+            f'import (\n\t"{coremain}"\n{imports}\n)\n\nfunc main() {{\n\tcoremain.Run()\n}}\n')
 
 
 def _prepare_provider(tool: Tool, work: Path, log: Path, env: dict[str, str]) -> list[str]:
@@ -380,6 +397,7 @@ def version_of(binary: str, path: str) -> str:
         "pulumi": ["version"],
         "etcd": ["--version"],
         "kwok": ["--version"],
+        "coredns": ["-version"],
         LANGUAGE_HOST: None,
         "pulumi-resource-kubernetes": None,
     }.get(binary, ["--version"])
