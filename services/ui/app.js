@@ -5,6 +5,7 @@
 const STATUS_EVERY_MS = 5000;
 const LISTS_EVERY_MS = 5000; // the three lists, refreshed like the status panel
 const SETTLE_EVERY_MS = 1000; // while bookings of a deleted user or movie are being cancelled
+const SETTLE_TRIES = 30;
 const LIST_LIMIT = 200; // users and movies
 const BOOKING_PAGE = 20; // bookings per page, newest first
 const SCAN_ROUNDS = 10; // calls at most to fill a page when demo traffic is hidden
@@ -436,6 +437,9 @@ async function resolveRefs() {
 function listError(ul, kind, res) {
   const d = describeError(res, kind);
   ul.replaceChildren(h("li", { class: "empty" }, `목록을 불러오지 못했습니다: ${d.headline}`));
+  // The booking form's choice says so too, rather than an empty list.
+  const select = { users: ["booking-user", "사용자"], movies: ["booking-movie", "영화"] }[kind];
+  if (select) $(select[0]).replaceChildren(h("option", { value: "", text: `${select[1]} 목록을 불러오지 못했습니다` }));
 }
 
 function countText(kind) {
@@ -619,8 +623,10 @@ async function refresh(...kinds) {
     // look again shortly, until the API says so.
     const closing = state.bookings.some((b) => b.status === "confirmed"
       && (refState("users", b.userId) === "gone" || refState("movies", b.movieId) === "gone"));
+    // At most SETTLE_TRIES quick looks in a row; the 5 s refresh goes on after that.
     clearTimeout(refresh.soon);
-    if (closing) refresh.soon = setTimeout(() => refresh("bookings"), SETTLE_EVERY_MS);
+    refresh.tries = closing ? (refresh.tries || 0) + 1 : 0;
+    if (closing && refresh.tries <= SETTLE_TRIES) refresh.soon = setTimeout(() => refresh("bookings"), SETTLE_EVERY_MS);
   };
   refreshes += 1;
   const done = () => { refreshes -= 1; };
