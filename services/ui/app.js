@@ -174,7 +174,7 @@ const MESSAGES = {
   // it may have been made. The page retries with the same Idempotency-Key.
   unsure: {
     headline: "결과를 알 수 없음 — 같은 요청으로 다시 시도",
-    text: "예약이 되었는지 아직 알 수 없습니다. 아래 버튼은 같은 요청 키로 다시 보내므로, 이미 예약되었다면 그 예약을 돌려받고 두 번 예약되지 않습니다.",
+    text: "예약이 되었는지 아직 알 수 없습니다. '같은 요청으로 다시 시도' 를 누르면 같은 요청 키로 다시 보내므로, 이미 예약되었다면 그 예약을 돌려받고 두 번 예약되지 않습니다.",
     retry: "같은 요청 키로 다시 보내면 두 번 예약되지 않습니다.",
   },
   // Why a /info call in the "누가 응답했나?" panel failed (api_gateway._one_info).
