@@ -5,6 +5,7 @@
 const STATUS_EVERY_MS = 5000;
 const LISTS_EVERY_MS = 5000; // the three lists, refreshed like the status panel
 const SETTLE_EVERY_MS = 1000; // while bookings of a deleted user or movie are being cancelled
+const SETTLE_TRIES = 30;
 const LIST_LIMIT = 200; // users and movies
 const BOOKING_PAGE = 20; // bookings per page, newest first
 const SCAN_ROUNDS = 10; // calls at most to fill a page when demo traffic is hidden
@@ -173,7 +174,7 @@ const MESSAGES = {
   // it may have been made. The page retries with the same Idempotency-Key.
   unsure: {
     headline: "결과를 알 수 없음 — 같은 요청으로 다시 시도",
-    text: "예약이 되었는지 아직 알 수 없습니다. 아래 버튼은 같은 요청 키로 다시 보내므로, 이미 예약되었다면 그 예약을 돌려받고 두 번 예약되지 않습니다.",
+    text: "예약이 되었는지 아직 알 수 없습니다. '같은 요청으로 다시 시도' 를 누르면 같은 요청 키로 다시 보내므로, 이미 예약되었다면 그 예약을 돌려받고 두 번 예약되지 않습니다.",
     retry: "같은 요청 키로 다시 보내면 두 번 예약되지 않습니다.",
   },
   // Why a /info call in the "누가 응답했나?" panel failed (api_gateway._one_info).
@@ -436,6 +437,9 @@ async function resolveRefs() {
 function listError(ul, kind, res) {
   const d = describeError(res, kind);
   ul.replaceChildren(h("li", { class: "empty" }, `목록을 불러오지 못했습니다: ${d.headline}`));
+  // The booking form's choice says so too, rather than an empty list.
+  const select = { users: ["booking-user", "사용자"], movies: ["booking-movie", "영화"] }[kind];
+  if (select) $(select[0]).replaceChildren(h("option", { value: "", text: `${select[1]} 목록을 불러오지 못했습니다` }));
 }
 
 function countText(kind) {
@@ -619,8 +623,10 @@ async function refresh(...kinds) {
     // look again shortly, until the API says so.
     const closing = state.bookings.some((b) => b.status === "confirmed"
       && (refState("users", b.userId) === "gone" || refState("movies", b.movieId) === "gone"));
+    // At most SETTLE_TRIES quick looks in a row; the 5 s refresh goes on after that.
     clearTimeout(refresh.soon);
-    if (closing) refresh.soon = setTimeout(() => refresh("bookings"), SETTLE_EVERY_MS);
+    refresh.tries = closing ? (refresh.tries || 0) + 1 : 0;
+    if (closing && refresh.tries <= SETTLE_TRIES) refresh.soon = setTimeout(() => refresh("bookings"), SETTLE_EVERY_MS);
   };
   refreshes += 1;
   const done = () => { refreshes -= 1; };

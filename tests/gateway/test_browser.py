@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway.browser import DESKTOP, PHONE, chromium, horizontal_overflow, open_page, shot
+from tests.gateway.browser import DESKTOP, PHONE, chromium, horizontal_overflow, midword_breaks, open_page, shot
 
 
 @pytest.fixture(autouse=True)
@@ -170,12 +170,15 @@ def test_status_panel_shows_both_clusters(tmp_path: Path, monkeypatch: pytest.Mo
             expect(movie_row).to_contain_text("6회")
             assert set(catalog.CLUSTERS) == {"ctx1", "ctx2"}
             assert horizontal_overflow(page) is None
+            # Pod, node and Deployment names wrap only before a generated suffix, never "booking-/service".
+            assert midword_breaks(page, "[data-testid=status-clusters] td") == []
             shot(page, "gateway-ui-clusters.png")
 
             # On a phone the node, Deployment and pod tables become labelled cards.
             page.set_viewport_size(PHONE)
             expect(crashing.locator("td").first).to_have_attribute("data-label", "이름")
             assert horizontal_overflow(page) is None, horizontal_overflow(page)
+            assert midword_breaks(page, "[data-testid=status-clusters] td") == []
             shot(page, "gateway-ui-clusters-phone-390x844.png")
             assert console.unexpected() == []
     finally:
