@@ -545,7 +545,7 @@ class Verify:
                     toggles.append((stack.stack, key, value))
         if not toggles:
             self.add(skipped("lessons", "실습 토글 (장애 주입·서킷 브레이커)",
-                             "켜진 실습 토글 없음 (README 5.6: theater-msa:faults, tightCircuitBreaking)"))
+                             "켜진 실습 토글 없음 (README 5.1: theater-msa:faults, tightCircuitBreaking)"))
             return
         if not self.edge_up:
             self.add(skipped("lessons", "실습 토글", "엣지가 응답하지 않아 건너뜀"))

