@@ -37,7 +37,7 @@ if missing:
         (tmp / f).write_text("<!-- placeholder -->\n")
     kwargs["ui_dir"] = tmp
     note = "services/ui files missing: placeholder UI files used"
-overrides = {"dashboardApiServer": PLACEHOLDER_API_SERVER}
+overrides = mockrun.example({"dashboardApiServer": PLACEHOLDER_API_SERVER})
 result = mockrun.run(stack, overrides, **kwargs)
 t2 = time.perf_counter()
 mockrun.run(stack, overrides, **kwargs)

@@ -29,7 +29,7 @@ from pathlib import Path
 from checklist import harbor, kube
 from checklist.report import Report, Result, failed, passed, skipped
 from checklist.stack import REPO_ROOT, StackError, StackSettings, read
-from infra import setting_objects
+from infra import lesson_sync, setting_objects
 from services import catalog
 
 ISTIO_NS = "istio-system"
@@ -40,6 +40,29 @@ ISTIO_KINDS = {"networking.istio.io": ("virtualservices", "destinationrules"),
 EASTWEST_SERVICE = "istio-eastwestgateway"
 ROOT_CERT_CONFIGMAP = "istio-ca-root-cert"
 REMOTE_SECRET_LABEL = "istio/multiCluster=true"
+REMOTE_SECRET_CLUSTER_ANNOTATION = "networking.istio.io/cluster"
+
+
+def istiod_cluster_id(deployment: dict) -> str | None:
+    """The cluster ID an istiod runs with: its container's CLUSTER_ID (istioctl
+    and Helm set it from values.global.multiCluster.clusterName; the docs use
+    cluster1/cluster2), or None when the Deployment does not say."""
+    for container in deployment["spec"]["template"]["spec"].get("containers") or []:
+        for env in container.get("env") or []:
+            if env.get("name") == "CLUSTER_ID" and env.get("value"):
+                return str(env["value"])
+    return None
+
+
+def remote_secret_ids(secrets: list[dict]) -> set[str]:
+    """Cluster IDs the istio/multiCluster=true Secrets register (the annotation and their data keys)."""
+    ids: set[str] = set()
+    for s in secrets:
+        annotation = (s["metadata"].get("annotations") or {}).get(REMOTE_SECRET_CLUSTER_ANNOTATION)
+        if annotation:
+            ids.add(annotation)
+        ids.update((s.get("data") or {}).keys())
+    return ids
 
 Resolver = Callable[[str], list[str]]
 
@@ -75,6 +98,7 @@ class Doctor:
         self.clusters: dict[str, kube.Cluster] = {}
         self.unreachable: dict[str, str] = {}
         self.served: dict[str, dict[str, list[str]]] = {}
+        self.cluster_ids: dict[str, str] = {}  # stack -> its istiod's CLUSTER_ID (checks.istio)
 
     # ------------------------------------------------------------ plumbing
 
@@ -101,6 +125,7 @@ class Doctor:
             self.stacks[name] = read(name, self.o.project_dir, self.o.overrides)
         ingress = self.ingress
         self.report.context.update({"domain": ingress.domain, "host": ingress.host})
+        self.lesson_settings()
         try:
             self.connect()
             for name in catalog.CLUSTERS:
@@ -206,6 +231,9 @@ class Doctor:
                 f"--set values.global.multiCluster.clusterName={self.stacks[cluster.name].cluster} "
                 f"--set values.global.network=network-{self.stacks[cluster.name].cluster}",
                 f"kubectl --context {ctx} -n {ISTIO_NS} get deploy"])
+        cluster_id = istiod_cluster_id(dep)
+        if cluster_id:
+            self.cluster_ids[cluster.name] = cluster_id
         images = [c.get("image", "") for c in dep["spec"]["template"]["spec"].get("containers", [])]
         istio_version = next((image_tag(i) for i in images if image_tag(i)), "?")
         want = dep["spec"].get("replicas", 1)
@@ -215,7 +243,7 @@ class Doctor:
         for group, kinds in ISTIO_KINDS.items():
             resources = {r["name"] for r in (cluster.get(f"/apis/{group}/{version}") or {}).get("resources") or []}
             missing += [f"{k}.{group}/{version}" for k in kinds if k not in resources]
-        evidence = f"istiod {ready}/{want} 준비, Istio {istio_version}; API {apis}"
+        evidence = f"istiod {ready}/{want} 준비, Istio {istio_version}, CLUSTER_ID {cluster_id or '(설정 없음)'}; API {apis}"
         if ready < 1:
             return failed("", "", evidence + " — istiod 가 준비되지 않았습니다", [
                 f"kubectl --context {ctx} -n {ISTIO_NS} get pods -l app=istiod",
@@ -300,21 +328,46 @@ class Doctor:
             return failed("", "", f"{EASTWEST_SERVICE} {', '.join(addresses)} 에 15443 포트가 없습니다 (포트: {ports})", [install])
         return passed("", "", f"{EASTWEST_SERVICE} {', '.join(addresses)} (15443 열림)")
 
+    def peer_cluster_id(self, stack: str) -> tuple[str, str]:
+        """(cluster ID, where it came from) of a stack's cluster: its istiod's
+        CLUSTER_ID, else the stack's cluster name (when istiod was not read or says nothing)."""
+        if stack in self.cluster_ids:
+            return self.cluster_ids[stack], f"{stack} istiod 의 CLUSTER_ID"
+        return self.stacks[stack].cluster, "istiod 에서 읽지 못해 스택 이름으로 가정"
+
     def remote_secrets(self, cluster: kube.Cluster) -> Result:
         secrets = cluster.items(f"/api/v1/namespaces/{ISTIO_NS}/secrets", labelSelector=REMOTE_SECRET_LABEL)
-        covered = set()
-        for s in secrets:
-            meta = s["metadata"]
-            covered.add((meta.get("annotations") or {}).get("networking.istio.io/cluster"))
-            covered.update((s.get("data") or {}).keys())
-        peers = [n for n in catalog.CLUSTERS if n != cluster.name]
-        missing = [p for p in peers if self.stacks[p].cluster not in covered]
+        covered = remote_secret_ids(secrets)
+        peers = {p: self.peer_cluster_id(p) for p in catalog.CLUSTERS if p != cluster.name}
+        missing = [p for p, (cid, _) in peers.items() if cid not in covered]
         names = ", ".join(s["metadata"]["name"] for s in secrets) or "없음"
+        seen = "; ".join(f"{p}={cid} ({source})" for p, (cid, source) in peers.items())
         if not missing:
-            return passed("", "", f"{names} ({', '.join(peers)} 를 봄)")
-        return failed("", "", f"{', '.join(missing)} 의 원격 시크릿이 없습니다 (istio/multiCluster=true 시크릿: {names})", [
-            f"istioctl create-remote-secret --context={self.ctx(p)} --name={self.stacks[p].cluster} | "
-            f"kubectl apply --context={cluster.context} -f -" for p in missing])
+            return passed("", "", f"{names} ({seen} 를 봄)")
+        # A secret for the peer under another name (its stack name, say) registers it twice once fixed.
+        stale = [s["metadata"]["name"] for s in secrets if remote_secret_ids([s]) & {self.stacks[p].cluster for p in missing}
+                 and not remote_secret_ids([s]) & {peers[p][0] for p in missing}]
+        fixes = [f"istioctl create-remote-secret --context={self.ctx(p)} --name={peers[p][0]} | "
+                 f"kubectl apply --context={cluster.context} -f -" for p in missing]
+        fixes += [f"kubectl --context {cluster.context} -n {ISTIO_NS} delete secret {name}   # 다른 ID 로 등록된 같은 클러스터"
+                  for name in stale]
+        return failed("", "", f"클러스터 ID {', '.join(peers[p][0] for p in missing)} 의 원격 시크릿이 없습니다 "
+                      f"({seen}; istio/multiCluster=true 시크릿: {names}, 등록된 ID: {', '.join(sorted(covered)) or '없음'})",
+                      fixes)
+
+    def lesson_settings(self) -> None:
+        """Placement and the version lessons must be the same on both stacks (infra/lesson_sync.py)."""
+        key, title = "lesson-settings", "두 스택의 배치·버전 실습 설정 일치"
+        first, second = catalog.CLUSTERS[0], catalog.CLUSTERS[1]
+        mine, theirs = self.stacks[first].values, self.stacks[second].values
+        problem = lesson_sync.mismatch_problem(first, mine, second, theirs)
+        if problem is None:
+            on = [k for k in lesson_sync.SHARED if str(mine.get(k) or "").strip() not in ("", "false")]
+            self.add(passed(key, title, "같음" + (f" ({', '.join(on)} 켜짐)" if on else " (모두 기본값)")))
+            return
+        fixes = [line.strip() for line in problem.splitlines() if line.strip().startswith("pulumi ")]
+        self.add(failed(key, title, problem.splitlines()[0] + " " + "; ".join(
+            line.strip() for line in problem.splitlines() if line.startswith("    theater-msa:")), fixes))
 
     def root_ca(self) -> None:
         key, title = "root-ca", "두 클러스터의 루트 CA"

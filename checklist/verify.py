@@ -91,6 +91,22 @@ def not_ready(found: list[Rollout]) -> list[Rollout]:
     return [r for r in found if r.ready < r.desired]
 
 
+EXEC_FORMAT_ERROR = "exec format error"
+
+
+def wrong_platform(pod: dict) -> str | None:
+    """The container whose start failed with "exec format error" (an image
+    built for another CPU: arm64 from Apple silicon on amd64 nodes), or None.
+    runc's failed execve reaches the pod status as a StartError message."""
+    status = pod.get("status") or {}
+    for c in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or []):
+        for state in (c.get("state") or {}, c.get("lastState") or {}):
+            for detail in state.values():
+                if EXEC_FORMAT_ERROR in str((detail or {}).get("message") or "").lower():
+                    return c.get("name")
+    return None
+
+
 def served_by(header: str | None) -> list[tuple[str, str, str]]:
     """[(service, cluster, pod), ...] of an X-Served-By header, innermost first."""
     return [(service, cluster, pod) for service, cluster, pod, _ in SERVED_BY.findall(header or "")]
@@ -208,19 +224,22 @@ class Verify:
                     pods[name] = self.clusters[name].items(f"/api/v1/namespaces/{NS}/pods")
                 except kube.KubeError as exc:
                     self.unreachable[name] = str(exc)
-        nodes = {}
+        nodes, arch = {}, {}
         for name, cluster in self.clusters.items():
             try:
-                nodes[name] = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}) for n in cluster.items("/api/v1/nodes")}
+                listed = cluster.items("/api/v1/nodes")
             except kube.KubeError:
-                nodes[name] = {}
+                listed = []
+            nodes[name] = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}) for n in listed}
+            arch[name] = {n["metadata"]["name"]: ((n.get("status") or {}).get("nodeInfo") or {}).get("architecture", "?")
+                          for n in listed}
         for service in APPS:
             self.add(self.placement_item(service, pods, nodes))
         for name in catalog.CLUSTERS:
             self.guarded(f"injection.{name}", f"{name} 네임스페이스 사이드카 주입 레이블", name, self.injection_label)
         for name in catalog.CLUSTERS:
             if name in pods:
-                self.add(self.sidecar_item(name, pods[name]))
+                self.add(self.sidecar_item(name, pods[name], arch.get(name)))
             else:
                 self.add(failed(f"sidecars.{name}", f"{name} Pod 2/2 (istio-proxy)", f"{name} 에 연결할 수 없습니다: "
                                 f"{self.unreachable.get(name, '?')}", "uv run theater doctor"))
@@ -289,7 +308,7 @@ class Verify:
             f"kubectl --context {cluster.context} label namespace {NS} istio-injection=enabled --overwrite",
             f"kubectl --context {cluster.context} -n {NS} rollout restart deploy"])
 
-    def sidecar_item(self, name: str, pods: list[dict]) -> Result:
+    def sidecar_item(self, name: str, pods: list[dict], node_arch: dict[str, str] | None = None) -> Result:
         key, title = f"sidecars.{name}", f"{name} Pod 2/2 (istio-proxy)"
         mine = [p for p in pods if (p["metadata"].get("labels") or {}).get(catalog.APP_LABEL) in (*APPS, catalog.REDIS.name)]
         if not mine:
@@ -306,6 +325,17 @@ class Verify:
             shown = f"{p['metadata']['name']} {ready}/{len(containers)} {phase}"
             (good if SIDECAR in containers and ready == len(containers) and phase == "Running" else bad).append(
                 shown + ("" if SIDECAR in containers else " (istio-proxy 없음)"))
+        foreign = [(p, wrong_platform(p)) for p in mine if wrong_platform(p)]
+        if foreign:
+            ctx = self.stacks[name].kube_context
+            arch = sorted({(node_arch or {}).get(p["spec"].get("nodeName") or "", "?") for p, _ in foreign})
+            shown = ", ".join(f"{p['metadata']['name']}/{c}" for p, c in foreign)
+            return failed(key, title, f"{shown}: exec format error — 이미지가 노드({'/'.join(arch)})와 다른 CPU 용으로 "
+                          f"빌드됨 (Apple silicon 에서 빌드한 arm64 이미지를 amd64 노드에 올린 경우)", [
+                              "docker buildx build --platform linux/amd64 --push ...   # README 의 빌드 명령 그대로",
+                              "pulumi config set theater-msa:platform linux/amd64 --stack <스택>   # buildImages true 일 때",
+                              f"kubectl --context {ctx} get nodes -o custom-columns=NAME:.metadata.name,ARCH:.status.nodeInfo.architecture",
+                              f"kubectl --context {ctx} -n {NS} rollout restart deploy   # 다시 푸시한 뒤"])
         if bad:
             ctx = self.stacks[name].kube_context
             return failed(key, title, f"{len(bad)}/{len(mine)}개 문제: {'; '.join(bad)}", [

@@ -33,6 +33,15 @@ from services import catalog
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = REPO_ROOT / "infra" / "__main__.py"
 DUMMY_SECRET = "dummy-secret-for-mocks"
+# The committed stack files hold no domain (each user sets their own; the CLI
+# asks for it). Render and the tests pass this one explicitly: a documentation
+# address (RFC 5737 TEST-NET-3), nobody's host.
+EXAMPLE_DOMAIN = "203.0.113.10.nip.io"
+
+
+def example(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`overrides` plus the example domain (unless they set one)."""
+    return {"domain": EXAMPLE_DOMAIN, **(overrides or {})}
 # What the mocked token controller writes into a service-account-token Secret.
 MOCK_SA_TOKEN = "mock-token"
 MOCK_SA_CA = b"mock-ca"

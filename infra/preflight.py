@@ -1,16 +1,17 @@
 """Checks against the live cluster before anything is declared.
 
-Only what would otherwise fail late and obscurely is checked here: the app
-Deployments require nodes labelled `cluster-name=<cluster>`; without them the
-scheduler keeps every app pod Pending and `pulumi up` waits for its rollout
-timeout and then reports a scheduling event. This check fails in seconds and
-gives the command that fixes it. In the ingress cluster, the pods of the
+Only what would otherwise fail late and obscurely is checked here. Nodes
+labelled `cluster-name=<cluster>`: the pods only prefer them (a node-pool
+upgrade brings up nodes without the label, and each Deployment exists only in
+its own cluster anyway), so their absence is a warning with the command that
+labels them (`theater verify` checks placement by the label). In the ingress cluster, the pods of the
 ingress Gateway must run as an account `ingressServiceAccount` allows, or
 every edge request gets "RBAC: access denied"; the check names the real one.
 And the Istio kinds we declare must be served at `istioApiVersion`: Istio
 before 1.22 serves VirtualService, DestinationRule and PeerAuthentication
 only as v1beta1, and the provider's "no matches for kind" comes only after
-half the stack is created.
+half the stack is created. Placement and the version lessons must be the same
+on both stacks (infra/lesson_sync.py); the other stack's file is read here.
 
 The check reads the nodes with lightkube through the same kubeconfig and
 context as the provider. It does not run under the Pulumi mocks (tests,
@@ -25,9 +26,13 @@ from typing import Any, Callable, TypeVar
 
 import pulumi
 
+from infra import lesson_sync
 from infra.config import ConfigError
+from infra.setting_objects import PROJECT
 from infra.settings import StackConfig
 from services import catalog
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 T = TypeVar("T")
 
@@ -68,8 +73,9 @@ def node_label_problem(cfg: StackConfig, nodes: dict[str, dict[str, str]]) -> st
     seen = sorted({f"{label}={labels[label]}" for labels in nodes.values() if label in labels})
     found = f" (found: {', '.join(seen)})" if seen else ""
     return (
-        f"no node of context {cfg.kube_context!r} has the label {label}={cfg.cluster}{found}, so the scheduler "
-        f"would keep {', '.join(cfg.here)} Pending. Label the nodes, then run pulumi up again:\n"
+        f"no node of context {cfg.kube_context!r} has the label {label}={cfg.cluster}{found}. The pods of "
+        f"{', '.join(cfg.here)} only prefer such nodes and run anyway, but `theater verify` checks their placement "
+        f"by it. Label the nodes (new nodes of a node-pool upgrade need it again):\n"
         f"    kubectl --context {cfg.kube_context} label nodes --all {label}={cfg.cluster} --overwrite"
     )
 
@@ -201,12 +207,45 @@ def check_ingress_account(cfg: StackConfig) -> None:
 
 
 def check_node_labels(cfg: StackConfig) -> None:
-    _checked(cfg, "the nodes", f"{catalog.CLUSTER_LABEL} label", read_node_labels, node_label_problem)
+    """A warning, never a stop: the pods only prefer the labelled nodes."""
+
+    def warn(cfg: StackConfig, nodes: dict[str, dict[str, str]]) -> None:
+        message = node_label_problem(cfg, nodes)
+        if message:
+            pulumi.log.warn(f"preflight: {message}")
+
+    _checked(cfg, "the nodes", f"{catalog.CLUSTER_LABEL} label", read_node_labels, warn)
+
+
+def lesson_sync_problem(stack: str, mine: dict, root: Path = PROJECT_DIR) -> str | None:
+    """Why this stack and the other (stacks are named after the clusters, README
+    5) would break each other's routes: lesson_sync compares their files."""
+    for other in catalog.CLUSTERS:
+        if other == stack:
+            continue
+        theirs = lesson_sync.stack_file_values(root, other)
+        if theirs is None:
+            pulumi.log.warn(f"preflight: Pulumi.{other}.yaml does not exist yet; placement and the version lessons "
+                            f"must be set the same on both stacks")
+            continue
+        problem = lesson_sync.mismatch_problem(stack, mine, other, theirs)
+        if problem:
+            return problem
+    return None
+
+
+def check_lesson_sync(cfg: StackConfig) -> None:
+    config = pulumi.Config(PROJECT)
+    mine = {key: config.get(key) for key in lesson_sync.SHARED}
+    problem = lesson_sync_problem(pulumi.get_stack(), mine)
+    if problem:
+        raise ConfigError(problem)
 
 
 def check(cfg: StackConfig) -> None:
     if under_mocks():
         return
+    check_lesson_sync(cfg)
     check_istio_versions(cfg)
     check_ingress_account(cfg)
     check_node_labels(cfg)

@@ -69,6 +69,11 @@ def render(stack: str, out_dir: str | Path, overrides: Mapping[str, Any] | None 
     say(f"rendering stack {stack} (Pulumi program under mocks; no cluster, no CLI) ...")
     overrides = dict(overrides or {})
     config, _ = mockrun.stack_config(stack, overrides)
+    if not config.get(qkey("domain")):
+        # Each user sets theirs on the stack; the files only show structure.
+        overrides["domain"] = mockrun.EXAMPLE_DOMAIN
+        say(f"  {qkey('domain')} is not set on stack {stack}: using the example {mockrun.EXAMPLE_DOMAIN} "
+            f"(--config domain=<yours>.nip.io to render yours)")
     if not config.get(qkey("dashboardApiServer")) and not kubeconfig_server(
         config.get(qkey("kubeContext"), stack), config.get(qkey("kubeconfig")) or None
     ):

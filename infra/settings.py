@@ -350,12 +350,6 @@ class StackConfig(pydantic.BaseModel):
         names = set(self.here) | {v.spec.name for v in self.versions_here}
         return tuple(n for n in catalog.SERVICES if n in names)
 
-    @property
-    def data_elsewhere(self) -> tuple[str, ...]:
-        """Services with pods here whose data lives in their home cluster's
-        Redis, elsewhere: their pods here must use that Redis."""
-        return tuple(n for n in self.workloads_here if self.placement[n] != self.cluster)
-
     def subsets(self, service: str) -> dict[str, str]:
         """Subset name -> version label of `service`'s versions, or {} when it has one version."""
         version = catalog.VERSIONS.get(service)

@@ -89,25 +89,10 @@ class HTTPRoute(TypedDict, total=False):
     fault: HTTPFaultInjection
 
 
-class RouteDestination(TypedDict, total=False):
-    destination: Destination
-    weight: int
-
-
-class L4MatchAttributes(TypedDict, total=False):
-    sourceLabels: dict[str, str]
-
-
-class TCPRoute(TypedDict, total=False):
-    match: list[L4MatchAttributes]
-    route: list[RouteDestination]
-
-
 class VirtualServiceSpec(TypedDict, total=False):
     hosts: list[str]
     gateways: list[str]
     http: list[HTTPRoute]
-    tcp: list[TCPRoute]
     exportTo: list[str]
 
 

@@ -164,3 +164,78 @@ def test_set_accepts_every_valid_setting_the_docs_show(tmp_path: Path) -> None:
 def test_a_stack_without_its_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(stack.StackError, match=r"Pulumi\.ctx3\.yaml does not exist .*stacks: ctx1, ctx2"):
         stack.read("ctx3")
+
+
+# ------------------------------------------------------------------ settings both stacks must share
+
+def project(tmp_path: Path, ctx1: str = "", ctx2: str = "") -> Path:
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    for name, extra in (("ctx1", ctx1), ("ctx2", ctx2)):
+        (tmp_path / f"Pulumi.{name}.yaml").write_text(f"config:\n  theater-msa:kubeContext: {name}\n{extra}")
+    return tmp_path
+
+
+def test_lesson_settings_on_one_stack_only_fail_with_the_commands(tmp_path: Path) -> None:
+    root = project(tmp_path, ctx1="  theater-msa:v2Cluster: ctx1\n  theater-msa:canary: '{\"v1\": 80, \"v2\": 20}'\n")
+    options = doctor.Options(kubeconfig=str(tmp_path / "none"), project_dir=root, registry_url="http://127.0.0.1:9",
+                             timeout=2, resolver=lambda host: [], pulumi="/bin/false")
+    item = doctor.Doctor(options).run().get("lesson-settings")
+    assert item.status == FAIL
+    assert "theater-msa:v2Cluster: ctx1=ctx1, ctx2=(없음/unset)" in item.detail
+    assert "pulumi config set theater-msa:v2Cluster ctx1 --stack ctx2" in item.fix
+    assert """pulumi config set theater-msa:canary '{"v1": 80, "v2": 20}' --stack ctx2""" in item.fix
+    (tmp_path / "same").mkdir()
+    same = project(tmp_path / "same", ctx1="  theater-msa:failover: 'true'\n", ctx2="  theater-msa:failover: true\n")
+    options = doctor.Options(kubeconfig=str(tmp_path / "none"), project_dir=same, registry_url="http://127.0.0.1:9",
+                             timeout=2, resolver=lambda host: [], pulumi="/bin/false")
+    item = doctor.Doctor(options).run().get("lesson-settings")
+    assert item.status == PASS and "failover" in item.detail
+
+
+def istiod(env: list[dict] | None) -> dict:
+    container = {"name": "discovery", "image": "docker.io/istio/pilot:1.24.0", **({"env": env} if env is not None else {})}
+    return {"spec": {"template": {"spec": {"containers": [container]}}}}
+
+
+def test_the_cluster_id_is_read_from_istiod() -> None:
+    """Istio's multicluster docs install with clusterName cluster1/cluster2: the
+    remote secrets then carry those IDs, not the stack names."""
+    assert doctor.istiod_cluster_id(istiod([{"name": "REVISION", "value": "default"},
+                                            {"name": "CLUSTER_ID", "value": "cluster2"}])) == "cluster2"
+    assert doctor.istiod_cluster_id(istiod([{"name": "REVISION", "value": "default"}])) is None
+    assert doctor.istiod_cluster_id(istiod(None)) is None
+    secret = {"metadata": {"name": "istio-remote-secret-cluster2", "annotations": {"networking.istio.io/cluster": "cluster2"}},
+              "data": {"cluster2": "a3ViZWNvbmZpZw=="}}
+    assert doctor.remote_secret_ids([secret]) == {"cluster2"}
+
+
+def test_remote_secrets_are_checked_against_the_peer_istiod_id(tmp_path: Path) -> None:
+    """The old check compared with the stack name: a docs install (cluster2) got a
+    false ✗ and a fix (--name=ctx2) that registers the cluster a second time."""
+    root = project(tmp_path)
+    d = doctor.Doctor(doctor.Options(project_dir=root))
+    d.stacks = {name: stack.read(name, root) for name in ("ctx1", "ctx2")}
+    d.cluster_ids = {"ctx1": "cluster1", "ctx2": "cluster2"}
+
+    class Secrets:  # ctx1's istio/multiCluster=true Secrets, as the API server lists them
+        name, context = "ctx1", "ctx1"
+
+        def __init__(self, items: list[dict]) -> None:
+            self.listed = items
+
+        def items(self, path: str, **params: str) -> list[dict]:
+            assert path == "/api/v1/namespaces/istio-system/secrets" and params == {"labelSelector": "istio/multiCluster=true"}
+            return self.listed
+
+    good = {"metadata": {"name": "istio-remote-secret-cluster2", "annotations": {"networking.istio.io/cluster": "cluster2"}}}
+    result = d.remote_secrets(Secrets([good]))
+    assert result.status == PASS and "ctx2=cluster2 (ctx2 istiod 의 CLUSTER_ID)" in result.detail
+    by_stack_name = {"metadata": {"name": "istio-remote-secret-ctx2", "annotations": {"networking.istio.io/cluster": "ctx2"}}}
+    result = d.remote_secrets(Secrets([by_stack_name]))
+    assert result.status == FAIL
+    assert result.fix[0] == "istioctl create-remote-secret --context=ctx2 --name=cluster2 | kubectl apply --context=ctx1 -f -"
+    assert any("delete secret istio-remote-secret-ctx2" in f for f in result.fix)
+    # istiod not read: the stack's name is assumed, and said so.
+    d.cluster_ids = {}
+    result = d.remote_secrets(Secrets([by_stack_name]))
+    assert result.status == PASS and "스택 이름으로 가정" in result.detail

@@ -153,3 +153,33 @@ def test_canary_and_ab_fail_when_v2_is_not_ready(canary_mesh: VersionedMesh) -> 
     # No v2 Deployment at all (v2Cluster set on the ingress stack only, say).
     item = verify_with(canary_mesh.url, {"ctx1": [], "ctx2": v2_up["ctx2"]}, **CANARY).get("lessons.canary")
     assert item.status == FAIL and "Deployment 가 없거나" in item.detail
+
+
+# ------------------------------------------------------------------ an image for another CPU
+
+def app_pod(name: str, node: str, movie_state: dict, last: dict | None = None) -> dict:
+    """A movie-service pod as the API server lists it, its app container in `movie_state`."""
+    return {"metadata": {"name": name, "labels": {"app": "movie-service", "version": "v1"}},
+            "spec": {"nodeName": node, "containers": [{"name": "movie-service"}, {"name": "istio-proxy"}]},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"name": "movie-service", "ready": False, "state": movie_state, "lastState": last or {}},
+                {"name": "istio-proxy", "ready": True, "state": {"running": {}}}]}}
+
+
+def test_an_image_for_another_cpu_is_named() -> None:
+    """An arm64 image (built on Apple silicon with buildImages false) on NKS's
+    amd64 nodes: runc's execve fails and the kubelet reports StartError."""
+    start_error = {"terminated": {"reason": "StartError", "exitCode": 128, "message":
+                   "failed to create containerd task: failed to create shim task: OCI runtime create failed: "
+                   "runc create failed: unable to start container process: exec: \"python\": exec format error: unknown"}}
+    backoff = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}}
+    v = Verify(Options(url="http://127.0.0.1:9", skip_kubernetes=True, write=False))
+    v.stacks = {"ctx2": type("S", (), {"kube_context": "ctx2"})()}
+    item = v.sidecar_item("ctx2", [app_pod("movie-service-1", "ctx2-node-1", backoff, start_error)], {"ctx2-node-1": "amd64"})
+    assert item.status == FAIL
+    assert "movie-service-1/movie-service: exec format error" in item.detail and "노드(amd64)" in item.detail
+    assert any("--platform linux/amd64" in fix for fix in item.fix)
+    # Any other crash is the usual 1/2 item, without the platform story.
+    crash = {"terminated": {"reason": "Error", "exitCode": 1, "message": "Traceback ..."}}
+    item = v.sidecar_item("ctx2", [app_pod("movie-service-1", "ctx2-node-1", backoff, crash)], {"ctx2-node-1": "amd64"})
+    assert item.status == FAIL and "exec format error" not in item.detail and "1/2" in item.detail

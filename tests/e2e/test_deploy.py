@@ -165,6 +165,26 @@ def test_a_lesson_toggle_changes_istio_objects_only(deployment: Deployment) -> N
     assert all(t.startswith(("kubernetes:networking.istio.io", "kubernetes:security.istio.io")) for t in types), types
 
 
+def test_a_version_lesson_set_on_one_stack_only_is_refused_with_the_commands(deployment: Deployment) -> None:
+    """v2Cluster and canary on ctx1 alone would leave ctx2's east-west gateway
+    without the v1 subset: the preflight stops before anything changes."""
+    from tests.e2e.stack import PulumiFailed
+
+    ws = deployment.ws
+    ws.run("config", "set", "theater-msa:v2Cluster", "ctx1", "--stack", "ctx1")
+    ws.run("config", "set", "theater-msa:canary", '{"v1":80,"v2":20}', "--stack", "ctx1")
+    try:
+        with pytest.raises(PulumiFailed) as refused:
+            ws.run("preview", "--stack", "ctx1", label="preview-ctx1-lesson-on-one-stack")
+    finally:
+        ws.run("config", "rm", "theater-msa:v2Cluster", "--stack", "ctx1")
+        ws.run("config", "rm", "theater-msa:canary", "--stack", "ctx1")
+    output = refused.value.result.stdout + refused.value.result.stderr
+    assert "pulumi config set theater-msa:v2Cluster ctx1 --stack ctx2" in output, output[-3000:]
+    assert """pulumi config set theater-msa:canary '{"v1":80,"v2":20}' --stack ctx2""" in output, output[-3000:]
+    ws.run("preview", "--stack", "ctx1", "--expect-no-changes", label="preview-ctx1-lesson-removed")
+
+
 # The canary, A/B and failover lessons at once (one `pulumi up` on, one off):
 # v2 in ctx1 (v1 stays in ctx2), 80/20 weights, a header to v2, movie-service in both clusters.
 LESSONS_ON = {

@@ -53,7 +53,7 @@ def run_stack(ui_dir: Path, fake_kubeconfig: Path) -> Runner:
     def run(stack: str, remote_outputs: dict[str, dict[str, Any]] | None = None, **overrides: Any) -> mockrun.RunResult:
         key = json.dumps([stack, remote_outputs, overrides], sort_keys=True, default=str)
         if key not in cache:
-            cache[key] = mockrun.run(stack, overrides, remote_outputs=remote_outputs, ui_dir=ui_dir)
+            cache[key] = mockrun.run(stack, mockrun.example(overrides), remote_outputs=remote_outputs, ui_dir=ui_dir)
         return cache[key]
 
     return run

@@ -34,20 +34,26 @@ def test_stack_files():
     for stack in ("ctx1", "ctx2"):
         cfg = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
         assert cfg["theater-msa:kubeContext"] == stack
-        assert cfg["theater-msa:domain"] == "27.96.156.180.nip.io"
+        # Each user's own domain: a committed one sent everyone's registry password to its host.
+        assert "theater-msa:domain" not in cfg
+        assert "pulumi config set theater-msa:domain" in (ROOT / f"Pulumi.{stack}.yaml").read_text()
         assert "theater-msa:harborPassword" not in cfg  # a secret, set with `pulumi config set --secret`
         assert set(k.split(":", 1)[1] for k in cfg) <= {s.key for s in SETTINGS}
 
 
 def run_error(stack: str, ui_dir, **overrides) -> str:
     with pytest.raises(ConfigError) as err:
-        mockrun.run(stack, overrides, ui_dir=ui_dir)
+        mockrun.run(stack, mockrun.example(overrides), ui_dir=ui_dir)
     return str(err.value)
 
 
 def test_missing_domain(ui_dir):
     msg = run_error("ctx1", ui_dir, domain="")
     assert "theater-msa:domain" in msg and "pulumi config set theater-msa:domain" in msg
+    # The committed stack files have none: the program (and the CLI, which asks) wants the user's own.
+    with pytest.raises(ConfigError, match="missing setting theater-msa:domain"):
+        mockrun.run("ctx1", {}, ui_dir=ui_dir)
+    assert "default" not in yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]["domain"]
 
 
 def test_missing_kube_context(ui_dir):
@@ -68,7 +74,7 @@ def test_bad_placement(ui_dir, value, needle):
 def test_password_required_only_when_building(ui_dir, no_harbor_password):
     msg = run_error("ctx1", ui_dir)
     assert "theater-msa:harborPassword" in msg and "--secret" in msg
-    run = mockrun.run("ctx1", {"buildImages": "false", "imagePullSecret": "false"}, ui_dir=ui_dir)
+    run = mockrun.run("ctx1", mockrun.example({"buildImages": "false", "imagePullSecret": "false"}), ui_dir=ui_dir)
     assert run.of_type("docker:index/image:Image") == []
 
 
@@ -96,9 +102,9 @@ def test_missing_ui_files_named(tmp_path):
 def test_dashboard_api_server_needed_when_not_in_kubeconfig(ui_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
     assert "theater-msa:dashboardApiServer" in run_error("ctx2", ui_dir)
-    run = mockrun.run("ctx2", {"dashboardApiServer": "https://10.1.2.3:6443"}, ui_dir=ui_dir)
+    run = mockrun.run("ctx2", mockrun.example({"dashboardApiServer": "https://10.1.2.3:6443"}), ui_dir=ui_dir)
     assert "https://10.1.2.3:6443" in run.outputs["dashboardKubeconfig"]
-    run = mockrun.run("ctx2", {"exportDashboardAccess": "false"}, ui_dir=ui_dir)
+    run = mockrun.run("ctx2", mockrun.example({"exportDashboardAccess": "false"}), ui_dir=ui_dir)
     assert "dashboardKubeconfig" not in run.outputs
 
 
@@ -110,7 +116,10 @@ def test_keys_without_default_are_set_per_stack():
     assert project["config"]["harborPassword"]["secret"] is True
     for stack in ("ctx1", "ctx2"):
         cfg = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-        assert {f"theater-msa:{k}" for k in no_default - {"harborPassword"}} <= set(cfg)
+        # Each user sets these: the secret, and their own domain (the CLI stops with
+        # "Stack 'ctx1' is missing configuration value 'domain'" until they do).
+        assert {f"theater-msa:{k}" for k in no_default - {"harborPassword", "domain"}} <= set(cfg)
+        assert "theater-msa:domain" not in cfg
 
 
 def test_every_bad_setting_is_named_at_once():

@@ -120,7 +120,7 @@ def test_the_program_runs_with_only_its_own_dependencies(tmp_path):
     script = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
         "from infra import mockrun\n"
-        "run = mockrun.run('ctx1', {}, ui_dir=sys.argv[2])\n"
+        "run = mockrun.run('ctx1', mockrun.example(), ui_dir=sys.argv[2])\n"
         "print(len(run.objects))\n"
     )
     ui = tmp_path / "ui"

@@ -26,7 +26,7 @@ def test_edge_virtual_service_only_in_ctx1(ctx1, ctx2):
     assert vs["apiVersion"] == "networking.istio.io/v1beta1"
     spec = vs["spec"]
     assert spec["gateways"] == ["istio-system/cp-gateway"]
-    assert spec["hosts"] == ["theater.27.96.156.180.nip.io"]
+    assert spec["hosts"] == ["theater.203.0.113.10.nip.io"]
     by_prefix = {}
     for route in spec["http"]:
         prefix = route["match"][0].get("uri", {}).get("prefix") if "match" in route else None
@@ -195,7 +195,7 @@ def test_ingress_service_account_must_be_namespace_and_name_or_star(ui_dir, valu
     from infra.config import ConfigError
 
     with pytest.raises(ConfigError, match="theater-msa:ingressServiceAccount"):
-        mockrun.run("ctx1", {"ingressServiceAccount": value}, ui_dir=ui_dir)
+        mockrun.run("ctx1", mockrun.example({"ingressServiceAccount": value}), ui_dir=ui_dir)
 
 
 def test_ingress_service_account_setting(run_stack):
@@ -275,7 +275,7 @@ def test_istio_api_version_setting(run_stack, ui_dir):
     from infra.config import ConfigError
 
     with pytest.raises(ConfigError, match="theater-msa:istioApiVersion"):
-        mockrun.run("ctx1", {"istioApiVersion": "v1alpha3"}, ui_dir=ui_dir)
+        mockrun.run("ctx1", mockrun.example({"istioApiVersion": "v1alpha3"}), ui_dir=ui_dir)
 
 
 SAFE_RETRY_ON = {"connect-failure", "refused-stream"}

@@ -109,5 +109,5 @@ def test_istio_revision_must_be_a_label_value(ui_dir, revision):
     from infra.config import ConfigError
 
     with pytest.raises(ConfigError) as err:
-        mockrun.run("ctx1", {"istioRevision": revision}, ui_dir=ui_dir)
+        mockrun.run("ctx1", mockrun.example({"istioRevision": revision}), ui_dir=ui_dir)
     assert "theater-msa:istioRevision" in str(err.value)

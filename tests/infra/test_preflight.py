@@ -33,7 +33,7 @@ def test_skipped_under_mocks(monkeypatch) -> None:
     calls = []
     monkeypatch.setattr(preflight, "read_node_labels", lambda *a, **k: calls.append(a) or {})
     monkeypatch.setattr(preflight, "read_unserved_istio_kinds", lambda *a, **k: calls.append(a) or [])
-    result = mockrun.run("ctx2")
+    result = mockrun.run("ctx2", mockrun.example())
     assert result.objects
     assert calls == [], "the preflight read a cluster under mocks"
 
@@ -107,3 +107,69 @@ def test_istio_problem_stops_the_check(monkeypatch) -> None:
         preflight.check_istio_versions(istio_cfg())
     monkeypatch.setattr(preflight, "read_unserved_istio_kinds", lambda c: (_ for _ in ()).throw(OSError("refused")))
     preflight.check_istio_versions(istio_cfg())  # a cluster it cannot read is left to the provider
+
+
+def test_unlabelled_nodes_are_a_warning_not_a_stop(monkeypatch) -> None:
+    """The pods only prefer labelled nodes: an NKS node-pool upgrade brings up
+    nodes without the label, and the next `pulumi up` must still run."""
+    warned = []
+    monkeypatch.setattr(preflight, "read_node_labels", lambda cfg: {"n1": {}})
+    monkeypatch.setattr(preflight.pulumi.log, "warn", lambda message, *a, **k: warned.append(message))
+    preflight.check_node_labels(cfg())
+    assert len(warned) == 1 and "kubectl --context ctx2 label nodes --all cluster-name=ctx2" in warned[0]
+    assert "Pending" not in warned[0]
+
+
+# ------------------------------------------------------------------ placement and version lessons on both stacks
+
+def write_stack(root, stack: str, **settings: str) -> None:
+    import yaml
+
+    config = {"theater-msa:kubeContext": stack, "theater-msa:harborPassword": {"secure": "v1:abc"}}
+    config |= {f"theater-msa:{k}": v for k, v in settings.items()}
+    (root / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
+
+
+def test_a_version_lesson_on_one_stack_only_names_the_commands(tmp_path) -> None:
+    """v2Cluster and canary on ctx1 alone: ctx2's east-west gateway has no v1
+    subset cluster, and ~80% of /movies answer 503. Stopped, with the commands."""
+    write_stack(tmp_path, "ctx2")
+    mine = {"v2Cluster": "ctx1", "canary": '{"v1": 80, "v2": 20}', "failover": None, "placement": None, "abTest": None}
+    problem = preflight.lesson_sync_problem("ctx1", mine, tmp_path)
+    assert problem is not None
+    assert "theater-msa:v2Cluster: ctx1=ctx1, ctx2=(없음/unset)" in problem
+    assert "pulumi config set theater-msa:v2Cluster ctx1 --stack ctx2" in problem
+    assert """pulumi config set theater-msa:canary '{"v1": 80, "v2": 20}' --stack ctx2""" in problem
+    assert "pulumi up --stack ctx2 && pulumi up --stack ctx1" in problem
+    assert "theater-msa:failover" not in problem and "theater-msa:placement" not in problem
+
+
+def test_equal_lessons_written_differently_agree(tmp_path) -> None:
+    write_stack(tmp_path, "ctx2", v2Cluster="ctx1", canary='{"v2":20,"v1":80}', failover=True,
+                placement='{"movie-service": "ctx2"}')
+    mine = {"v2Cluster": "ctx1", "canary": '{"v1": 80, "v2": 20}', "failover": "true", "placement": None, "abTest": ""}
+    assert preflight.lesson_sync_problem("ctx1", mine, tmp_path) is None
+
+
+def test_a_lesson_left_on_the_other_stack_says_to_remove_it(tmp_path) -> None:
+    write_stack(tmp_path, "ctx1", failover="true", abTest='{"header": "x-g", "value": "b"}')
+    mine = {key: None for key in ("v2Cluster", "canary", "abTest", "failover", "placement")}
+    problem = preflight.lesson_sync_problem("ctx2", mine, tmp_path)
+    assert "pulumi config rm theater-msa:failover --stack ctx1" in problem
+    assert "pulumi config rm theater-msa:abTest --stack ctx1" in problem
+
+
+def test_no_file_for_the_other_stack_yet_is_a_warning(tmp_path, monkeypatch) -> None:
+    warned = []
+    monkeypatch.setattr(preflight.pulumi.log, "warn", lambda message, *a, **k: warned.append(message))
+    assert preflight.lesson_sync_problem("ctx1", {"v2Cluster": "ctx1"}, tmp_path) is None
+    assert warned and "Pulumi.ctx2.yaml does not exist yet" in warned[0]
+
+
+def test_the_committed_stacks_agree() -> None:
+    from infra import lesson_sync
+
+    ctx1 = lesson_sync.stack_file_values(preflight.PROJECT_DIR, "ctx1")
+    ctx2 = lesson_sync.stack_file_values(preflight.PROJECT_DIR, "ctx2")
+    assert ctx1 is not None and ctx2 is not None
+    assert lesson_sync.differences(ctx1, ctx2) == []

@@ -14,7 +14,7 @@ from infra.config import ConfigError
 from services import catalog
 
 NS = catalog.NAMESPACE
-REGISTRY = "harbor.27.96.156.180.nip.io"
+REGISTRY = "harbor.203.0.113.10.nip.io"
 
 
 def pod_accounts(run: mockrun.RunResult) -> set[str]:
@@ -59,9 +59,9 @@ def test_public_project_needs_no_pull_secret(run_stack):
 
 def test_pull_secret_needs_a_password(ui_dir, no_harbor_password):
     with pytest.raises(ConfigError) as err:
-        mockrun.run("ctx1", {"buildImages": "false"}, ui_dir=ui_dir)
+        mockrun.run("ctx1", mockrun.example({"buildImages": "false"}), ui_dir=ui_dir)
     assert "theater-msa:pullPassword" in str(err.value) and "theater-msa:imagePullSecret" in str(err.value)
-    run = mockrun.run("ctx1", {"buildImages": "false", "pullPassword": "robot-token"}, ui_dir=ui_dir)
+    run = mockrun.run("ctx1", mockrun.example({"buildImages": "false", "pullPassword": "robot-token"}), ui_dir=ui_dir)
     assert run.find("Secret", "registry-pull")
-    run = mockrun.run("ctx1", {"buildImages": "false", "imagePullSecret": "false"}, ui_dir=ui_dir)
+    run = mockrun.run("ctx1", mockrun.example({"buildImages": "false", "imagePullSecret": "false"}), ui_dir=ui_dir)
     assert run.find("Secret", "registry-pull") == []

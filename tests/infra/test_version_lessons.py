@@ -85,7 +85,7 @@ def test_v2_can_go_to_the_home_cluster_too(run_stack):
 def test_v2_image_is_tagged_per_version(run_stack):
     run = run_stack("ctx1", **V2)
     images = {img.inputs["imageName"]: img.inputs["build"]["args"] for img in run.of_type("docker:index/image:Image")}
-    registry = "harbor.27.96.156.180.nip.io/theater-msa"
+    registry = "harbor.203.0.113.10.nip.io/theater-msa"
     assert images[f"{registry}/movie-service:v2"] == {"SERVICE_NAME": "movie-service", "SERVICE_VERSION": "v2"}
     assert f"{registry}/movie-service:v1" not in images  # v1 is not deployed in ctx1
     image = run.one("Deployment", "movie-service-v2", NS).manifest["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -281,7 +281,7 @@ def run_error(ui_dir, **overrides) -> str:
     from infra.config import ConfigError
 
     with pytest.raises(ConfigError) as info:
-        mockrun.run("ctx1", overrides, ui_dir=ui_dir)
+        mockrun.run("ctx1", mockrun.example(overrides), ui_dir=ui_dir)
     return str(info.value)
 
 

@@ -162,7 +162,7 @@ def test_second_version_has_its_own_budget(run_stack):
 def test_images_are_pushed_digests(each_stack):
     here = each_stack.outputs["placement"]["here"]
     built = {img.inputs["imageName"] for img in each_stack.of_type("docker:index/image:Image")}
-    assert built == {f"harbor.27.96.156.180.nip.io/theater-msa/{s}:v1" for s in here}
+    assert built == {f"harbor.203.0.113.10.nip.io/theater-msa/{s}:v1" for s in here}
     for img in each_stack.of_type("docker:index/image:Image"):
         build = img.inputs["build"]
         assert build["platform"] == "linux/amd64"
@@ -171,10 +171,10 @@ def test_images_are_pushed_digests(each_stack):
         # The registry block carries the password, so Pulumi keeps it secret.
         assert mockrun.is_secret(img.inputs["registry"]), "registry credentials are not secret"
         registry = mockrun.unwrap(img.inputs["registry"])
-        assert registry["server"] == "harbor.27.96.156.180.nip.io" and registry["username"] == "admin"
+        assert registry["server"] == "harbor.203.0.113.10.nip.io" and registry["username"] == "admin"
     for name in here:
         image = pod_spec(each_stack, name)["containers"][0]["image"]
-        assert re.fullmatch(rf"harbor\.27\.96\.156\.180\.nip\.io/theater-msa/{name}@sha256:[0-9a-f]{{64}}", image), image
+        assert re.fullmatch(rf"harbor\.203\.0\.113\.10\.nip\.io/theater-msa/{name}@sha256:[0-9a-f]{{64}}", image), image
         assert each_stack.outputs["images"][name] == image
 
 
@@ -194,18 +194,18 @@ def test_a_digest_as_image_tag_is_refused_when_it_would_name_several_images(ui_d
     from infra.config import ConfigError
 
     with pytest.raises(ConfigError) as info:
-        mockrun.run("ctx2", {"buildImages": "false", "imageTag": DIGEST}, ui_dir=ui_dir)
+        mockrun.run("ctx2", mockrun.example({"buildImages": "false", "imageTag": DIGEST}), ui_dir=ui_dir)
     text = str(info.value)
     assert "theater-msa:imageTag is a digest" in text and "deploys 2 (movie-service, booking-service)" in text
     assert "pulumi config set theater-msa:imageTag <tag> --stack ctx2" in text
     with pytest.raises(ConfigError, match="buildImages is true"):
-        mockrun.run("ctx2", {"imageTag": DIGEST}, ui_dir=ui_dir)
+        mockrun.run("ctx2", mockrun.example({"imageTag": DIGEST}), ui_dir=ui_dir)
 
 
 def test_a_digest_names_the_one_image_of_a_stack(run_stack):
     run = run_stack("ctx1", buildImages="false", v2ImageTag=DIGEST, v2Cluster="ctx1")
     image = pod_spec(run, "movie-service-v2")["containers"][0]["image"]
-    assert image == f"harbor.27.96.156.180.nip.io/theater-msa/movie-service@{DIGEST}"
+    assert image == f"harbor.203.0.113.10.nip.io/theater-msa/movie-service@{DIGEST}"
     one = run_stack("ctx2", buildImages="false", imageTag=DIGEST, placement='{"booking-service": "ctx1"}')
     assert pod_spec(one, "movie-service")["containers"][0]["image"].endswith(f"/movie-service@{DIGEST}")
 
@@ -249,7 +249,7 @@ def test_redis_storage_class_must_be_a_name(ui_dir, value):
     from infra.config import ConfigError
 
     with pytest.raises(ConfigError, match="theater-msa:redisStorageClass must be a StorageClass name"):
-        mockrun.run("ctx2", {"redisStorageClass": value}, ui_dir=ui_dir)
+        mockrun.run("ctx2", mockrun.example({"redisStorageClass": value}), ui_dir=ui_dir)
 
 
 def test_redis_image_setting(run_stack):
@@ -320,7 +320,7 @@ def test_ui_change_rolls_gateway(run_stack, ui_dir, tmp_path):
     for name in catalog.UI_FILES:
         (tmp_path / name).write_text((ui_dir / name).read_text())
     (tmp_path / catalog.UI_FILES[0]).write_text("<h1>changed</h1>")
-    changed = mockrun.run("ctx1", {}, ui_dir=tmp_path)
+    changed = mockrun.run("ctx1", mockrun.example({}), ui_dir=tmp_path)
     base = run_stack("ctx1")
     ann = lambda r: r.one("Deployment", "api-gateway", NS).manifest["spec"]["template"]["metadata"]["annotations"]  # noqa: E731
     assert ann(changed)[CHECKSUM_ANNOTATION] != ann(base)[CHECKSUM_ANNOTATION]
@@ -379,7 +379,7 @@ def test_replicas_setting(run_stack):
 
 def test_outputs(each_stack):
     out = each_stack.outputs
-    assert out["url"] == "http://theater.27.96.156.180.nip.io"
+    assert out["url"] == "http://theater.203.0.113.10.nip.io"
     assert out["cluster"] == each_stack.stack
     assert any(cmd.startswith("kubectl --context " + each_stack.stack) for cmd in out["demoCommands"])
     assert any(cmd.startswith("istioctl ") for cmd in out["demoCommands"])
