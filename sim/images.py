@@ -377,7 +377,7 @@ class StandIns:
                     if os.access(src, os.X_OK):
                         (ctx / name).chmod(0o755)
                 (ctx / "Dockerfile").write_text(standin.dockerfile + f"LABEL {RECIPE_LABEL}={recipe}\n")
-                _stream([_need("docker", "docker.io"), "build", "--network", "host", "--pull=false",
+                _stream([_need("docker", "docker.io"), "build", "--network", "host", "--pull=false", "--force-rm",
                          "-t", standin.image, str(ctx)], env=self.engine.env(), say=self.say,
                         keep=_build_progress, what=f"building the stand-in {standin.image}")
             self.say(f"stand-in {standin.image} built in {time.monotonic() - started:.0f}s")
@@ -401,7 +401,7 @@ def declared_builds(image_tag: str = catalog.DEFAULT_VERSION,
 def build_command(build: ImageBuild, repository: str, platform: str | None = None,
                   extra_args: Mapping[str, str] | None = None) -> list[str]:
     """The docker CLI arguments that build `build` as repository:tag."""
-    argv = ["build", "--network", "host", "--pull=false", "-f", str(build.dockerfile),
+    argv = ["build", "--network", "host", "--pull=false", "--force-rm", "-f", str(build.dockerfile),
             "-t", f"{repository}:{build.tag}"]
     if platform:
         argv += ["--platform", platform]
