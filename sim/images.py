@@ -241,27 +241,44 @@ def dockerfile_base_images(dockerfile: Path = DOCKERFILE) -> dict[str, str]:
     return found
 
 
+def _uv_version(path: Path) -> str:
+    out = subprocess.run([str(path), "--version"], capture_output=True, text=True).stdout.split()
+    return out[1] if len(out) > 1 else ""
+
+
 def host_uv() -> tuple[Path, str]:
-    """The uv binary this machine runs (uv run sets $UV) and its version."""
-    candidates = [os.environ.get("UV"), shutil.which("uv")]
-    for c in candidates:
-        if not c:
+    """The uv binary this machine runs and its version. `uv run` sets $UV to it;
+    a shim on PATH (pyenv) is asked through `uv run`."""
+    for candidate in (os.environ.get("UV"), shutil.which("uv")):
+        if not candidate:
             continue
-        path = Path(c).resolve()
+        path = Path(candidate).resolve()
         if path.is_file() and path.read_bytes()[:4] == b"\x7fELF":
-            out = subprocess.run([str(path), "--version"], capture_output=True, text=True).stdout.split()
-            return path, out[1] if len(out) > 1 else ""
-        # a shim (pyenv): ask uv itself through `uv run`, which sets $UV
-        r = subprocess.run([c, "run", "--no-project", "--no-sync", "python", "-c", "import os;print(os.environ['UV'])"],
-                           capture_output=True, text=True)
+            return path, _uv_version(path)
+        r = subprocess.run([candidate, "run", "--no-project", "--no-sync", "python", "-c",
+                            "import os; print(os.environ['UV'])"], capture_output=True, text=True)
         if r.returncode == 0 and r.stdout.strip():
-            return host_uv_at(Path(r.stdout.strip()))
+            path = Path(r.stdout.strip()).resolve()
+            return path, _uv_version(path)
     raise ImageError("uv is not on PATH (pip install uv)")
 
 
-def host_uv_at(path: Path) -> tuple[Path, str]:
-    out = subprocess.run([str(path), "--version"], capture_output=True, text=True).stdout.split()
-    return path.resolve(), out[1] if len(out) > 1 else ""
+def uv_binary(tag: str) -> tuple[Path, str]:
+    """A static uv binary of version `tag` (0.13 -> any 0.13.x) for the uv stand-in:
+    this machine's own when it matches, else the one in PyPI's uv wheel (fetched by uv)."""
+    path, version = host_uv()
+    if version == tag or version.startswith(tag + "."):
+        return path, version
+    r = subprocess.run([str(path), "run", "--no-project", "--isolated", "--with", f"uv=={tag}.*", "python", "-c",
+                        "import uv; print(uv.find_uv_bin())"], capture_output=True, text=True, timeout=600)
+    if r.returncode != 0 or not r.stdout.strip():
+        raise ImageError(f"this machine runs uv {version}, the Dockerfile's uv image is {tag}: fetching uv=={tag}.* "
+                         f"from the package index failed: {r.stderr.strip()[-500:]}")
+    fetched = Path(r.stdout.strip().splitlines()[-1]).resolve()
+    found = _uv_version(fetched)
+    if not (found == tag or found.startswith(tag + ".")):
+        raise ImageError(f"uv=={tag}.* from the package index reports version {found!r}")
+    return fetched, found
 
 
 @dataclass(frozen=True)
@@ -311,14 +328,9 @@ class StandIns:
 
     def recipes(self) -> list[StandIn]:
         wanted = dockerfile_base_images()
-        uv_path, uv_version = host_uv()
         uv_image = wanted.get("uv")
         if uv_image:
-            tag = uv_image.rsplit(":", 1)[-1]
-            if not (uv_version == tag or uv_version.startswith(tag + ".")):
-                raise ImageError(f"the Dockerfile's uv image is {uv_image}, this machine runs uv {uv_version}: "
-                                 f"install uv {tag}.x (pip install 'uv=={tag}.*') or build with "
-                                 f"--build-arg UV_IMAGE=<a registry copy of {uv_image}>")
+            uv_path, _ = uv_binary(uv_image.rsplit(":", 1)[-1])
         python_image = wanted.get("python", "python:3.11-slim")
         bundle = HOST_CA_BUNDLE
         if not bundle.is_file():

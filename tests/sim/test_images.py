@@ -38,10 +38,19 @@ def test_stand_in_redis_does_not_add_protected_mode_itself() -> None:
     assert "protected-mode" not in recipe.replace("`--protected-mode no`", "") and "ENTRYPOINT" not in recipe
 
 
-def test_the_uv_stand_in_must_match_the_dockerfile_uv_tag(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    monkeypatch.setattr(images, "host_uv", lambda: (tmp_path / "uv", "0.99.1"))
-    with pytest.raises(images.ImageError, match=r"uv 0\.99\.1.*UV_IMAGE"):
-        images.StandIns(images.DockerEngine()).recipes()
+def test_the_uv_stand_in_has_the_dockerfile_uv_tag_whatever_uv_this_machine_runs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The uv image is ghcr.io/astral-sh/uv:0.13: its stand-in holds a uv 0.13.x,
+    from PyPI's uv wheel when this machine runs another version."""
+    real_path, real_version = images.host_uv()
+    assert images.uv_binary(real_version.rsplit(".", 1)[0]) == (real_path, real_version)
+    monkeypatch.setattr(images, "host_uv", lambda: (real_path, "0.99.1"))
+    tag = images.dockerfile_base_images()["uv"].rsplit(":", 1)[1]
+    path, version = images.uv_binary(tag)
+    assert version.startswith(tag + ".")
+    assert path.read_bytes()[:4] == b"\x7fELF"
+    with pytest.raises(images.ImageError, match="uv==0.0.\\*"):
+        images.uv_binary("0.0")
 
 
 @pytest.mark.parametrize("bad", ["NOEQUALS", "=value", "1X=2", "A B=c"])
