@@ -451,8 +451,37 @@ def build_images(engine: DockerEngine, builds: Iterable[ImageBuild], repository:
     return tags
 
 
+def _oci_layout_has(layout: Path, name: str) -> bool:
+    try:
+        index = json.loads((layout / "index.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return any((m.get("annotations") or {}).get("org.opencontainers.image.ref.name") == name
+               for m in index.get("manifests", []))
+
+
+def export_oci(engine: DockerEngine, ref: str, say: Say = print) -> str:
+    """The image `ref` as an OCI layout entry under the engine's cache, its layers
+    compressed once per image id (the slow part of a push); returns the skopeo reference."""
+    skopeo = _need("skopeo", "skopeo")
+    layout = engine.root / "oci"
+    name = engine.image_id(ref).split(":", 1)[1][:32]
+    oci_ref = f"oci:{layout}:{name}"
+    if not _oci_layout_has(layout, name):
+        started = time.monotonic()
+        layout.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="theater-export-", dir=engine.root) as tmp:
+            _stream([skopeo, "copy", "--quiet", f"--src-daemon-host={engine.host}", f"docker-daemon:{ref}", oci_ref],
+                    env={**os.environ, "TMPDIR": tmp}, say=say, keep=lambda line: False, what=f"exporting {ref}")
+        say(f"  {ref}: layers compressed in {time.monotonic() - started:.1f}s (cached for the next push)")
+    return oci_ref
+
+
 def push_images(engine: DockerEngine, tags: Mapping[str, str], registry, say: Say = print) -> list[Pushed]:  # noqa: ANN001
-    """Push each repository:tag from the engine to `registry` (sim.registry.Registry) as its admin."""
+    """Push each repository:tag from the engine to `registry` (sim.registry.Registry) as its admin.
+
+    Layers are compressed once per image (export_oci), so pushing the same image to
+    a new simulation's registry only uploads, and gives the same digest."""
     skopeo = _need("skopeo", "skopeo")
     pushed = []
     with tempfile.TemporaryDirectory(prefix="theater-push-") as tmp:
@@ -461,16 +490,29 @@ def push_images(engine: DockerEngine, tags: Mapping[str, str], registry, say: Sa
         shutil.copyfile(registry.ca_crt, certs / "ca.crt")
         for n, (key, ref) in enumerate(tags.items(), 1):
             started = time.monotonic()
+            source = export_oci(engine, ref, say)
             digest_file = Path(tmp) / f"{key}.digest"
-            _stream([skopeo, "copy", "--quiet", f"--src-daemon-host={engine.host}", f"--dest-cert-dir={certs}",
+            _stream([skopeo, "copy", "--quiet", f"--dest-cert-dir={certs}",
                      f"--dest-creds={registry.admin.username}:{registry.admin.password}",
-                     f"--digestfile={digest_file}", "--retry-times=2",
-                     f"docker-daemon:{ref}", f"docker://{ref}"],
+                     f"--digestfile={digest_file}", "--retry-times=2", source, f"docker://{ref}"],
                     env={**os.environ, "TMPDIR": tmp}, say=say, keep=lambda line: False, what=f"pushing {ref}")
             item = Pushed(key, ref, digest_file.read_text().strip(), engine.image_id(ref))
             say(f"[{n}/{len(tags)}] pushed {item.by_digest} in {time.monotonic() - started:.1f}s")
             pushed.append(item)
     return pushed
+
+
+def redis_reference(registry) -> str:  # noqa: ANN001
+    """Where the Redis stand-in goes in the registry, as a Harbor copy would
+    (the stack's redisImage: <registry>/library/redis:7.4-alpine)."""
+    return f"{registry.address}/library/{catalog.REDIS.image.rsplit('/', 1)[-1]}"
+
+
+def push_redis(engine: DockerEngine, registry, say: Say = print) -> Pushed:  # noqa: ANN001
+    """Tag the Redis stand-in for the registry and push it; key "redis"."""
+    ref = redis_reference(registry)
+    engine.docker("tag", catalog.REDIS.image, ref)
+    return push_images(engine, {"redis": ref}, registry, say)[0]
 
 
 # --- the command -------------------------------------------------------------------
@@ -528,7 +570,7 @@ def main(args: argparse.Namespace) -> int:
             say("built: " + ", ".join(tags.values()))
             return 0
         tags = build_images(engine, builds, registry.repository, say, extra_args=extra)
-        pushed = push_images(engine, tags, registry, say)
+        pushed = push_images(engine, tags, registry, say) + [push_redis(engine, registry, say)]
         out = args.dir / "images.json"
         out.write_text(json.dumps({p.key: {"reference": p.reference, "digest": p.digest, "image": p.by_digest}
                                    for p in pushed}, indent=2))

@@ -64,6 +64,16 @@ def pushed(engine: images.DockerEngine, registry: Registry) -> dict[str, images.
     return {p.key: p for p in result}
 
 
+def test_the_redis_stand_in_is_pushed_where_a_harbor_copy_would_be(
+        pushed: dict[str, images.Pushed], engine: images.DockerEngine, registry: Registry, tmp_path: Path) -> None:
+    item = images.push_redis(engine, registry, say)
+    assert item.reference == f"{registry.address}/library/redis:7.4-alpine" == images.redis_reference(registry)
+    robot = f"{registry.robot.username}:{registry.robot.password}"
+    r = skopeo(registry, tmp_path, "inspect", "--config", f"docker://{item.by_digest}", creds=robot)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["config"]["Cmd"] == ["redis-server"]
+
+
 def skopeo(registry: Registry, tmp: Path, *args: str, creds: str | None) -> subprocess.CompletedProcess:
     certs = tmp / "certs"
     certs.mkdir(exist_ok=True)
@@ -76,7 +86,7 @@ def skopeo(registry: Registry, tmp: Path, *args: str, creds: str | None) -> subp
 
 
 def test_every_declared_image_is_pushed_and_pulls_by_digest_as_the_robot(
-        pushed: dict[str, images.Pushed], registry: Registry, tmp_path: Path) -> None:
+        pushed: dict[str, images.Pushed], registry: Registry, engine: images.DockerEngine, tmp_path: Path) -> None:
     assert set(pushed) == set(catalog.SERVICES) | {v.name for v in catalog.VERSIONS.values()}
     robot = f"{registry.robot.username}:{registry.robot.password}"
     for item in pushed.values():
@@ -84,8 +94,12 @@ def test_every_declared_image_is_pushed_and_pulls_by_digest_as_the_robot(
         assert r.returncode == 0, r.stderr
         manifest = r.stdout.encode()
         assert "sha256:" + hashlib.sha256(manifest).hexdigest() == item.digest
-        # The config in the registry is the image Docker built (its id is the config's digest).
-        assert json.loads(manifest)["config"]["digest"] == item.image_id
+        # The image in the registry is the one Docker built: the same layers, uncompressed digests.
+        r = skopeo(registry, tmp_path, "inspect", "--config", f"docker://{item.by_digest}", creds=robot)
+        assert r.returncode == 0, r.stderr
+        built = json.loads(docker(engine, "image", "inspect", "--format", "{{json .RootFS.Layers}}",
+                                  item.reference).stdout)
+        assert json.loads(r.stdout)["rootfs"]["diff_ids"] == built
     # One image pulled whole, every blob checked against its digest.
     item = pushed["api-gateway"]
     r = skopeo(registry, tmp_path, "copy", "--quiet", f"docker://{item.by_digest}", f"dir:{tmp_path / 'pulled'}",
@@ -186,12 +200,19 @@ def test_images_run_as_the_pods_declare_them(pushed: dict[str, images.Pushed], e
 
 
 def test_rebuild_of_an_unchanged_tree_keeps_the_digests(
-        pushed: dict[str, images.Pushed], engine: images.DockerEngine, registry: Registry) -> None:
-    """A second `theater images push` with nothing changed reuses the cached
-    layers and pushes the same digests: the Deployments do not roll."""
+        pushed: dict[str, images.Pushed], engine: images.DockerEngine, tmp_path: Path) -> None:
+    """A second `theater images push` with nothing changed, even to another
+    simulation's registry, reuses the cached layers and pushes the same digest:
+    the Deployments do not roll."""
+    registry = Registry(tmp_path / "another-registry")
+    registry.prepare()
+    registry.start()
     started = time.monotonic()
     builds = [b for b in images.declared_builds() if b.key == "user-service"]
     tags = images.build_images(engine, builds, registry.repository, say)
-    again = images.push_images(engine, tags, registry, say)
-    record_timing("images-rebuild-push-one", time.monotonic() - started, "cached layers")
+    try:
+        again = images.push_images(engine, tags, registry, say)
+    finally:
+        registry.stop()
+    record_timing("images-rebuild-push-one", time.monotonic() - started, "cached layers, a new registry")
     assert again[0].digest == pushed["user-service"].digest
