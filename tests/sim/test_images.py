@@ -4,6 +4,8 @@ that stand in for exactly the names the Dockerfile and the Redis pod use.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from services import catalog
@@ -57,3 +59,31 @@ def test_the_uv_stand_in_has_the_dockerfile_uv_tag_whatever_uv_this_machine_runs
 def test_bad_build_arg_is_refused(bad: str) -> None:
     with pytest.raises(images.ImageError, match="KEY=VALUE"):
         images._extra_args([bad])
+
+
+def run_cli(*argv: str) -> tuple[int, str]:
+    import contextlib
+    import io
+
+    from services import cli
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(["images", *argv])
+    return code, err.getvalue()
+
+
+def test_push_without_a_simulation_says_how_to_start_one(tmp_path) -> None:
+    code, err = run_cli("push", "--dir", str(tmp_path / "nothing"))
+    assert code == 1 and "theater sim up" in err
+
+
+def test_push_to_a_simulation_without_registry_or_with_a_dead_one(tmp_path) -> None:
+    (tmp_path / "state.json").write_text(json.dumps({"istio": "current", "planes": []}))
+    code, err = run_cli("push", "--dir", str(tmp_path))
+    assert code == 1 and "has no registry" in err
+    dead = {"directory": str(tmp_path / "reg"), "port": 1, "pid": 2 ** 22 + 12345, "project": "theater-msa",
+            "ca": None, "admin": {"username": "admin", "password": "x"}, "robot": None}
+    (tmp_path / "state.json").write_text(json.dumps({"registry": dead}))
+    code, err = run_cli("push", "--dir", str(tmp_path))
+    assert code == 1 and "not running" in err
