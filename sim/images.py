@@ -34,6 +34,8 @@ Three steps, each reused when already done:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -46,7 +48,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import httpx
 
@@ -190,6 +192,21 @@ class DockerEngine:
             time.sleep(0.2)
         os.kill(pid, signal.SIGKILL)
         return True
+
+    @contextlib.contextmanager
+    def lock(self, name: str, say: Say = print) -> Iterator[None]:
+        """An exclusive lock on <root>/<name>.lock, held by one process at a time."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f"{name}.lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                say(f"waiting for another `theater images` ({self.root / name}.lock)")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def docker(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
         result = subprocess.run([_need("docker", "docker.io"), *args], env=self.env(), capture_output=True,
@@ -368,7 +385,12 @@ class StandIns:
         return self.engine.image_id(ROOTFS_IMAGE)
 
     def ensure(self) -> dict[str, str]:
-        """Every stand-in present and current; returns {name: image id}."""
+        """Every stand-in present and current; returns {name: image id}. One process
+        at a time per engine (two test runs would otherwise both run mmdebstrap)."""
+        with self.engine.lock("standins", self.say):
+            return self._ensure()
+
+    def _ensure(self) -> dict[str, str]:
         recipes = self.recipes()  # checks uv and the CA bundle before the long step
         base_id = self.rootfs()
         ids: dict[str, str] = {}
@@ -467,14 +489,19 @@ def export_oci(engine: DockerEngine, ref: str, say: Say = print) -> str:
     layout = engine.root / "oci"
     name = engine.image_id(ref).split(":", 1)[1][:32]
     oci_ref = f"oci:{layout}:{name}"
-    if not _oci_layout_has(layout, name):
-        started = time.monotonic()
-        layout.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="theater-export-", dir=engine.root) as tmp:
-            _stream([skopeo, "copy", "--quiet", f"--src-daemon-host={engine.host}", f"docker-daemon:{ref}", oci_ref],
-                    env={**os.environ, "TMPDIR": tmp}, say=say, keep=lambda line: False, what=f"exporting {ref}")
-        say(f"  {ref}: layers compressed in {time.monotonic() - started:.1f}s (cached for the next push)")
+    with engine.lock("oci", say):  # one writer of the layout's index.json at a time
+        if not _oci_layout_has(layout, name):
+            _export(engine, skopeo, ref, layout, oci_ref, say)
     return oci_ref
+
+
+def _export(engine: DockerEngine, skopeo: str, ref: str, layout: Path, oci_ref: str, say: Say) -> None:
+    started = time.monotonic()
+    layout.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="theater-export-", dir=engine.root) as tmp:
+        _stream([skopeo, "copy", "--quiet", f"--src-daemon-host={engine.host}", f"docker-daemon:{ref}", oci_ref],
+                env={**os.environ, "TMPDIR": tmp}, say=say, keep=lambda line: False, what=f"exporting {ref}")
+    say(f"  {ref}: layers compressed in {time.monotonic() - started:.1f}s (cached for the next push)")
 
 
 def push_images(engine: DockerEngine, tags: Mapping[str, str], registry, say: Say = print) -> list[Pushed]:  # noqa: ANN001

@@ -87,3 +87,26 @@ def test_push_to_a_simulation_without_registry_or_with_a_dead_one(tmp_path) -> N
     (tmp_path / "state.json").write_text(json.dumps({"registry": dead}))
     code, err = run_cli("push", "--dir", str(tmp_path))
     assert code == 1 and "not running" in err
+
+
+def test_the_engine_lock_admits_one_process_at_a_time(tmp_path) -> None:
+    """Two test runs on one machine share the engine: stand-ins and the OCI
+    layout are written by one process at a time."""
+    import subprocess
+    import sys
+    import time
+
+    engine = images.DockerEngine(tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from sim.images import DockerEngine\n"
+        f"with DockerEngine(Path({str(tmp_path)!r})).lock('oci', lambda m: None):\n"
+        "    print('held', flush=True); time.sleep(1.5)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        said: list[str] = []
+        started = time.monotonic()
+        with engine.lock("oci", said.append):
+            waited = time.monotonic() - started
+    finally:
+        holder.wait(10)
+    assert waited > 0.5 and said and "waiting" in said[0]
