@@ -529,6 +529,15 @@ def push_images(engine: DockerEngine, tags: Mapping[str, str], registry, say: Sa
     return pushed
 
 
+def untag(engine: DockerEngine, refs: Iterable[str]) -> None:
+    """Drop tags made for one registry (127.0.0.1:<port>/...): the images stay
+    while another tag holds them, and the engine's tag list does not grow with
+    every simulation."""
+    refs = list(refs)
+    if refs:
+        engine.docker("image", "rm", "--no-prune", *refs, check=False)
+
+
 def redis_reference(registry) -> str:  # noqa: ANN001
     """Where the Redis stand-in goes in the registry, as a Harbor copy would
     (the stack's redisImage: <registry>/library/redis:7.4-alpine)."""

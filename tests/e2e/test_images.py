@@ -54,7 +54,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 
 
 @pytest.fixture(scope="module")
-def pushed(engine: images.DockerEngine, registry: Registry) -> dict[str, images.Pushed]:
+def pushed(engine: images.DockerEngine, registry: Registry) -> Iterator[dict[str, images.Pushed]]:
     started = time.monotonic()
     images.StandIns(engine, say).ensure()
     record_timing("images-stand-ins", time.monotonic() - started, "mmdebstrap rootfs + python, uv, redis (cached: seconds)")
@@ -64,7 +64,8 @@ def pushed(engine: images.DockerEngine, registry: Registry) -> dict[str, images.
     started = time.monotonic()
     result = images.push_images(engine, tags, registry, say)
     record_timing("images-push", time.monotonic() - started, f"{len(result)} images to a fresh registry")
-    return {p.key: p for p in result}
+    yield {p.key: p for p in result}
+    images.untag(engine, [*tags.values(), images.redis_reference(registry)])
 
 
 def test_the_redis_stand_in_is_pushed_where_a_harbor_copy_would_be(
@@ -217,6 +218,7 @@ def test_rebuild_of_an_unchanged_tree_keeps_the_digests(
         again = images.push_images(engine, tags, registry, say)
     finally:
         registry.stop()
+        images.untag(engine, tags.values())
     record_timing("images-rebuild-push-one", time.monotonic() - started, "cached layers, a new registry")
     assert again[0].digest == pushed["user-service"].digest
 
