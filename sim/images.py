@@ -1,8 +1,11 @@
 """Container images for the rehearsal, without Docker Hub or ghcr.io.
 
-    theater images build [--no-base-check]      stand-in base images + the service images (local)
+    theater images build [--build-arg K=V]...   stand-in base images + the service images (local)
     theater images push [--dir .theater/sim]    build, then push to the simulation's registry
-    theater images engine [start|stop|status]   the Docker engine these commands use
+                                                (+ the Redis stand-in; digests in <dir>/images.json)
+    theater images engine start|stop|status     the Docker engine these commands use
+
+Design and measured times: docs/images.md.
 
 Three steps, each reused when already done:
 
@@ -16,8 +19,8 @@ Three steps, each reused when already done:
    services/Dockerfile and the Redis pod use, so the Dockerfile builds
    unchanged: `python:3.11-slim` from a Debian bookworm rootfs made by
    mmdebstrap (python3 in /usr/local/bin like the official image), the uv
-   image from the uv binary this machine runs, and Redis' image from Debian's
-   redis-server. They trust the CA bundle of the building machine
+   image from a uv binary of the Dockerfile's uv tag (this machine's, or PyPI's
+   uv wheel), and Redis' image from Debian's redis-server. They trust the CA bundle of the building machine
    (/etc/ssl/certs/ca-certificates.crt, SSL_CERT_FILE), so `uv sync` in the
    build reaches the package index this machine reaches. Each carries a label
    with a hash of its recipe; a changed recipe rebuilds it.
@@ -28,7 +31,9 @@ Three steps, each reused when already done:
    Debian 12's docker.io has no buildx, and BuildKit resolves `FROM` and
    `# syntax=` images on Docker Hub), then pushed with skopeo, which trusts
    the registry's CA from a directory of ours (dockerd reads only
-   /etc/docker/certs.d, which is the machine's) and reports the digest.
+   /etc/docker/certs.d, which is the machine's) and reports the digest. Each
+   image is compressed once into an OCI layout under the cache, so the same
+   image has the same digest in every simulation's registry.
 """
 
 from __future__ import annotations
