@@ -39,6 +39,7 @@ Three steps, each reused when already done:
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import fcntl
 import hashlib
@@ -520,12 +521,16 @@ def push_images(engine: DockerEngine, tags: Mapping[str, str], registry, say: Sa
         certs = Path(tmp) / "certs"
         certs.mkdir()
         shutil.copyfile(registry.ca_crt, certs / "ca.crt")
+        # The admin's password in a file of ours (mode 0600), not on a command line `ps` shows.
+        authfile = Path(tmp) / "auth.json"
+        authfile.touch(mode=0o600)
+        token = base64.b64encode(f"{registry.admin.username}:{registry.admin.password}".encode()).decode()
+        authfile.write_text(json.dumps({"auths": {registry.address: {"auth": token}}}))
         for n, (key, ref) in enumerate(tags.items(), 1):
             started = time.monotonic()
             source = export_oci(engine, ref, say)
             digest_file = Path(tmp) / f"{key}.digest"
-            _stream([skopeo, "copy", "--quiet", f"--dest-cert-dir={certs}",
-                     f"--dest-creds={registry.admin.username}:{registry.admin.password}",
+            _stream([skopeo, "copy", "--quiet", f"--dest-cert-dir={certs}", f"--dest-authfile={authfile}",
                      f"--digestfile={digest_file}", "--retry-times=2", source, f"docker://{ref}"],
                     env={**os.environ, "TMPDIR": tmp}, say=say, keep=lambda line: False, what=f"pushing {ref}")
             item = Pushed(key, ref, digest_file.read_text().strip(), engine.image_id(ref))
