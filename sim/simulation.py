@@ -185,8 +185,11 @@ def _start_real_nodes(sim: Simulation, binaries: dict, env: dict[str, str], fake
     sim.save()
     api_ports = {name: plane.ports.apiserver for name, plane in sim.planes.items()}
     for index, (cluster, plane) in enumerate(sim.planes.items()):
-        node = RealNode(cluster, index, sim.slot, plane.directory / "node", plane.service_cidr,
+        node = RealNode(cluster, index, sim.slot, node_mod.node_directory(sim.slot, cluster), plane.service_cidr,
                         plane.ports.apiserver, api_ports)
+        shutil.rmtree(node.directory, ignore_errors=True)
+        node.directory.mkdir(parents=True)
+        (plane.directory / "node").symlink_to(node.directory)
         sim.nodes[cluster] = node
         node.prepare(plane.pki, binaries)
         node.trust_registry(sim.registry.address, sim.registry.ca_crt)
