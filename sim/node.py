@@ -82,7 +82,9 @@ KUBELET_SYSCTLS = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "k
                    "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes")
 NEEDED_COMMANDS = {"containerd": "containerd", "containerd-shim-runc-v2": "containerd", "runc": "runc",
                    "ctr": "containerd", "ip": "iproute2", "iptables": "iptables", "nsenter": "util-linux",
-                   "unshare": "util-linux", "mount": "mount", "gcc": "gcc"}
+                   "unshare": "util-linux", "mount": "mount", "gcc": "gcc",
+                   # the simulation's registry (sim/registry.py), which real nodes pull from
+                   "docker-registry": "docker-registry", "htpasswd": "apache2-utils"}
 NODE_BINARIES = ("kubelet", "kube-proxy", "coredns")
 
 

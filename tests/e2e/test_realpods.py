@@ -207,18 +207,23 @@ def test_the_app_flow_through_the_gateway_pod_in_each_cluster(deployment: RealDe
 
 
 def test_api_status_from_inside_the_gateway_pod_reads_both_clusters(deployment: RealDeployment) -> None:
+    """Its own cluster through the pod's ServiceAccount (in-cluster), the other through
+    the dashboard kubeconfig ctx2's stack exported (remoteStatusStack)."""
     plane = deployment.plane("ctx1")
     status, body = _http(plane, deployment.pod("ctx1", GATEWAY), "GET", "/api/status")
     assert status == 200, body
     text = json.dumps(body)
     assert "config_error" not in text and "no attribute" not in text, text[:2000]
-    clusters = {c["name"]: c for c in body["clusters"]} if isinstance(body.get("clusters"), list) else body["clusters"]
-    assert set(clusters) >= {"ctx1", "ctx2"}, text[:2000]
-    for name in ("ctx1", "ctx2"):
-        entry = json.dumps(clusters[name])
-        # Each cluster's real node and its pods, read through its own API server.
-        assert f"{name}-real-1" in entry, (name, entry[:1500])
-        assert "error" not in clusters[name] or not clusters[name]["error"], (name, entry[:1500])
+    assert body["mode"] == "kubernetes", text[:1000]
+    clusters = {c["name"]: c for c in body["clusters"]}
+    assert set(clusters) == {"ctx1", "ctx2"}, text[:2000]
+    assert clusters["ctx1"]["source"] == "in-cluster", clusters["ctx1"]
+    assert clusters["ctx2"]["server"] == deployment.sim.in_cluster_api("ctx2"), clusters["ctx2"]
+    for name, entry in clusters.items():
+        assert entry["reachable"] is True and entry["error"] is None, (name, json.dumps(entry)[:1500])
+        listed = json.dumps(entry["pods"])
+        for pod in deployment.app_pods(name):
+            assert pod["metadata"]["name"] in listed, (name, pod["metadata"]["name"], listed[:1500])
 
 
 def test_logs_and_exec_go_through_the_kubelet(deployment: RealDeployment) -> None:
