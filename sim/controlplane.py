@@ -235,14 +235,14 @@ class ControlPlane:
     # --- stop ----------------------------------------------------------------
 
     def stop(self, grace: float = 10.0) -> list[str]:
-        """SIGTERM every process group, then SIGKILL what is left. Returns what had to be killed."""
-        for pid in self.pids.values():
-            _signal_group(pid, signal.SIGTERM)
+        """SIGTERM each process group in the reverse order of starting (etcd last: an API server
+        whose etcd is gone took 15 s to exit), SIGKILL what is left. Returns what had to be killed."""
         deadline = time.monotonic() + grace
         killed = []
-        for name, pid in self.pids.items():
+        for name, pid in reversed(list(self.pids.items())):
+            _signal_group(pid, signal.SIGTERM)
             while time.monotonic() < deadline and _exists(pid):
-                time.sleep(0.1)
+                time.sleep(0.05)
             if _exists(pid):
                 _signal_group(pid, signal.SIGKILL)
                 killed.append(name)

@@ -39,6 +39,9 @@ and the pods' links). The mounts vanish with the mount namespace. This also
 works after a killed `theater sim up`: the slot and the names are in the
 state file before anything is made.
 
+Files. A node's files are in /var/tmp/theater-sim/<slot>-<cluster> (a short
+path: unix sockets), linked from the simulation's directory as <cluster>/node.
+
 Slots. Each running simulation holds a slot (0-63) under /run/theater-sim; the
 names and addresses derive from it, so two simulations never collide:
 10.201.<slot>.0/24 holds the /30 links (.0/30 for the first cluster, .4/30 for
@@ -65,6 +68,9 @@ from pathlib import Path
 from sim.certs import ClusterPki, client_cert
 
 SLOT_ROOT = Path(os.environ.get("THEATER_SIM_SLOTS", "/run/theater-sim"))
+# The nodes' files (containerd's root, the kubelet's, sockets) live at a short path on disk:
+# a unix socket's path has at most 107 bytes, and a test's tmp directory is longer than that.
+NODE_ROOT = Path(os.environ.get("THEATER_SIM_NODES", "/var/tmp/theater-sim"))
 SLOTS = 64
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PAUSE_IMAGE = "registry.k8s.io/pause:3.9"
@@ -76,7 +82,9 @@ KUBELET_SYSCTLS = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "k
                    "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes")
 NEEDED_COMMANDS = {"containerd": "containerd", "containerd-shim-runc-v2": "containerd", "runc": "runc",
                    "ctr": "containerd", "ip": "iproute2", "iptables": "iptables", "nsenter": "util-linux",
-                   "unshare": "util-linux", "mount": "mount", "gcc": "gcc"}
+                   "unshare": "util-linux", "mount": "mount", "gcc": "gcc",
+                   # the simulation's registry (sim/registry.py), which real nodes pull from
+                   "docker-registry": "docker-registry", "htpasswd": "apache2-utils"}
 NODE_BINARIES = ("kubelet", "kube-proxy", "coredns")
 
 
@@ -144,7 +152,8 @@ def release_slot(slot: int, owner: Path) -> None:
 def _slot_clusters(slot: int) -> list[str]:
     names = [p.name for p in Path("/run/netns").glob(f"theater{slot}-*")] if Path("/run/netns").is_dir() else []
     groups = [p.name for p in (CGROUP_ROOT / "pids").glob(f"theater{slot}-*")]
-    return sorted({n.split("-", 1)[1] for n in names + groups})
+    dirs = [f"theater{p.name}" for p in NODE_ROOT.glob(f"{slot}-*")] if NODE_ROOT.is_dir() else []
+    return sorted({n.split("-", 1)[1] for n in names + groups + dirs})
 
 
 def _host_uses(slot: int) -> bool:
@@ -164,6 +173,10 @@ def _host_uses(slot: int) -> bool:
 
 
 # --- one node ----------------------------------------------------------------------------
+
+
+def node_directory(slot: int, cluster: str) -> Path:
+    return NODE_ROOT / f"{slot}-{cluster}"
 
 
 def api_address(slot: int, cluster_index: int) -> str:
@@ -563,6 +576,7 @@ def cleanup(slot: int, cluster: str) -> list[str]:
         _rmdir(group)
     if (Path("/run/netns") / name).exists():
         subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+    shutil.rmtree(node_directory(slot, cluster), ignore_errors=True)
     link = f"th{slot}-{cluster}"[:15]
     if subprocess.run(["ip", "link", "show", link], capture_output=True).returncode == 0:
         subprocess.run(["ip", "link", "delete", link], capture_output=True)

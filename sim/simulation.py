@@ -175,18 +175,25 @@ def _fake_volumes(cluster: str, count: int) -> dict[str, list[str]]:
 
 
 def _start_real_nodes(sim: Simulation, binaries: dict, env: dict[str, str], fake: int, say) -> None:  # noqa: ANN001
-    from sim.registry import Registry
+    from sim.registry import Registry, RegistryError
 
     sim.registry = Registry(sim.directory / "registry")
-    sim.registry.prepare()
-    say(f"registry: starting {sim.registry.url} (TLS, htpasswd users {sim.registry.admin.username} "
-        f"and {sim.registry.robot.username})")
-    sim.registry.start()
-    sim.save()
+    try:
+        sim.registry.prepare()
+        say(f"registry: starting {sim.registry.url} (TLS, htpasswd users {sim.registry.admin.username} "
+            f"and {sim.registry.robot.username})")
+        sim.registry.start()
+    except RegistryError as exc:
+        raise SimError(f"the registry did not start: {exc}") from exc
+    finally:
+        sim.save()
     api_ports = {name: plane.ports.apiserver for name, plane in sim.planes.items()}
     for index, (cluster, plane) in enumerate(sim.planes.items()):
-        node = RealNode(cluster, index, sim.slot, plane.directory / "node", plane.service_cidr,
+        node = RealNode(cluster, index, sim.slot, node_mod.node_directory(sim.slot, cluster), plane.service_cidr,
                         plane.ports.apiserver, api_ports)
+        shutil.rmtree(node.directory, ignore_errors=True)
+        node.directory.mkdir(parents=True)
+        (plane.directory / "node").symlink_to(node.directory)
         sim.nodes[cluster] = node
         node.prepare(plane.pki, binaries)
         node.trust_registry(sim.registry.address, sim.registry.ca_crt)

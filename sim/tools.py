@@ -225,10 +225,11 @@ def _staging_replaces(tool: Tool, cwd: Path, log: Path, env: dict[str, str]) -> 
 
 
 def _packages(tool: Tool) -> list[str]:
+    if tool.name == "coredns":
+        return [f"{tool.module}/coremain", *(f"{tool.module}/plugin/{p}" for p in tool.extra["plugins"])]
     return {
         "kubernetes": [f"k8s.io/kubernetes/cmd/{b}" for b in tool.binaries],
         "etcd": ["go.etcd.io/etcd/server/v3"],
-        "coredns": [f"{tool.module}/coremain", *(f"{tool.module}/plugin/{p}" for p in tool.extra["plugins"])],
         "kwok": ["sigs.k8s.io/kwok/cmd/kwok"],
         "pulumi": ["github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"],
     }[tool.name]

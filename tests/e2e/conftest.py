@@ -20,7 +20,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 
 
 # The deploy tests drive `pulumi up` end to end and need every tool.
-DEPLOY_MODULES = ("test_deploy.py", "test_deploy_variants.py")
+DEPLOY_MODULES = ("test_deploy.py", "test_deploy_variants.py", "test_realpods.py")
 
 
 # What the other e2e tests (doctor, verify against `theater sim`) need.
