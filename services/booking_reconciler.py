@@ -98,11 +98,12 @@ def _error_code(reply) -> str | None:  # type: ignore[no-untyped-def]
         return None
 
 
-async def release(peers: Peers, ledger: Ledger, booking_id: str, movie_id: str, headers=None) -> bool:  # type: ignore[no-untyped-def]
+async def release(peers: Peers, ledger: Ledger, booking_id: str, movie_id: str, headers=None, timeout=None) -> bool:  # type: ignore[no-untyped-def]
     """Give a failed or cancelled booking's seats back and drop it from the
-    settle queue; False when movie-service could not say it is done."""
+    settle queue; False when movie-service could not say it is done (within
+    `timeout`, default the peer timeout): the reconciler tries again."""
     try:
-        reply = await peers.request(MOVIES, "DELETE", reservation_path(movie_id, booking_id), headers or {})
+        reply = await peers.request(MOVIES, "DELETE", reservation_path(movie_id, booking_id), headers or {}, timeout=timeout)
     except ApiError as exc:
         log.info("seats of booking %s not released yet: %s", booking_id, exc.message)
         return False

@@ -181,10 +181,16 @@ def test_trace_headers_are_forwarded_to_both_peers(redis_url: str) -> None:
         assert "authorization" not in headers and "cookie" not in headers
 
 
-def test_slow_peer_gives_504_and_leaves_nothing(stack: Stack, redis_url: str) -> None:
+def test_slow_peer_gives_504_and_leaves_nothing(private_redis: RedisServer) -> None:
+    # A Redis of its own: the session stack's reconciler would otherwise
+    # settle this booking through the real movie-service, not the stand-in.
+    redis_url = private_redis.url + "/0"
     slow = StandIn(delay=2.0)
-    with LiveServer(slow.app()) as fake:
-        servers, urls = start_stack(redis_url, user_url=stack.users, movie_url=fake.url, peer_timeout=0.3)
+    with LiveServer(slow.app()) as fake, \
+            LiveServer(user_service.create_app(settings("user-service", redis_url))) as users:
+        servers, urls = start_stack(redis_url, user_url=users.url, movie_url=fake.url, peer_timeout=0.3)
+        http = httpx.Client(timeout=10)
+        stack = Stack(http=http, users=users.url, movies=fake.url, bookings=urls["bookings"])
         try:
             user = stack.user()["id"]
             started = time.monotonic()
@@ -199,6 +205,7 @@ def test_slow_peer_gives_504_and_leaves_nothing(stack: Stack, redis_url: str) ->
             released = lambda: any(m == "DELETE" and p.startswith("/internal/movies/m1/reservations/b_") for m, p in slow.calls)  # noqa: E731
             assert poll(released, 10.0, 0.05)
         finally:
+            http.close()
             for s in servers:
                 s.stop()
 

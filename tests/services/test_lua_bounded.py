@@ -44,7 +44,7 @@ import services
 ROOT = Path(__file__).resolve().parents[2]
 
 BOUNDED_COMMANDS = {
-    "GET", "SET", "MGET", "EXISTS", "UNLINK", "INCR", "INCRBY", "DECRBY", "EXPIRE",
+    "GET", "SET", "MGET", "EXISTS", "UNLINK", "INCR", "INCRBY", "DECRBY", "EXPIRE", "TIME",
     "HGET", "HSET", "HDEL", "SADD", "SISMEMBER", "SREM", "ZADD", "ZREM", "ZSCORE", "ZCARD",
 }
 RANGE_COMMANDS = {"ZRANGE", "ZRANGEBYSCORE", "ZREVRANGE", "ZREVRANGEBYSCORE"}
