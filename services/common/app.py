@@ -11,6 +11,7 @@ hands them to the objects whose methods are its endpoints.
 from __future__ import annotations
 
 import asyncio
+import logging
 import contextlib
 import gc
 import re
@@ -33,6 +34,9 @@ from services.common.metrics import Metrics, MetricsMiddleware
 from services.common.redis import Redis
 from services.common.responses import JSONResponse
 from services.common.settings import Settings
+
+log = logging.getLogger("theater")
+
 
 class ServedByMiddleware:
     """Adds `X-Served-By: <service>@<cluster>/<pod> (<version>)` to every response."""
@@ -100,6 +104,15 @@ class BodyLimitMiddleware:
                 if total > self.limit:
                     raise ApiError(413, self.message)
                 body_done = not message.get("more_body", False)
+            elif message["type"] == "http.disconnect":
+                # The client hung up before the body was whole, or sent a
+                # chunked body the server could not parse (hyper then ends
+                # the body with a disconnect): a 400 (if anyone still reads
+                # it), counted as such, and one log line, not a 500 with
+                # two stack traces.
+                log.info("%s %s: the request body was cut off after %d bytes (client hung up, or malformed chunked encoding)",
+                         scope.get("method"), scope.get("path"), total)
+                raise ApiError(400, "the request body was cut off or malformed (incomplete or bad chunked encoding)", "body_incomplete")
             return message
 
         await self.app(scope, receive_limited, send)

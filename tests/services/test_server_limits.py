@@ -229,3 +229,47 @@ def test_bad_requests_log_at_most_one_line_each(servers: dict[str, Served]) -> N
     logs = gateway.log_text() + servers["user-service"].log_text()
     assert "Traceback" not in logs
     assert logs.count("\n") - before <= len(bad)
+
+
+def _server_errors(served: Served) -> float:
+    """The 5xx answers the service counted in its metrics."""
+    import re
+    import urllib.request
+
+    text = urllib.request.urlopen(served.url + catalog.METRICS_PATH, timeout=10).read().decode()
+    return sum(float(m.group(1)) for m in re.finditer(r'^http_requests_total\{[^}]*status="5\d\d"[^}]*\} (\S+)$', text, re.M))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cut_off_and_malformed_bodies_are_a_400_not_a_500(servers: dict[str, Served], name: str) -> None:
+    """Issue 25, item 4: a client that hangs up mid-body, or sends a
+    malformed chunked body, got a 500 and two stack traces (~88 log lines)
+    per request, counted as a 500 in metrics."""
+    served = servers[name]
+    errors_before = _server_errors(served)
+    lines_before = served.log_text().count("\n")
+    head = b"POST /users/ HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+    cases = [
+        (head + b"content-length: 100\r\n\r\n" + b'{"name": "Ki', True),  # hangs up mid-body
+        (head + b"transfer-encoding: chunked\r\n\r\n10\r\n" + b'{"name": ', True),  # hangs up mid-chunk
+        (head + b"transfer-encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", False),  # not a chunk size
+        (head + b"transfer-encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n", False),  # chunk longer than said
+    ]
+    for data, hang_up in cases:
+        if hang_up:
+            async def send_and_close(data: bytes = data) -> None:
+                _, writer = await asyncio.open_connection("127.0.0.1", served.port)
+                writer.write(data)
+                await writer.drain()
+                await asyncio.sleep(0.2)
+                writer.close()
+
+            asyncio.run(send_and_close())
+        else:
+            _, got = probe(served.port, data, wait=10)
+            assert got == b"" or got.startswith(b"HTTP/1.1 400"), got[:300]
+    time.sleep(1.0)
+    new_log = served.log_text().splitlines()[lines_before:]
+    assert not any("Traceback" in line for line in new_log), "\n".join(new_log)
+    assert len(new_log) <= len(cases), "\n".join(new_log)
+    assert _server_errors(served) == errors_before
