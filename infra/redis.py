@@ -84,7 +84,8 @@ class Redis(pulumi.ComponentResource):
             name=r.name,
             image=args.image,
             image_pull_policy="IfNotPresent",
-            args=["redis-server", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", "/data", "--port", str(r.port)],
+            args=["redis-server", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", "/data", "--port", str(r.port),
+                  *r.memory_args()],
             ports=[k8s.core.v1.ContainerPortArgs(name="redis", container_port=r.port, protocol="TCP")],
             resources=resources(r.name),
             readiness_probe=k8s.core.v1.ProbeArgs(

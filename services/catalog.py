@@ -123,6 +123,17 @@ class RedisSpec:
     port: int = 6379
     port_name: str = "tcp-redis"
     image: str = "redis:7.4-alpine"
+    # Memory Redis may use for data, and what happens past it: `noeviction`
+    # refuses writes (the services answer 503 store_full) and never drops a
+    # booking. 160 MB leaves the pod's 256 MiB limit room for the AOF
+    # rewrite's fork (copy-on-write) and client buffers; 100k bookings take
+    # ~60 MB (issue 25).
+    maxmemory: str = "160mb"
+    maxmemory_policy: str = "noeviction"
+
+    def memory_args(self) -> list[str]:
+        """redis-server flags for the two settings above (pod and local run)."""
+        return ["--maxmemory", self.maxmemory, "--maxmemory-policy", self.maxmemory_policy]
 
     def cluster_url(self, namespace: str = NAMESPACE, db: int = 0) -> str:
         return f"redis://{self.name}.{namespace}.{CLUSTER_DOMAIN}:{self.port}/{db}"

@@ -133,6 +133,12 @@ _UNAVAILABLE_REPLIES = ("OOM ", "READONLY ", "MISCONF ", "LOADING ", "MASTERDOWN
 
 async def _redis_reply_error(request: Request, exc: Exception) -> Response:
     text = str(exc)
+    if "OOM " in text:  # maxmemory reached; the policy is noeviction (catalog.REDIS)
+        log.warning("redis is full: %s", exc)
+        return error_response(
+            503, "the data store (Redis) is full and refuses new data; nothing was written. "
+            "Delete data, or raise Redis' maxmemory", "store_full",
+        )
     if any(reply in text for reply in _UNAVAILABLE_REPLIES):
         return await _redis_error(request, exc)
     return await _unexpected(request, exc)
