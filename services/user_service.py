@@ -2,7 +2,11 @@
 `users:` prefix (see services/common/store.py for the layout).
 
 Emails are unique, compared case-insensitively (`Ann@Example.com` and
-`ann@example.com` are the same address); the address is stored as given.
+`ann@example.com` are the same address) after normalising (NFKC, invisible
+format characters such as a zero-width space removed: `ａｎｎ@example.com`
+and `ann\u200b@example.com` are `ann@example.com`); the address is stored
+normalised, its case as given. Names and emails holding a control character
+are refused (422).
 Deleting a user frees the address for a new user and records the id in the
 deletion feed (GET /internal/users/deleted, services/common/deletions.py):
 booking-service follows it and cancels the user's bookings, giving their
@@ -12,6 +16,7 @@ booking-service is needed.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated
 
 import pydantic
@@ -43,7 +48,20 @@ class UserIn(StrictModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
+        if has_control(value):
+            raise ValueError("must not contain control characters")
         return value
+
+    @pydantic.field_validator("email", mode="before")
+    @classmethod
+    def _normalised(cls, value: object) -> object:
+        """Normalised before the length and pattern checks, which then see
+        the address as it will be stored."""
+        if not isinstance(value, str):
+            return value  # the type check says what is wrong
+        if has_control(value):
+            raise ValueError("must not contain control characters")
+        return normalise_email(value)
 
 
 class User(pydantic.BaseModel):
@@ -53,8 +71,23 @@ class User(pydantic.BaseModel):
     createdAt: str
 
 
+def has_control(text: str) -> bool:
+    """A control character (Unicode category Cc: NUL, newline, ESC, DEL...)."""
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
+def normalise_email(email: str) -> str:
+    """The address as stored: NFKC (a full-width `ｋｉｍ` is `kim`) without
+    invisible format characters (zero-width space, joiners, BOM, soft
+    hyphen: Unicode category Cf), so two addresses that look the same are
+    the same."""
+    folded = unicodedata.normalize("NFKC", email)
+    return "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+
+
 def _email_key(email: str) -> str:
-    return email.lower()
+    """What uniqueness compares: the normalised address, case-folded."""
+    return normalise_email(email).casefold()
 
 
 class Users:

@@ -58,6 +58,8 @@ def _sentence(err: Any) -> tuple[str, str]:
     value = err.get("input")
     if kind in ("string_too_short", "value_error") and isinstance(value, str) and not value.strip():
         return "empty", "must not be empty"  # "" or only spaces, whatever the minimum length
+    if kind == "value_error" and str(ctx.get("error", "")).startswith("must "):
+        return "bad_format", str(ctx["error"])  # a model's own rule, in words (e.g. no control characters)
     if kind == "extra_forbidden":
         return "unknown_field", "is not a field of this request"
     if kind == "missing":
