@@ -105,7 +105,10 @@ def _http_error(body_limit: int) -> Callable[[Request, Exception], Any]:
         assert isinstance(exc, HTTPException)
         headers = exc.headers
         if exc.status_code == 405:
-            headers = {**(headers or {}), "allow": allowed_methods(request)}
+            # Replace Starlette's Allow (it names only the first route's
+            # methods): one Allow header, never two.
+            kept = {k: v for k, v in (headers or {}).items() if k.lower() != "allow"}
+            headers = {**kept, "allow": allowed_methods(request)}
         messages = {
             404: f"no route for {request.method} {request.url.path}",
             405: f"method {request.method} is not allowed on {request.url.path}",
