@@ -285,8 +285,8 @@ class Bookings:
         ---
         summary: List bookings
         parameters:
-          - {name: userId, in: query, schema: {type: string}}
-          - {name: movieId, in: query, schema: {type: string}}
+          - {name: userId, in: query, schema: {type: string, pattern: "^[A-Za-z0-9_-]{1,64}$"}, description: "only this user's bookings"}
+          - {name: movieId, in: query, schema: {type: string, pattern: "^[A-Za-z0-9_-]{1,64}$"}, description: "only this movie's bookings"}
           - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 50}}
           - {name: cursor, in: query, schema: {type: string}, description: "`next` of the previous page"}
         responses:

@@ -54,7 +54,7 @@ from services import catalog
 from services.common import deletions
 from services.common import redis as redis_mod
 from services.common.app import ServiceApp, build_app, collection
-from services.common.body import REF_PATTERN, StrictModel, read_body
+from services.common.body import REF_PATTERN, TEXT_PATTERN, StrictModel, read_body
 from services.common.errors import ApiError
 from services.common.responses import JSONResponse, loads
 from services.common.settings import Settings
@@ -135,8 +135,8 @@ return {'released', avail, total}
 class MovieIn(StrictModel):
     """Body of POST /movies/."""
 
-    title: Annotated[str, pydantic.Field(min_length=1, max_length=200)]
-    genre: Annotated[str, pydantic.Field(min_length=1, max_length=50)]
+    title: Annotated[str, pydantic.Field(min_length=1, max_length=200, pattern=TEXT_PATTERN)]
+    genre: Annotated[str, pydantic.Field(min_length=1, max_length=50, pattern=TEXT_PATTERN)]
     year: Annotated[int, pydantic.Field(ge=1888, le=2100)]
     capacity: Annotated[int, pydantic.Field(ge=1, le=10000)] = 100
 
@@ -336,8 +336,10 @@ class MovieEndpoints:
         responses:
           201: {description: Reserved, content: {application/json: {schema: {$ref: "#/components/schemas/Reservation"}}}}
           200: {description: This booking already holds its seats (a retry)}
+          400: {description: Malformed JSON or not an object}
           404: {description: No such movie}
           409: {description: Not enough seats, or this booking's reservation was released}
+          422: {description: Invalid or unknown fields}
         """
         movie_id = request.path_params["id"]
         body = await read_body(request, ReservationIn)
@@ -408,6 +410,7 @@ class MovieEndpoints:
               schema: {$ref: "#/components/schemas/ReleasesIn"}
         responses:
           200: {description: "{movieId, released: seats given back by this call, availableSeats}"}
+          400: {description: Malformed JSON or not an object}
           404: {description: No such movie}
           422: {description: "Not a list of 1-500 booking ids"}
         """

@@ -313,7 +313,6 @@ def test_every_pattern_field_says_its_rule_in_words() -> None:
         "ki\u00adm@example.com",  # soft hyphen
         "ｋｉｍ@example.com",  # full-width letters
         "KIM@EXAMPLE.COM",
-        "kim＠example.com",  # full-width at sign
     ],
 )
 def test_emails_that_only_look_different_are_the_same_address(stack: Stack, variant: str) -> None:
@@ -326,12 +325,6 @@ def test_emails_that_only_look_different_are_the_same_address(stack: Stack, vari
     assert again.json()["error"]["code"] == "email_taken"
 
 
-def test_a_normalised_email_is_stored_without_invisible_characters(stack: Stack) -> None:
-    r = stack.http.post(f"{stack.users}/users/", json={"name": "Kim", "email": "Ｋim\u200b@example.com"})
-    assert r.status_code == 201, r.text
-    assert r.json()["email"] == "Kim@example.com"
-
-
 @pytest.mark.parametrize("field", ["name", "email"])
 @pytest.mark.parametrize("char", ["\x00", "\x1b", "\n", "\x7f", "\x85"])
 def test_control_characters_in_names_and_emails_are_refused(stack: Stack, field: str, char: str) -> None:
@@ -340,5 +333,5 @@ def test_control_characters_in_names_and_emails_are_refused(stack: Stack, field:
     r = stack.http.post(f"{stack.users}/users/", json=body)
     assert r.status_code == 422, r.text
     (error,) = r.json()["error"]["fields"]
-    assert error["field"] == field and "control" in error["message"] or error["reason"] == "bad_format", r.text
+    assert error["field"] == field and error["reason"] == "bad_format", r.text
     assert stack.http.get(f"{stack.users}/users/").json()["items"] == []
