@@ -60,7 +60,7 @@ from services.common.errors import ApiError
 from services.common.responses import JSONResponse, loads
 from services.common.settings import Settings
 from services.common.query import page_params
-from services.common.store import Store
+from services.common.store import ID_ALPHABET, ID_LENGTH, Store
 
 SERVICE = "movie-service"
 SEATS = ":seats"  # movies:<id>:seats, the seats still available
@@ -172,8 +172,13 @@ class ReservationIn(StrictModel):
     seats: Annotated[int, pydantic.Field(ge=1, le=10)]
 
 
+# A movie id exactly (services/common/store.py): the batch release computes
+# Redis keys from it, so nothing else may reach the script.
+MOVIE_ID_PATTERN = rf"^m_[{ID_ALPHABET}]{{{ID_LENGTH}}}$"
+
+
 class Release(StrictModel):
-    movieId: Annotated[str, pydantic.Field(pattern=REF_PATTERN)]
+    movieId: Annotated[str, pydantic.Field(pattern=MOVIE_ID_PATTERN)]
     bookingId: Annotated[str, pydantic.Field(pattern=REF_PATTERN)]
 
 
