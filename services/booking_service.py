@@ -217,7 +217,9 @@ class Bookings:
             # The script refuses to confirm once this request's deadline has
             # passed, or once this call would have timed out here (Redis
             # stalled): a late confirm can never follow a 503 or a 504.
-            not_after = min(deadline_at, now + self.redis_timeout - deadline.MARGIN)
+            # (Less a quarter of the Redis timeout, at most MARGIN, for the
+            # clocks of Redis' host and this one.)
+            not_after = min(deadline_at, now + self.redis_timeout - min(deadline.MARGIN, self.redis_timeout / 4))
             status, after = await self.ledger.confirm(booking_id, record["userId"], movie_id, now, title, not_after)
             if status == "confirmed" and after is not None:
                 return await self._user_still_there(request, after, deadline_at)
