@@ -355,4 +355,6 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     http = http_client(settings)
     status = StatusReader(settings, http)
     gateway = Gateway(settings, http, Peers(settings, http), UiFiles(Path(settings.ui_dir)), status)
-    return build_app(settings, gateway.routes(), closing=[http, status.clients], openapi=proxied_openapi)
+    return build_app(
+        settings, gateway.routes(), closing=[http, status.clients], openapi=proxied_openapi, password=settings.demo_password
+    )

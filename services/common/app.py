@@ -28,6 +28,7 @@ from starlette.schemas import SchemaGenerator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services import catalog
+from services.common.access import DemoPasswordMiddleware
 from services.common.errors import ApiError, error_response, exception_handlers, too_large_message
 from services.common.query import CURSOR_PATTERN
 from services.common.metrics import Metrics, MetricsMiddleware
@@ -227,6 +228,7 @@ def build_app(
     closing: Sequence[Closable] = (),
     background: Callable[[], Awaitable[None]] | None = None,
     openapi: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    password: str | None = None,
 ) -> ServiceApp:
     """Wire a service: `routes` are its domain; everything else is shared.
 
@@ -237,7 +239,8 @@ def build_app(
     the app stops (a peer HTTP client), and `background`, a coroutine run
     for as long as the app serves (booking-service's reconciler) and
     cancelled when it stops. `openapi` may rewrite the generated document
-    (the gateway adds the paths it proxies).
+    (the gateway adds the paths it proxies). `password`: a shared password
+    every request but the probes must carry (the gateway's DEMO_PASSWORD).
     """
     metrics = Metrics(settings.service)
 
@@ -289,6 +292,7 @@ def build_app(
         middleware=[
             Middleware(ServedByMiddleware, value=settings.served_by),
             Middleware(MetricsMiddleware, metrics=metrics),
+            *([Middleware(DemoPasswordMiddleware, password=password)] if password else []),
             Middleware(PathGuardMiddleware),
             Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, timeout=settings.body_read_timeout),
         ],
