@@ -127,7 +127,7 @@ class RedisSpec:
     # refuses writes (the services answer 503 store_full) and never drops a
     # booking. 160 MB leaves the pod's 256 MiB limit room for the AOF
     # rewrite's fork (copy-on-write) and client buffers; 100k bookings take
-    # ~60 MB (issue 25).
+    # ~84 MB, so ~190k bookings fit (bench/deletion.py; issue 25).
     maxmemory: str = "160mb"
     maxmemory_policy: str = "noeviction"
 
