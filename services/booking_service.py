@@ -164,8 +164,9 @@ class Bookings:
           404: {description: "The user or the movie does not exist (the message says which)"}
           409: {description: Not enough seats}
           422: {description: Invalid or unknown fields, or an Idempotency-Key reused with another body}
-          503: {description: "Redis, user-service or movie-service is unreachable, or a fault interrupted the booking.
-            booking-service itself gave up: nothing is held, and it never confirms later. Retry with the same
+          503: {description: "Redis, user-service or movie-service is unreachable, or a fault interrupted the booking:
+            booking-service gave up, nothing is held and it never confirms later. A 503 from a proxy in between
+            (a connection lost on the way back) leaves the outcome unknown. Either way, retry with the same
             Idempotency-Key"}
           504: {description: "Not answered in time: the outcome is unknown to the client. booking-service gives
             up before the api-gateway's deadline (X-Request-Deadline) and never confirms after it, but a
