@@ -390,9 +390,15 @@ class MovieEndpoints:
         movies = self.movies
         if not movies.store.is_id(movie_id) or not await movies.store.redis.exists(movies.store.record_key(movie_id)):
             raise _not_found(movie_id)
-        rows = await movies.store.redis.hgetall(movies.reservations_key(movie_id))
-        held = {booking: int(n) for booking, n in rows.items() if int(n) > 0}
-        return JSONResponse({"movieId": movie_id, "held": held})
+        # The hash keeps a tombstone for every booking ever released: read it
+        # in HSCAN steps (each bounded), keep what is held (at most the capacity).
+        held: dict[str, int] = {}
+        cursor = "0"
+        while True:
+            cursor, rows = await movies.store.redis.hscan(movies.reservations_key(movie_id), cursor)
+            held.update((booking, int(n)) for booking, n in rows.items() if int(n) > 0)
+            if cursor == "0":
+                return JSONResponse({"movieId": movie_id, "held": held})
 
     async def release_seats(self, request: Request) -> Response:
         """Give a booking's seats back, at most once (internal: booking-service).

@@ -242,7 +242,7 @@ def test_redis_out_of_memory_gives_503_and_loses_nothing(private_redis: RedisSer
         try:
             r = http.post(users.url + "/users", json={"name": "y", "email": "y@example.com"})
             assert r.status_code == 503, r.text
-            assert r.json()["error"]["code"] == "redis_unavailable"
+            assert r.json()["error"]["code"] == "store_full"  # issue 25: says the store is full, not unreachable
             assert http.get(users.url + f"/users/{user['id']}").json() == user
         finally:
             admin.config_set("maxmemory", 0)
