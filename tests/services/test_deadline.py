@@ -122,3 +122,21 @@ def test_a_504_then_the_same_key_gives_exactly_one_answer(live: procs.Stack, pau
         listed = _bookings(http, gw, user)
         assert [b["status"] for b in listed] == ["confirmed"], (answers, listed)
         assert held == 1, (answers, listed)
+
+
+def test_the_deadline_a_service_works_to() -> None:
+    """services/common/deadline.py: the service's own budget, or sooner when
+    the gateway (absolute) or an Envoy route timeout (relative) says so."""
+    from services.common import deadline
+
+    now = 1000.0
+    assert deadline.of({}, 4.5, now) == 1004.5
+    assert deadline.of({"x-request-deadline": "1003.000"}, 4.5, now) == 1002.5  # gateway's, less 0.5 s
+    assert deadline.of({"x-request-deadline": "1010"}, 4.5, now) == 1004.5  # its own is sooner
+    assert deadline.of({"x-envoy-expected-rq-timeout-ms": "3000"}, 4.5, now) == 1002.5  # Envoy's 3 s, less 0.5
+    assert deadline.of({"x-envoy-expected-rq-timeout-ms": "1000"}, 4.5, now) == 1000.8  # less a fifth
+    both = {"x-request-deadline": "1002.0", "x-envoy-expected-rq-timeout-ms": "3000"}
+    assert deadline.of(both, 4.5, now) == 1001.5
+    for junk in ("", "soon", "nan", "inf", "-inf", "1e999", "9" * 40):
+        assert deadline.of({"x-request-deadline": junk, "x-envoy-expected-rq-timeout-ms": junk}, 4.5, now) == 1004.5
+    assert deadline.of({"x-envoy-expected-rq-timeout-ms": "0"}, 4.5, now) == 1004.5  # 0: no timeout
