@@ -120,6 +120,7 @@ class Result:
     settle_left: int
     slowest_redis_ms: float  # the longest single Redis command (script call) during the deletion (SLOWLOG)
     slowest_command: str
+    redis_used_mb: float  # Redis' used_memory once the bookings are seeded
 
     def line(self) -> str:
         return (
@@ -129,7 +130,7 @@ class Result:
             f"p50 {fmt(self.others_p50_ms)} ms, p99 {fmt(self.others_p99_ms)} ms, max {fmt(self.others_max_ms)} ms, "
             f"statuses {self.others_statuses}; every booking cancelled: {self.all_cancelled}; "
             f"settle queue left: {self.settle_left}; longest single Redis command: "
-            f"{self.slowest_redis_ms:.1f} ms ({self.slowest_command})"
+            f"{self.slowest_redis_ms:.1f} ms ({self.slowest_command}); Redis used {self.redis_used_mb:.0f} MB after seeding"
         )
 
 
@@ -194,6 +195,7 @@ async def scenario(urls: dict[str, str], redis_url: str, n: int, movies_n: int =
         seed_s = time.monotonic() - t
 
         r = redis.Redis.from_url(redis_url, decode_responses=True)
+        used_mb = int(r.info("memory")["used_memory"]) / 1e6
         lat = Latencies()
         stop = asyncio.Event()
         load = asyncio.create_task(_others(http, urls["bookings"], others, theirs, stop, lat))
@@ -232,6 +234,7 @@ async def scenario(urls: dict[str, str], redis_url: str, n: int, movies_n: int =
         others_statuses=dict(sorted(lat.statuses.items())), all_cancelled=all_cancelled, settle_left=settle_left,
         slowest_redis_ms=(slowest["duration"] / 1000) if slowest else 0.0,
         slowest_command=_command_name(slowest) if slowest else f"none over {SLOWLOG_US / 1000:.0f} ms",
+        redis_used_mb=used_mb,
     )
 
 

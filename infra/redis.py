@@ -99,7 +99,7 @@ class Redis(pulumi.ComponentResource):
             # the pod's own address before, and always under ambient or without
             # a sidecar). Access is the mesh's job: STRICT mTLS and redis-allow.
             args=["redis-server", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", "/data", "--port", str(r.port),
-                  "--protected-mode", "no"],
+                  "--protected-mode", "no", *r.memory_args()],
             ports=[k8s.core.v1.ContainerPortArgs(name="redis", container_port=r.port, protocol="TCP")],
             resources=resources(r.name),
             readiness_probe=k8s.core.v1.ProbeArgs(

@@ -42,6 +42,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services import catalog
+from services.common import deadline
 from services.common.app import ServiceApp, build_app
 from services.common.errors import ApiError, error_response, peer_timeout, peer_unavailable
 from services.common.peers import HttpClient, Peers, http_client
@@ -66,7 +67,8 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-DROP_REQUEST = HOP_BY_HOP | {b"host", b"content-length"}
+# A client's X-Request-Deadline is dropped: the gateway sends its own.
+DROP_REQUEST = HOP_BY_HOP | {b"host", b"content-length", deadline.HEADER.encode()}
 # uvicorn adds its own Date and Server; Starlette sets Content-Length from the body.
 DROP_RESPONSE = HOP_BY_HOP | {b"content-length", b"date", b"server"}
 CONTENT_TYPES = {
@@ -206,11 +208,11 @@ class Gateway:
         method = request.method
         client = self.http
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + settings.peer_timeout
+        deadline_at = loop.time() + settings.peer_timeout
         body = b""
         if has_body(scope["headers"]):
             try:
-                async with asyncio.timeout_at(deadline):
+                async with asyncio.timeout_at(deadline_at):
                     body = await request.body()
             except TimeoutError:
                 return error_response(408, f"the request body did not arrive within {settings.peer_timeout:g} s", "request_timeout")
@@ -218,9 +220,13 @@ class Gateway:
             answer = await client.request(
                 method,
                 base + target.decode("latin-1"),
-                headers=forward_request_headers(scope["headers"]),
+                headers=[
+                    *forward_request_headers(scope["headers"]),
+                    # The service gives up before this (services/common/deadline.py).
+                    (deadline.HEADER, deadline.header_value(time.time() + deadline_at - loop.time())),
+                ],
                 data=body if body or method in ("POST", "PUT", "PATCH") else None,
-                timeout=max(deadline - loop.time(), 0.001),
+                timeout=max(deadline_at - loop.time(), 0.001),
                 encoded=True,
             )
         except TimeoutError:
@@ -349,4 +355,6 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     http = http_client(settings)
     status = StatusReader(settings, http)
     gateway = Gateway(settings, http, Peers(settings, http), UiFiles(Path(settings.ui_dir)), status)
-    return build_app(settings, gateway.routes(), closing=[http, status.clients], openapi=proxied_openapi)
+    return build_app(
+        settings, gateway.routes(), closing=[http, status.clients], openapi=proxied_openapi, password=settings.demo_password
+    )

@@ -84,11 +84,17 @@ local doc = cjson.decode(raw)
 """
 
 # KEYS: record, pending, settle, seq, index, by-user, by-movie, by-pair, gone users, gone movies
-# ARGV: id, now, ttl of a failed record, the movie title to store (or "")
+# ARGV: id, now, ttl of a failed record, the movie title to store (or ""),
+#       not after (unix time: the request's deadline, or when the caller
+#       stops waiting for this call, whichever is sooner)
+# Past `not after` on Redis' own clock (a call that ran late: the caller got
+# a timeout, or the gateway answered 504), the booking fails instead.
 _CONFIRM = _LOAD + """
 if doc.status ~= 'pending' then return {doc.status, raw} end
 redis.call('ZREM', KEYS[2], ARGV[1])
 local gone = nil
+local t = redis.call('TIME')
+if tonumber(t[1]) + tonumber(t[2]) / 1000000 > tonumber(ARGV[5]) then gone = 'expired' end
 if redis.call('SISMEMBER', KEYS[9], doc.userId) == 1 then gone = 'gone_user' end
 if redis.call('SISMEMBER', KEYS[10], doc.movieId) == 1 then gone = 'gone_movie' end
 if gone then
@@ -218,29 +224,35 @@ class Ledger:
         return loads(raw) if raw else None
 
     async def begin(
-        self, record: dict[str, Any], now: float, key: str | None, fingerprint: str
+        self, record: dict[str, Any], now: float, key: str | None, fingerprint: str, deadline: float | None = None
     ) -> tuple[str, dict[str, Any] | None]:
         """Write the pending record (bound to `key`, a hashed Idempotency-Key).
         ('new', record), ('existing', the key's live booking) or ('reused', None)
-        when the key was used with another body."""
+        when the key was used with another body. The reconciler fails it
+        after `deadline` (default: now + grace)."""
         keys = [self.store.record_key(record["id"]), self.pending, self.idem_key(key or "none")]
-        args = [dumps(record), record["id"], now + self.grace, fingerprint, self.key_ttl, "1" if key else "", self.store.prefix]
+        until = now + self.grace if deadline is None else deadline
+        args = [dumps(record), record["id"], until, fingerprint, self.key_ttl, "1" if key else "", self.store.prefix]
         status, raw = await self._begin(keys=keys, args=args)
         return status, self._doc(raw)
 
     async def confirm(
-        self, booking_id: str, user_id: str, movie_id: str, now: float, title: str | None = None
+        self, booking_id: str, user_id: str, movie_id: str, now: float, title: str | None = None,
+        not_after: float | None = None,
     ) -> tuple[str, dict[str, Any] | None]:
         """('confirmed', record) or the state that stopped it: 'cancelled',
-        'failed', 'gone_user', 'gone_movie' or 'missing'. `title` (the
-        movie's, from the reservation answer) is stored with the confirm."""
+        'failed', 'gone_user', 'gone_movie', 'expired' (the script ran after
+        `not_after`, on Redis' clock: the booking failed instead, and its
+        seats joined the settle queue) or 'missing'. `title` (the movie's,
+        from the reservation answer) is stored with the confirm."""
         s = self.store
         keys = [
             s.record_key(booking_id), self.pending, self.settle, s.key("seq"), s.index,
             s.index_by("user", user_id), s.index_by("movie", movie_id), s.index_by("pair", f"{user_id}:{movie_id}"),
             self.gone("users"), self.gone("movies"),
         ]
-        status, raw = await self._confirm(keys=keys, args=[booking_id, now, self.key_ttl, title or ""])
+        limit = now + self.grace if not_after is None else not_after
+        status, raw = await self._confirm(keys=keys, args=[booking_id, now, self.key_ttl, title or "", limit])
         return status, self._doc(raw)
 
     async def fail(self, booking_id: str, now: float, *, nothing_held: bool) -> tuple[str, dict[str, Any] | None]:

@@ -9,8 +9,8 @@ Each pass (every `reconcile_interval` seconds, default 1):
 1. pending bookings past their deadline (the request that began them died,
    or timed out) are failed: they join the settle queue;
 2. the settle queue (failed and cancelled bookings) is worked off: the seats
-   are released at movie-service in batches, up to 500 bookings of one movie
-   per call and 4 calls at a time (idempotent; 200 or 404 "no such movie"
+   are released at movie-service in batches, up to 500 bookings (of any
+   movies) per call and 4 calls at a time (idempotent; 200 or 404 "no such movie"
    both mean nothing is held any more), then the entries are dropped; an
    entry that could not be released is tried again after `peer_timeout + 1`
    s. A pass spends at most `pass_budget` (5 s) on this; the next goes on;
@@ -22,7 +22,7 @@ Each pass (every `reconcile_interval` seconds, default 1):
 Rates (bench/deletion.py, 2-core machine): cancelling runs at tens of
 thousands of bookings per second, giving seats back at thousands per second,
 so a deletion of N bookings frees every seat within about N / 2000 s plus
-one pass (docs/consistency.md).
+one pass (docs/scale.md).
 
 Bound (defaults: peer timeout 5 s, Redis timeout 2 s, interval 1 s): a
 booking left pending is failed at most deadline (peer + Redis timeout + 1 s
@@ -38,7 +38,6 @@ import asyncio
 import logging
 import random
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from services import catalog
@@ -61,48 +60,39 @@ def reservation_path(movie_id: str, booking_id: str) -> str:
     return f"{catalog.INTERNAL_PREFIX}/movies/{movie_id}/reservations/{booking_id}"
 
 
-def releases_path(movie_id: str) -> str:
-    """movie-service's batch release of many bookings' seats (see movie_service.py)."""
-    return f"{catalog.INTERNAL_PREFIX}/movies/{movie_id}/releases"
+RELEASES_PATH = f"{catalog.INTERNAL_PREFIX}/releases"  # movie-service's batch release
 
 
-async def release_many(peers: Peers, ledger: Ledger, movie_id: str, booking_ids: list[str]) -> int:
-    """Give the seats of many bookings of one movie back in one call and
-    drop them from the settle queue; how many were settled (0 when
-    movie-service could not say it is done: they are tried again later)."""
-    members = [settle_member(b, movie_id) for b in booking_ids]
+async def release_many(peers: Peers, ledger: Ledger, pairs: list[tuple[str, str]]) -> int:
+    """Give the seats of many (bookingId, movieId) back in one call and drop
+    them from the settle queue; how many were settled (0 when movie-service
+    could not say it is done: they are tried again later)."""
+    body = {"releases": [{"movieId": m, "bookingId": b} for b, m in pairs]}
     try:
-        reply = await peers.request(MOVIES, "POST", releases_path(movie_id), {}, json={"bookingIds": booking_ids})
+        reply = await peers.request(MOVIES, "POST", RELEASES_PATH, {}, json=body)
     except ApiError as exc:
-        log.info("seats of %d bookings of movie %s not released yet: %s", len(booking_ids), movie_id, exc.message)
+        log.info("seats of %d bookings not released yet: %s", len(pairs), exc.message)
         return 0
-    if reply.status_code == 404 and _error_code(reply) != "movie_not_found":
+    if reply.status_code in (404, 405):
         # No batch route (a movie-service older than booking-service's
         # rollout): one call per booking, as before.
         released = 0
-        for booking_id in booking_ids:
+        for booking_id, movie_id in pairs:
             released += await release(peers, ledger, booking_id, movie_id)
         return released
-    if reply.status_code not in (200, 404):  # 404: the movie is gone, and its seats with it
-        log.info("seats of %d bookings of movie %s not released yet: movie-service answered %s",
-                 len(booking_ids), movie_id, reply.status_code)
+    if reply.status_code != 200:
+        log.info("seats of %d bookings not released yet: movie-service answered %s", len(pairs), reply.status_code)
         return 0
-    await ledger.settled_many(members)
-    return len(members)
+    await ledger.settled_many([settle_member(b, m) for b, m in pairs])
+    return len(pairs)
 
 
-def _error_code(reply) -> str | None:  # type: ignore[no-untyped-def]
-    try:
-        return reply.json()["error"]["code"]
-    except Exception:
-        return None
-
-
-async def release(peers: Peers, ledger: Ledger, booking_id: str, movie_id: str, headers=None) -> bool:  # type: ignore[no-untyped-def]
+async def release(peers: Peers, ledger: Ledger, booking_id: str, movie_id: str, headers=None, timeout=None) -> bool:  # type: ignore[no-untyped-def]
     """Give a failed or cancelled booking's seats back and drop it from the
-    settle queue; False when movie-service could not say it is done."""
+    settle queue; False when movie-service could not say it is done (within
+    `timeout`, default the peer timeout): the reconciler tries again."""
     try:
-        reply = await peers.request(MOVIES, "DELETE", reservation_path(movie_id, booking_id), headers or {})
+        reply = await peers.request(MOVIES, "DELETE", reservation_path(movie_id, booking_id), headers or {}, timeout=timeout)
     except ApiError as exc:
         log.info("seats of booking %s not released yet: %s", booking_id, exc.message)
         return False
@@ -156,27 +146,20 @@ class Reconciler:
 
     async def drain(self, now: float) -> int:
         """Give back the seats of the settle queue's due entries: claimed
-        CLAIM at a time, grouped by movie, RELEASE_BATCH bookings per call to
+        CLAIM at a time, RELEASE_BATCH bookings (of any movies) per call to
         movie-service, PARALLEL calls at a time; until nothing is due or
         `pass_budget` seconds have gone (the next pass carries on)."""
         stop = time.monotonic() + self.pass_budget
         gate = asyncio.Semaphore(PARALLEL)
         released = 0
 
-        async def one(movie_id: str, ids: list[str]) -> int:
+        async def one(pairs: list[tuple[str, str]]) -> int:
             async with gate:
-                return await release_many(self.peers, self.ledger, movie_id, ids)
+                return await release_many(self.peers, self.ledger, pairs)
 
         while True:
             claimed = await self.ledger.claim_settle(now, now + self.retry_after, limit=CLAIM)
-            by_movie: dict[str, list[str]] = defaultdict(list)
-            for booking_id, movie_id in claimed:
-                by_movie[movie_id].append(booking_id)
-            calls = [
-                one(movie_id, ids[i : i + RELEASE_BATCH])
-                for movie_id, ids in by_movie.items()
-                for i in range(0, len(ids), RELEASE_BATCH)
-            ]
+            calls = [one(claimed[i : i + RELEASE_BATCH]) for i in range(0, len(claimed), RELEASE_BATCH)]
             released += sum(await asyncio.gather(*calls))
             if len(claimed) < CLAIM or time.monotonic() > stop:
                 return released

@@ -50,7 +50,7 @@ from starlette.routing import Route
 from services import catalog
 from services.booking_ledger import Ledger
 from services.booking_reconciler import MOVIES, USERS, Reconciler, release
-from services.common import idempotency
+from services.common import deadline, idempotency
 from services.common import redis as redis_mod
 from services.common.app import ServiceApp, build_app, collection
 from services.common.body import REF_PATTERN, StrictModel, read_body, summary
@@ -98,6 +98,21 @@ def _unavailable(peer: str, status: int) -> ApiError:
     return peer_unavailable(peer, f"cannot serve the request right now (it answered {status})")
 
 
+def _late(booking_id: str | None = None) -> ApiError:
+    what = f"booking {booking_id} could not be completed" if booking_id else "the booking could not be started"
+    return ApiError(
+        504,
+        f"{what} before the request's deadline and was given up: nothing is held; "
+        "retry the request (with the same Idempotency-Key, if you sent one)",
+        "deadline_exceeded",
+    )
+
+
+def _left(deadline_at: float) -> float:
+    """Seconds until `deadline_at` (at least a millisecond: a call then fails at once)."""
+    return max(deadline_at - time.time(), 0.001)
+
+
 def _abandoned(booking_id: str) -> ApiError:
     return ApiError(
         503,
@@ -111,14 +126,16 @@ class Bookings:
     """booking-service's endpoints: its store and ledger, and the two
     services it calls."""
 
-    def __init__(self, store: Store, ledger: Ledger, peers: Peers) -> None:
+    def __init__(self, store: Store, ledger: Ledger, peers: Peers, *, budget: float, redis_timeout: float) -> None:
         self.store = store
         self.ledger = ledger
         self.peers = peers
+        self.budget = budget  # seconds a booking request may take, at most
+        self.redis_timeout = redis_timeout
 
-    async def _check_user(self, request: Request, user_id: str) -> str | None:
+    async def _check_user(self, request: Request, user_id: str, deadline_at: float) -> str | None:
         """The user's name; 404 when there is no such user."""
-        reply = await self.peers.request(USERS, "GET", f"/users/{user_id}", request.headers)
+        reply = await self.peers.request(USERS, "GET", f"/users/{user_id}", request.headers, timeout=_left(deadline_at))
         if reply.status_code == 404:
             raise ApiError(404, f"user {user_id} not found", "user_not_found")
         if reply.status_code != 200:
@@ -132,8 +149,11 @@ class Bookings:
         parameters:
           - name: Idempotency-Key
             in: header
-            schema: {type: string}
-            description: "a retry with the same key and body returns the same booking, in its current state"
+            schema: {type: string, minLength: 1, maxLength: 255, pattern: "^[!-~](?:[ -~]{0,253}[!-~])?$"}
+            description: "1-255 visible ASCII characters (a UUID); a retry with the same key and body returns
+              the same booking, in its current state. Keep the key until a definite answer (201, 400, 404,
+              409, 422): after a 503, a 504 or a lost connection, send the same request with the same key
+              again. A key lasts 24 h."
         requestBody:
           content:
             application/json:
@@ -144,12 +164,24 @@ class Bookings:
           404: {description: "The user or the movie does not exist (the message says which)"}
           409: {description: Not enough seats}
           422: {description: Invalid or unknown fields, or an Idempotency-Key reused with another body}
-          503: {description: "Redis, user-service or movie-service is unreachable, or a fault interrupted the booking; nothing is held"}
-          504: {description: A service did not answer in time; nothing is held}
+          503: {description: "Redis, user-service or movie-service is unreachable, or a fault interrupted the booking:
+            booking-service gave up, nothing is held and it never confirms later. A 503 from a proxy in between
+            (a connection lost on the way back) leaves the outcome unknown. Either way, retry with the same
+            Idempotency-Key"}
+          504: {description: "Not answered in time: the outcome is unknown to the client. booking-service gives
+            up before the api-gateway's deadline (X-Request-Deadline) and never confirms after it, but a
+            proxy in between (Envoy with a shorter route timeout, say) may answer 504 while the booking
+            completes. Retry with the same Idempotency-Key: the answer is the one booking, or its definite
+            refusal; never a second booking"}
         """
         body = await read_body(request, BookingIn)
         key = idempotency.header_key(request)
-        user_name = await self._check_user(request, body.userId)
+        # Give up before the caller does (the gateway sends its deadline):
+        # nothing is confirmed after it (services/common/deadline.py).
+        deadline_at = deadline.of(request.headers, self.budget)
+        if time.time() >= deadline_at:
+            raise _late()
+        user_name = await self._check_user(request, body.userId, deadline_at)
         ledger = self.ledger
         record = {
             "id": self.store.new_id(),
@@ -161,31 +193,42 @@ class Bookings:
             "userName": user_name,
         }
         fp = idempotency.fingerprint(body.model_dump())
-        outcome, found = await ledger.begin(record, time.time(), idempotency.hashed(key) if key else None, fp)
+        outcome, found = await ledger.begin(record, time.time(), idempotency.hashed(key) if key else None, fp, deadline_at)
         if outcome == "reused" or found is None:
             raise idempotency.reused()
         if found["status"] == "pending":
-            found = await self._complete(request, found)
+            found = await self._complete(request, found, deadline_at)
         headers = {idempotency.REPLAYED: "true"} if outcome == "existing" else None
         return JSONResponse(view(found), status_code=201, headers=headers)
 
-    async def _complete(self, request: Request, record: dict[str, Any]) -> dict[str, Any]:
-        """Hold the seats of a pending booking and confirm it; the record
-        afterwards, or an ApiError once the booking has been given up."""
+    async def _complete(self, request: Request, record: dict[str, Any], deadline_at: float) -> dict[str, Any]:
+        """Hold the seats of a pending booking and confirm it by
+        `deadline_at`; the record afterwards, or an ApiError once the booking
+        has been given up."""
         booking_id, movie_id = record["id"], record["movieId"]
         path = f"{catalog.INTERNAL_PREFIX}/movies/{movie_id}/reservations"
         payload = {"bookingId": booking_id, "seats": record["seats"]}
         try:
-            reply = await self.peers.request(MOVIES, "POST", path, request.headers, json=payload)
+            reply = await self.peers.request(MOVIES, "POST", path, request.headers, json=payload, timeout=_left(deadline_at))
         except ApiError as exc:  # it may still arrive: give up and release
-            return await self._give_up(request, record, exc, nothing_held=False)
+            return await self._give_up(request, record, exc, nothing_held=False, deadline_at=deadline_at)
         if reply.status_code in (200, 201):
             title = _peer_field(reply, "title")
-            status, after = await self.ledger.confirm(booking_id, record["userId"], movie_id, time.time(), title)
+            now = time.time()
+            # The script refuses to confirm once this request's deadline has
+            # passed, or once this call would have timed out here (Redis
+            # stalled): a late confirm can never follow a 503 or a 504.
+            # (Less a quarter of the Redis timeout, at most MARGIN, for the
+            # clocks of Redis' host and this one.)
+            not_after = min(deadline_at, now + self.redis_timeout - min(deadline.MARGIN, self.redis_timeout / 4))
+            status, after = await self.ledger.confirm(booking_id, record["userId"], movie_id, now, title, not_after)
             if status == "confirmed" and after is not None:
-                return await self._user_still_there(request, after)
+                return await self._user_still_there(request, after, deadline_at)
             if status == "cancelled" and after is not None:
                 return after
+            if status == "expired":
+                await release(self.peers, self.ledger, booking_id, movie_id, request.headers, timeout=_left(deadline_at))
+                raise _late(booking_id)
             if status == "gone_user":
                 raise ApiError(404, f"user {record['userId']} was deleted while booking", "user_not_found")
             if status == "gone_movie":
@@ -194,18 +237,18 @@ class Bookings:
         # Final answers: movie-service holds nothing for this id, and never will.
         if reply.status_code == 404:
             error = ApiError(404, f"movie {movie_id} not found", "movie_not_found")
-            return await self._give_up(request, record, error, nothing_held=True)
+            return await self._give_up(request, record, error, nothing_held=True, deadline_at=deadline_at)
         if reply.status_code == 409:
             code, message = _peer_error(reply)
             if code == "sold_out":
                 error = ApiError(409, message or f"not enough seats for movie {movie_id}", "sold_out")
             else:  # "released": given up by another attempt or the reconciler
                 error = _abandoned(booking_id)
-            return await self._give_up(request, record, error, nothing_held=True)
+            return await self._give_up(request, record, error, nothing_held=True, deadline_at=deadline_at)
         # A 5xx may have done the work anyway (its Redis timed out, say).
-        return await self._give_up(request, record, _unavailable(MOVIES, reply.status_code), nothing_held=False)
+        return await self._give_up(request, record, _unavailable(MOVIES, reply.status_code), nothing_held=False, deadline_at=deadline_at)
 
-    async def _user_still_there(self, request: Request, record: dict[str, Any]) -> dict[str, Any]:
+    async def _user_still_there(self, request: Request, record: dict[str, Any], deadline_at: float) -> dict[str, Any]:
         """Checked once more after the confirm: the user's deletion may have
         been answered while the booking was in progress, before
         booking-service followed the deletion feed. A 201 then means the
@@ -214,7 +257,9 @@ class Bookings:
         answer is 404. When user-service cannot answer, the booking stands
         (the deletion feed cancels it if the user was in fact deleted)."""
         try:
-            reply = await self.peers.request(USERS, "GET", f"/users/{record['userId']}", request.headers)
+            reply = await self.peers.request(
+                USERS, "GET", f"/users/{record['userId']}", request.headers, timeout=max(_left(deadline_at), 0.05)
+            )
         except ApiError:
             return record
         if reply.status_code != 404:
@@ -224,15 +269,18 @@ class Bookings:
             await release(self.peers, self.ledger, record["id"], record["movieId"], request.headers)
         raise ApiError(404, f"user {record['userId']} was deleted while booking", "user_not_found")
 
-    async def _give_up(self, request: Request, record: dict[str, Any], error: ApiError, *, nothing_held: bool) -> dict[str, Any]:
-        """Fail the pending booking and release whatever it may hold. If another
-        attempt confirmed it meanwhile, that booking is the answer."""
+    async def _give_up(
+        self, request: Request, record: dict[str, Any], error: ApiError, *, nothing_held: bool, deadline_at: float
+    ) -> dict[str, Any]:
+        """Fail the pending booking and release whatever it may hold (a
+        release that does not finish by the deadline is the reconciler's).
+        If another attempt confirmed it meanwhile, that booking is the answer."""
         ledger = self.ledger
         status, after = await ledger.fail(record["id"], time.time(), nothing_held=nothing_held)
         if status in ("confirmed", "cancelled") and after is not None:
             return after
         if status == "failed_now" and not nothing_held:
-            await release(self.peers, ledger, record["id"], record["movieId"], request.headers)
+            await release(self.peers, ledger, record["id"], record["movieId"], request.headers, timeout=_left(deadline_at))
         raise error
 
     async def list_bookings(self, request: Request) -> Response:
@@ -240,8 +288,8 @@ class Bookings:
         ---
         summary: List bookings
         parameters:
-          - {name: userId, in: query, schema: {type: string}}
-          - {name: movieId, in: query, schema: {type: string}}
+          - {name: userId, in: query, schema: {type: string, pattern: "^[A-Za-z0-9_-]{1,64}$"}, description: "only this user's bookings"}
+          - {name: movieId, in: query, schema: {type: string, pattern: "^[A-Za-z0-9_-]{1,64}$"}, description: "only this movie's bookings"}
           - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 50}}
           - {name: cursor, in: query, schema: {type: string}, description: "`next` of the previous page"}
           - {name: order, in: query, schema: {type: string, enum: [oldest, newest], default: oldest}, description: "newest: the latest bookings first (the web page's order); `next` then walks backwards"}
@@ -353,7 +401,10 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     grace = settings.peer_timeout + settings.redis_timeout + 1
     ledger = Ledger(redis, store, grace=grace)
     reconciler = Reconciler(ledger, peers, interval=settings.reconcile_interval, retry_after=settings.peer_timeout + 1)
-    api = Bookings(store, ledger, peers)
+    # The gateway waits PEER_TIMEOUT_SECONDS for an answer (and sends its
+    # deadline); booking-service works to its own, shorter one.
+    budget = settings.peer_timeout - min(deadline.MARGIN, settings.peer_timeout / 5)
+    api = Bookings(store, ledger, peers, budget=budget, redis_timeout=settings.redis_timeout)
     routes = [
         *collection("/bookings", api.list_bookings, ["GET"]),
         *collection("/bookings", api.create_booking, ["POST"]),

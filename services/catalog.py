@@ -131,6 +131,17 @@ class RedisSpec:
     port: int = 6379
     port_name: str = "tcp-redis"
     image: str = "redis:7.4-alpine"
+    # Memory Redis may use for data, and what happens past it: `noeviction`
+    # refuses writes (the services answer 503 store_full) and never drops a
+    # booking. 160 MB leaves the pod's 256 MiB limit room for the AOF
+    # rewrite's fork (copy-on-write) and client buffers; 100k bookings take
+    # ~84 MB, so ~190k bookings fit (bench/deletion.py; issue 25).
+    maxmemory: str = "160mb"
+    maxmemory_policy: str = "noeviction"
+
+    def memory_args(self) -> list[str]:
+        """redis-server flags for the two settings above (pod and local run)."""
+        return ["--maxmemory", self.maxmemory, "--maxmemory-policy", self.maxmemory_policy]
 
     def service_name(self, cluster: str) -> str:
         """The Service of `cluster`'s Redis, e.g. redis-ctx2."""

@@ -25,9 +25,10 @@ booking holds or frees its seats at most once:
            a late reservation for that booking); 404 no such movie
     GET    /internal/movies/{id}/reservations
            the seats each booking holds now (for checks and debugging)
-    POST   /internal/movies/{id}/releases {"bookingIds": [...]}
-           the DELETE above for up to 500 bookings in one call (one
-           script): how a deletion's thousands of seats go back quickly
+    POST   /internal/releases {"releases": [{"movieId", "bookingId"}, ...]}
+           the DELETE above for up to 500 bookings of any movies in one
+           call (one script): how a deletion's thousands of seats go back
+           at thousands per second
 
 Deleting a movie deletes its seats and reservations, so new bookings for it
 get 404, and records the id in the deletion feed (GET
@@ -54,12 +55,12 @@ from services import catalog
 from services.common import deletions
 from services.common import redis as redis_mod
 from services.common.app import ServiceApp, build_app, collection
-from services.common.body import REF_PATTERN, StrictModel, read_body
+from services.common.body import REF_PATTERN, TEXT_PATTERN, StrictModel, read_body
 from services.common.errors import ApiError
 from services.common.responses import JSONResponse, loads
 from services.common.settings import Settings
 from services.common.query import page_params
-from services.common.store import Store
+from services.common.store import ID_ALPHABET, ID_LENGTH, Store
 
 SERVICE = "movie-service"
 SEATS = ":seats"  # movies:<id>:seats, the seats still available
@@ -106,37 +107,41 @@ return {'released', avail}
 # to this many per call; the script refuses more, so it stays bounded).
 RELEASE_CAP = 500
 
-# The same as _RELEASE for many bookings of one movie in one call, so that a
-# deletion's thousands of cancelled bookings give their seats back at
-# thousands per second instead of one HTTP call each.
-# KEYS: movie record, seats, reservations   ARGV: bookingIds (at most RELEASE_CAP)
-# Returns {status, seats available, seats given back by this call}.
+# _RELEASE for many bookings, of any movies, in one call: a deletion's
+# thousands of cancelled bookings give their seats back at thousands per
+# second instead of one HTTP call each. A movie that is gone took its seats
+# with it (nothing to give back). Record keys are computed from the ids
+# (one Redis server, as the app deploys; the ids are checked before).
+# ARGV: key prefix, then movieId, bookingId pairs (at most RELEASE_CAP)
+# Returns the seats given back by this call.
 _RELEASE_MANY = """
-if #ARGV > %(cap)d then return redis.error_reply('at most %(cap)d bookings per call') end
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'no_movie', 0, 0} end
-local total = 0
-for i = 1, #ARGV do
-  local held = redis.call('HGET', KEYS[3], ARGV[i])
-  if not held then
-    redis.call('HSET', KEYS[3], ARGV[i], 0)
-  else
-    local n = tonumber(held)
-    if n > 0 then
-      total = total + n
-      redis.call('HSET', KEYS[3], ARGV[i], -n)
+if #ARGV > 1 + 2 * %(cap)d then return redis.error_reply('at most %(cap)d bookings per call') end
+local released = 0
+for i = 2, #ARGV - 1, 2 do
+  local movie = ARGV[1] .. ':' .. ARGV[i]
+  if redis.call('EXISTS', movie) == 1 then
+    local held = redis.call('HGET', movie .. ':reservations', ARGV[i + 1])
+    if not held then
+      redis.call('HSET', movie .. ':reservations', ARGV[i + 1], 0)
+    else
+      local n = tonumber(held)
+      if n > 0 then
+        redis.call('INCRBY', movie .. '%(seats)s', n)
+        redis.call('HSET', movie .. ':reservations', ARGV[i + 1], -n)
+        released = released + n
+      end
     end
   end
 end
-local avail = redis.call('INCRBY', KEYS[2], total)
-return {'released', avail, total}
-""" % {"cap": RELEASE_CAP}
+return released
+""" % {"cap": RELEASE_CAP, "seats": SEATS}
 
 
 class MovieIn(StrictModel):
     """Body of POST /movies/."""
 
-    title: Annotated[str, pydantic.Field(min_length=1, max_length=200)]
-    genre: Annotated[str, pydantic.Field(min_length=1, max_length=50)]
+    title: Annotated[str, pydantic.Field(min_length=1, max_length=200, pattern=TEXT_PATTERN)]
+    genre: Annotated[str, pydantic.Field(min_length=1, max_length=50, pattern=TEXT_PATTERN)]
     year: Annotated[int, pydantic.Field(ge=1888, le=2100)]
     capacity: Annotated[int, pydantic.Field(ge=1, le=10000)] = 100
 
@@ -167,12 +172,20 @@ class ReservationIn(StrictModel):
     seats: Annotated[int, pydantic.Field(ge=1, le=10)]
 
 
-class ReleasesIn(StrictModel):
-    """Body of POST /internal/movies/{id}/releases (called by booking-service)."""
+# A movie id exactly (services/common/store.py): the batch release computes
+# Redis keys from it, so nothing else may reach the script.
+MOVIE_ID_PATTERN = rf"^m_[{ID_ALPHABET}]{{{ID_LENGTH}}}$"
 
-    bookingIds: Annotated[
-        list[Annotated[str, pydantic.Field(pattern=REF_PATTERN)]], pydantic.Field(min_length=1, max_length=RELEASE_CAP)
-    ]
+
+class Release(StrictModel):
+    movieId: Annotated[str, pydantic.Field(pattern=MOVIE_ID_PATTERN)]
+    bookingId: Annotated[str, pydantic.Field(pattern=REF_PATTERN)]
+
+
+class ReleasesIn(StrictModel):
+    """Body of POST /internal/releases (called by booking-service's reconciler)."""
+
+    releases: Annotated[list[Release], pydantic.Field(min_length=1, max_length=RELEASE_CAP)]
 
 
 class Reservation(pydantic.BaseModel):
@@ -336,8 +349,10 @@ class MovieEndpoints:
         responses:
           201: {description: Reserved, content: {application/json: {schema: {$ref: "#/components/schemas/Reservation"}}}}
           200: {description: This booking already holds its seats (a retry)}
+          400: {description: Malformed JSON or not an object}
           404: {description: No such movie}
           409: {description: Not enough seats, or this booking's reservation was released}
+          422: {description: Invalid or unknown fields}
         """
         movie_id = request.path_params["id"]
         body = await read_body(request, ReservationIn)
@@ -375,9 +390,15 @@ class MovieEndpoints:
         movies = self.movies
         if not movies.store.is_id(movie_id) or not await movies.store.redis.exists(movies.store.record_key(movie_id)):
             raise _not_found(movie_id)
-        rows = await movies.store.redis.hgetall(movies.reservations_key(movie_id))
-        held = {booking: int(n) for booking, n in rows.items() if int(n) > 0}
-        return JSONResponse({"movieId": movie_id, "held": held})
+        # The hash keeps a tombstone for every booking ever released: read it
+        # in HSCAN steps (each bounded), keep what is held (at most the capacity).
+        held: dict[str, int] = {}
+        cursor = "0"
+        while True:
+            cursor, rows = await movies.store.redis.hscan(movies.reservations_key(movie_id), cursor)
+            held.update((booking, int(n)) for booking, n in rows.items() if int(n) > 0)
+            if cursor == "0":
+                return JSONResponse({"movieId": movie_id, "held": held})
 
     async def release_seats(self, request: Request) -> Response:
         """Give a booking's seats back, at most once (internal: booking-service).
@@ -398,8 +419,9 @@ class MovieEndpoints:
         return Response(status_code=204)
 
     async def release_many(self, request: Request) -> Response:
-        """Give the seats of many bookings of this movie back, each at most
-        once (internal: booking-service's reconciler, after a deletion).
+        """Give the seats of many bookings back, each at most once, whatever
+        their movies (internal: booking-service's reconciler, after a
+        deletion). A movie that is gone has no seats to give back.
         ---
         summary: Release the seats of many bookings
         requestBody:
@@ -407,19 +429,18 @@ class MovieEndpoints:
             application/json:
               schema: {$ref: "#/components/schemas/ReleasesIn"}
         responses:
-          200: {description: "{movieId, released: seats given back by this call, availableSeats}"}
-          404: {description: No such movie}
-          422: {description: "Not a list of 1-500 booking ids"}
+          200: {description: "{released: seats given back by this call}; every booking named holds nothing now"}
+          400: {description: Malformed JSON or not an object}
+          422: {description: "Not a list of 1-500 {movieId, bookingId}, or a movieId that is no movie id"}
         """
-        movie_id = request.path_params["id"]
         body = await read_body(request, ReleasesIn)
         movies = self.movies
-        if not movies.store.is_id(movie_id):
-            raise _not_found(movie_id)
-        status, available, released = await movies.release_many(keys=movies.seat_keys(movie_id), args=body.bookingIds)
-        if status == "no_movie":
-            raise _not_found(movie_id)
-        return JSONResponse({"movieId": movie_id, "released": int(released), "availableSeats": int(available)})
+        bad = sorted({r.movieId for r in body.releases if not movies.store.is_id(r.movieId)})
+        if bad:
+            raise ApiError(422, f"not movie ids: {', '.join(bad[:5])}", fields=[{"field": "releases", "reason": "bad_format", "message": "movieId must be a movie id"}])
+        args = [movies.store.prefix, *(v for r in body.releases for v in (r.movieId, r.bookingId))]
+        released = await movies.release_many(args=args)
+        return JSONResponse({"released": int(released)})
 
 
 def create_app(settings: Settings | None = None) -> ServiceApp:
@@ -436,7 +457,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         *collection(reservations, api.reserve_seats, ["POST"]),
         *collection(reservations, api.list_reservations, ["GET"]),
         Route(reservations + "/{bookingId}", api.release_seats, methods=["DELETE"]),
-        Route(f"{catalog.INTERNAL_PREFIX}/movies/{{id}}/releases", api.release_many, methods=["POST"]),
+        Route(f"{catalog.INTERNAL_PREFIX}/releases", api.release_many, methods=["POST"]),
     ]
-    models = [MovieIn, Movie, ReservationIn, ReleasesIn, Reservation]
+    models = [MovieIn, Movie, ReservationIn, Release, ReleasesIn, Reservation]
     return build_app(settings, routes, models=models, redis=redis)

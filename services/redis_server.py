@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from services import catalog
 from services.launcher import HOST, stop_process, wait_for_port
 
 
@@ -77,6 +78,7 @@ class RedisServer:
             "--protected-mode", "no",
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "redis.log"),
+            *catalog.REDIS.memory_args(),  # as in the pod: 503s, never evicted bookings
         ]
         if self.unix_socket is not None:
             args += ["--unixsocket", str(self.unix_socket)]

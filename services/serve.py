@@ -17,7 +17,14 @@ for as long as it liked. The bounds every service gets (README, 3장):
   fixed limit), are answered 431 and the connection closed;
 * the body must arrive within BODY_READ_TIMEOUT seconds of the request's
   start, else 408 (services/common/app.py, BodyLimitMiddleware), and may be
-  at most 64 KiB (413).
+  at most 64 KiB (413);
+* the one worker serves MAX_CONNECTIONS (2048) connections at a time; more
+  wait in the kernel's listen queue until one ends. With 2,000 slow-header
+  clients held, a normal GET still answers in under 100 ms and the service
+  stays under ~90 MiB PSS (the pod's limit is 128 MiB); Granian's default
+  of 1024 let 1,100 slow clients hold a GET for 3-4.5 s
+  (`uv run python -m bench.slow_connections`). In the cluster, the Envoy
+  sidecar sits in front and holds the client connections itself.
 """
 
 from __future__ import annotations
@@ -35,6 +42,12 @@ from services import catalog
 
 HEADER_READ_TIMEOUT = 5.0
 MAX_HEADER_BYTES = 16 * 1024  # hyper answers 431 from ~16 KiB of headers (measured), as Node.js does
+# Connections served at a time (each slow connection costs ~15 KiB: 2,000 of
+# them ~88 MiB PSS in all, 4,000 ~128 MiB, the pod's limit), and the kernel's
+# queue of connections not yet accepted (capped by net.core.somaxconn).
+# Figures: bench/slow_connections.py.
+MAX_CONNECTIONS = 2048
+LISTEN_BACKLOG = 4096
 
 
 def server_options(spec: catalog.ServiceSpec) -> dict[str, Any]:
@@ -60,6 +73,12 @@ def server_options(spec: catalog.ServiceSpec) -> dict[str, Any]:
             header_read_timeout=int(header_timeout * 1000), keep_alive=True, max_buffer_size=MAX_HEADER_BYTES
         ),
         "workers_kill_timeout": 5,
+        # Connections the one worker serves at a time (Granian's
+        # backpressure; its default is backlog / workers = 1024). Past it,
+        # new connections wait in the listen queue, so 1,100 slow-header
+        # clients held a normal GET for seconds (issue 25). See MAX_CONNECTIONS.
+        "backpressure": int(os.environ.get("MAX_CONNECTIONS", MAX_CONNECTIONS)),
+        "backlog": LISTEN_BACKLOG,
     }
 
 

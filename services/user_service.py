@@ -2,7 +2,11 @@
 `users:` prefix (see services/common/store.py for the layout).
 
 Emails are unique, compared case-insensitively (`Ann@Example.com` and
-`ann@example.com` are the same address); the address is stored as given.
+`ann@example.com` are the same address) after normalising (NFKC, invisible
+format characters such as a zero-width space removed: `ａｎｎ@example.com`
+and `ann\u200b@example.com` are `ann@example.com`); the address is stored
+as given. Names and emails holding a control character are refused (422,
+the patterns in services/common/body.py).
 Deleting a user frees the address for a new user and records the id in the
 deletion feed (GET /internal/users/deleted, services/common/deletions.py):
 booking-service follows it and cancels the user's bookings, giving their
@@ -12,6 +16,7 @@ booking-service is needed.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated
 
 import pydantic
@@ -22,7 +27,7 @@ from starlette.routing import Route
 from services.common import deletions
 from services.common import redis as redis_mod
 from services.common.app import ServiceApp, build_app, collection
-from services.common.body import EMAIL_PATTERN, StrictModel, read_body
+from services.common.body import EMAIL_PATTERN, TEXT_PATTERN, StrictModel, read_body
 from services.common.errors import ApiError
 from services.common.responses import JSONResponse
 from services.common.settings import Settings
@@ -35,7 +40,10 @@ SERVICE = "user-service"
 class UserIn(StrictModel):
     """Body of POST /users/."""
 
-    name: Annotated[str, pydantic.Field(min_length=1, max_length=100, description="1-100 characters, any script")]
+    name: Annotated[
+        str,
+        pydantic.Field(min_length=1, max_length=100, pattern=TEXT_PATTERN, description="1-100 characters, any script, no control characters"),
+    ]
     email: Annotated[str, pydantic.Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)]
 
     @pydantic.field_validator("name")
@@ -53,8 +61,17 @@ class User(pydantic.BaseModel):
     createdAt: str
 
 
+def normalise_email(email: str) -> str:
+    """The address as uniqueness sees it: NFKC (a full-width `ｋｉｍ` is
+    `kim`), without invisible format characters (zero-width space, joiners,
+    BOM, soft hyphen: Unicode category Cf), case-folded. So two addresses
+    that look the same are the same."""
+    folded = unicodedata.normalize("NFKC", email)
+    return "".join(ch for ch in folded if unicodedata.category(ch) != "Cf").casefold()
+
+
 def _email_key(email: str) -> str:
-    return email.lower()
+    return normalise_email(email)
 
 
 class Users:

@@ -11,6 +11,7 @@ hands them to the objects whose methods are its endpoints.
 from __future__ import annotations
 
 import asyncio
+import logging
 import contextlib
 import gc
 import re
@@ -27,12 +28,16 @@ from starlette.schemas import SchemaGenerator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services import catalog
+from services.common.access import DemoPasswordMiddleware
 from services.common.errors import ApiError, error_response, exception_handlers, too_large_message
 from services.common.query import CURSOR_PATTERN
 from services.common.metrics import Metrics, MetricsMiddleware
 from services.common.redis import Redis
 from services.common.responses import JSONResponse
 from services.common.settings import Settings
+
+log = logging.getLogger("theater")
+
 
 class ServedByMiddleware:
     """Adds `X-Served-By: <service>@<cluster>/<pod> (<version>)` to every response."""
@@ -100,6 +105,15 @@ class BodyLimitMiddleware:
                 if total > self.limit:
                     raise ApiError(413, self.message)
                 body_done = not message.get("more_body", False)
+            elif message["type"] == "http.disconnect":
+                # The client hung up before the body was whole, or sent a
+                # chunked body the server could not parse (hyper then ends
+                # the body with a disconnect): a 400 (if anyone still reads
+                # it), counted as such, and one log line, not a 500 with
+                # two stack traces.
+                log.info("%s %s: the request body was cut off after %d bytes (client hung up, or malformed chunked encoding)",
+                         scope.get("method"), scope.get("path"), total)
+                raise ApiError(400, "the request body was cut off or malformed (incomplete or bad chunked encoding)", "body_incomplete")
             return message
 
         await self.app(scope, receive_limited, send)
@@ -214,6 +228,7 @@ def build_app(
     closing: Sequence[Closable] = (),
     background: Callable[[], Awaitable[None]] | None = None,
     openapi: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    password: str | None = None,
 ) -> ServiceApp:
     """Wire a service: `routes` are its domain; everything else is shared.
 
@@ -224,7 +239,8 @@ def build_app(
     the app stops (a peer HTTP client), and `background`, a coroutine run
     for as long as the app serves (booking-service's reconciler) and
     cancelled when it stops. `openapi` may rewrite the generated document
-    (the gateway adds the paths it proxies).
+    (the gateway adds the paths it proxies). `password`: a shared password
+    every request but the probes must carry (the gateway's DEMO_PASSWORD).
     """
     metrics = Metrics(settings.service)
 
@@ -276,6 +292,7 @@ def build_app(
         middleware=[
             Middleware(ServedByMiddleware, value=settings.served_by),
             Middleware(MetricsMiddleware, metrics=metrics),
+            *([Middleware(DemoPasswordMiddleware, password=password)] if password else []),
             Middleware(PathGuardMiddleware),
             Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, timeout=settings.body_read_timeout),
         ],

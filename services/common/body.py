@@ -25,10 +25,14 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 # An id of another service's record (a booking's userId, movieId; a
 # reservation's bookingId): checked for shape only, the owner says if it exists.
 REF_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# No control characters (Unicode Cc: C0, DEL, C1) in names and emails.
+_NO_CONTROL = "\\x00-\\x1f\\x7f-\\x9f"
+EMAIL_PATTERN = rf"^[^@\s{_NO_CONTROL}]+@[^@\s{_NO_CONTROL}]+\.[^@\s{_NO_CONTROL}]+$"
+TEXT_PATTERN = rf"^[^{_NO_CONTROL}]*$"
 PATTERN_MEANINGS = {
     REF_PATTERN: "must be 1 to 64 letters, digits, '_' or '-'",
     EMAIL_PATTERN: "must be an email address such as kim@example.com",
+    TEXT_PATTERN: "must not contain control characters",
 }
 
 
@@ -58,6 +62,8 @@ def _sentence(err: Any) -> tuple[str, str]:
     value = err.get("input")
     if kind in ("string_too_short", "value_error") and isinstance(value, str) and not value.strip():
         return "empty", "must not be empty"  # "" or only spaces, whatever the minimum length
+    if kind == "value_error" and str(ctx.get("error", "")).startswith("must "):
+        return "bad_format", str(ctx["error"])  # a model's own rule, in words (e.g. no control characters)
     if kind == "extra_forbidden":
         return "unknown_field", "is not a field of this request"
     if kind == "missing":

@@ -105,7 +105,10 @@ def _http_error(body_limit: int) -> Callable[[Request, Exception], Any]:
         assert isinstance(exc, HTTPException)
         headers = exc.headers
         if exc.status_code == 405:
-            headers = {**(headers or {}), "allow": allowed_methods(request)}
+            # Replace Starlette's Allow (it names only the first route's
+            # methods): one Allow header, never two.
+            kept = {k: v for k, v in (headers or {}).items() if k.lower() != "allow"}
+            headers = {**kept, "allow": allowed_methods(request)}
         messages = {
             404: f"no route for {request.method} {request.url.path}",
             405: f"method {request.method} is not allowed on {request.url.path}",
@@ -133,6 +136,12 @@ _UNAVAILABLE_REPLIES = ("OOM ", "READONLY ", "MISCONF ", "LOADING ", "MASTERDOWN
 
 async def _redis_reply_error(request: Request, exc: Exception) -> Response:
     text = str(exc)
+    if "OOM " in text:  # maxmemory reached; the policy is noeviction (catalog.REDIS)
+        log.warning("redis is full: %s", exc)
+        return error_response(
+            503, "the data store (Redis) is full and refuses new data; nothing was written. "
+            "Delete data, or raise Redis' maxmemory", "store_full",
+        )
     if any(reply in text for reply in _UNAVAILABLE_REPLIES):
         return await _redis_error(request, exc)
     return await _unexpected(request, exc)

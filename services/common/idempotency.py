@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,9 @@ from services.common.errors import ApiError
 HEADER = "idempotency-key"
 REPLAYED = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+# 1-255 visible ASCII characters, spaces allowed inside (a UUID is the usual
+# choice). The OpenAPI document states the same pattern.
+KEY_PATTERN = r"^[!-~](?:[ -~]{0,253}[!-~])?$"
 
 
 def header_key(request: Request) -> str | None:
@@ -31,15 +35,15 @@ def header_key(request: Request) -> str | None:
     key = request.headers.get(HEADER)
     if key is None:
         return None
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+    if not re.fullmatch(KEY_PATTERN, key):
         raise ApiError(
             422,
-            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters",
+            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} visible ASCII characters (spaces only inside)",
             fields=[
                 {
                     "field": "Idempotency-Key",
                     "reason": "bad_format",
-                    "message": f"must be 1 to {MAX_KEY_LENGTH} printable characters",
+                    "message": f"must be 1 to {MAX_KEY_LENGTH} visible ASCII characters",
                 }
             ],
         )

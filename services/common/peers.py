@@ -146,8 +146,10 @@ class Peers:
         path: str,
         inbound_headers: Mapping[str, str],
         json: Any = None,
+        timeout: float | None = None,
     ) -> Reply:
-        """Send one request to `peer`; transport failures become ApiError."""
+        """Send one request to `peer`; transport failures become ApiError.
+        `timeout`: seconds for this call (default: the peer timeout)."""
         url = self.base(peer) + path
         headers = trace_headers(inbound_headers)
         data = None
@@ -155,8 +157,8 @@ class Peers:
             data = orjson.dumps(json)
             headers = {**headers, "content-type": "application/json"}
         try:
-            return await self.client.request(method, url, headers=headers, data=data)
+            return await self.client.request(method, url, headers=headers, data=data, timeout=timeout)
         except TimeoutError:
-            raise peer_timeout(peer, self.client.timeout) from None
+            raise peer_timeout(peer, self.client.timeout if timeout is None else timeout) from None
         except aiohttp.ClientError as exc:
             raise peer_unavailable(peer, f"is unreachable ({type(exc).__name__})") from None

@@ -14,7 +14,7 @@ from services.common.errors import ApiError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-CURSOR_PATTERN = r"^[0-9]{1,15}$"
+CURSOR_PATTERN = r"^[0-9]{0,15}$"  # empty (`cursor=`): from the start, as when absent
 
 
 def page_params(request: Request) -> tuple[int, int]:
@@ -36,7 +36,7 @@ def page_params(request: Request) -> tuple[int, int]:
     raw_cursor = request.query_params.get("cursor")
     cursor = 0
     if raw_cursor is not None and raw_cursor != "":
-        if not re.match(CURSOR_PATTERN, raw_cursor):
+        if not re.fullmatch(CURSOR_PATTERN, raw_cursor):
             fields.append({"field": "cursor", "reason": "bad_format", "message": "must be the `next` value of a previous page"})
         else:
             cursor = int(raw_cursor)

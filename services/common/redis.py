@@ -263,9 +263,12 @@ class Redis:
     async def hget(self, key: str, field: str) -> str | None:
         return await self.execute("HGET", key, field)
 
-    async def hgetall(self, key: str) -> dict[str, str]:
-        flat = await self.execute("HGETALL", key)
-        return dict(zip(flat[::2], flat[1::2]))
+    async def hscan(self, key: str, cursor: str = "0", count: int = 1000) -> tuple[str, dict[str, str]]:
+        """One HSCAN step: (next cursor, "0" at the end; some of the fields).
+        Never HGETALL: one command over a hash of any size holds Redis for
+        as long as the hash is big (docs/scale.md)."""
+        next_cursor, flat = await self.execute("HSCAN", key, cursor, "COUNT", count)
+        return next_cursor, dict(zip(flat[::2], flat[1::2]))
 
     async def zrem(self, key: str, *members: str) -> int:
         return await self.execute("ZREM", key, *members)

@@ -43,6 +43,9 @@ class Settings:
     # long a status answer is reused so many browsers don't hammer the API.
     k8s_timeout: float = 3.0
     status_cache_seconds: float = 2.0
+    # api-gateway only: a shared password for the public address (HTTP
+    # Basic; services/common/access.py). None: open to everyone.
+    demo_password: str | None = None
     max_body_bytes: int = 64 * 1024
     # Seconds the whole request body may take to arrive (408 after that).
     body_read_timeout: float = 10.0
@@ -106,4 +109,5 @@ class Settings:
             k8s_timeout=float(env.get("K8S_TIMEOUT_SECONDS", "3")),
             status_cache_seconds=float(env.get("STATUS_CACHE_SECONDS", "2")),
             body_read_timeout=float(env.get("BODY_READ_TIMEOUT_SECONDS", "10")),
+            demo_password=env.get("DEMO_PASSWORD") or None,
         )

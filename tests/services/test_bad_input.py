@@ -209,6 +209,7 @@ def test_bad_idempotency_key_is_422(stack: Stack) -> None:
 def test_405_lists_every_allowed_method(stack: Stack, service: str, path: str, methods: set[str]) -> None:
     r = stack.http.request("PATCH", getattr(stack, service) + path, json={})
     assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+    assert len(r.headers.get_list("allow")) == 1, r.headers.get_list("allow")  # issue 25: there were two
     assert {m.strip() for m in r.headers["allow"].split(",")} == methods
 
 
@@ -302,3 +303,35 @@ def test_every_pattern_field_says_its_rule_in_words() -> None:
                 pattern = getattr(m, "pattern", None)
                 if pattern:
                     assert pattern in PATTERN_MEANINGS, f"{model.__name__}.{name}: no words for {pattern}"
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "kim\u200b@example.com",  # zero-width space
+        "\ufeffkim@example.com",  # BOM
+        "ki\u00adm@example.com",  # soft hyphen
+        "ｋｉｍ@example.com",  # full-width letters
+        "KIM@EXAMPLE.COM",
+    ],
+)
+def test_emails_that_only_look_different_are_the_same_address(stack: Stack, variant: str) -> None:
+    """Issue 25, item 7: an email differing only by a zero-width space or a
+    full-width letter created a second user."""
+    first = stack.http.post(f"{stack.users}/users/", json={"name": "Kim", "email": "kim@example.com"})
+    assert first.status_code == 201, first.text
+    again = stack.http.post(f"{stack.users}/users/", json={"name": "Kim2", "email": variant})
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["code"] == "email_taken"
+
+
+@pytest.mark.parametrize("field", ["name", "email"])
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\n", "\x7f", "\x85"])
+def test_control_characters_in_names_and_emails_are_refused(stack: Stack, field: str, char: str) -> None:
+    body = {"name": "Kim", "email": "kim@example.com"}
+    body[field] = ("Ki" + char + "m") if field == "name" else f"ki{char}m@example.com"
+    r = stack.http.post(f"{stack.users}/users/", json=body)
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["error"]["fields"]
+    assert error["field"] == field and error["reason"] == "bad_format", r.text
+    assert stack.http.get(f"{stack.users}/users/").json()["items"] == []

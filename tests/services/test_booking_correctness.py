@@ -145,3 +145,25 @@ def test_seats_cannot_be_released_twice_at_movie_service(stack: Stack) -> None:
     assert stack.http.delete(f"{url}/b_late").status_code == 204  # released before it was held
     assert stack.http.post(url, json={"bookingId": "b_late", "seats": 1}).status_code == 409
     assert stack.available(movie) == 5
+
+
+def test_bookings_confirm_with_short_timeouts(redis_url: str) -> None:
+    """The confirm's fence (not after the deadline, nor after the Redis
+    timeout less a margin for the clocks) leaves room to confirm with the
+    short timeouts the fault runs use (peer 2 s, Redis 0.5 s): a fence of
+    `now + Redis timeout - 0.5 s` refused every booking there."""
+    import httpx
+
+    from tests.services.conftest import start_stack
+
+    servers, urls = start_stack(redis_url, peer_timeout=2.0, redis_timeout=0.5)
+    try:
+        with httpx.Client(timeout=10) as http:
+            stack = Stack(http=http, **{k: urls[k] for k in ("users", "movies", "bookings")})
+            user, movie = stack.user(), stack.movie(capacity=5)
+            for _ in range(3):
+                r = stack.book(user["id"], movie["id"], 1)
+                assert r.status_code == 201 and r.json()["status"] == "confirmed", r.text
+    finally:
+        for s in reversed(servers):
+            s.stop()

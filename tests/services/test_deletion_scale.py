@@ -42,8 +42,10 @@ def test_deleting_a_user_with_100k_bookings_keeps_the_app_answering(tmp_path) ->
     assert set(result.others_statuses) <= {200, 201}, result.line()
     assert result.others_requests > 50, result.line()
     assert result.others_p99_ms is not None and result.others_p99_ms < 1000, result.line()
-    # No single Redis command (a script call) held Redis for long.
-    assert result.slowest_redis_ms < 250, result.line()
+    # No single Redis command (a script call) held Redis for long: ~15 ms
+    # on a quiet machine, up to ~90 ms on a loaded one (Redis descheduled
+    # mid-script); the one script before took 3.5 s.
+    assert result.slowest_redis_ms < 500, result.line()
 
 
 def _seed_index(url: str, user_id: str, n: int) -> None:

@@ -136,3 +136,31 @@ def test_a_user_deleted_while_booking_never_gets_a_201(private_redis, monkeypatc
     finally:
         for s in (*reversed(servers), proxy, movies, users):
             s.stop()
+
+
+def test_batch_release_gives_seats_back_once_and_leaves_tombstones(stack: Stack) -> None:
+    """movie-service's POST /internal/releases: what a deletion's thousands
+    of cancelled bookings go back through, 500 per call (issue 25, item 2)."""
+    internal = f"{stack.movies}{catalog.INTERNAL_PREFIX}"
+    m1, m2, gone = stack.movie(capacity=10), stack.movie(capacity=10), stack.movie(capacity=10)
+    for movie, booking, seats in ((m1, "b_aaaaaaaaa1", 3), (m2, "b_aaaaaaaaa2", 2), (gone, "b_aaaaaaaaa3", 1)):
+        r = stack.http.post(f"{internal}/movies/{movie['id']}/reservations", json={"bookingId": booking, "seats": seats})
+        assert r.status_code == 201, r.text
+    assert stack.http.delete(f"{stack.movies}/movies/{gone['id']}").status_code == 204
+    releases = [
+        {"movieId": m1["id"], "bookingId": "b_aaaaaaaaa1"},
+        {"movieId": m2["id"], "bookingId": "b_aaaaaaaaa2"},
+        {"movieId": m1["id"], "bookingId": "b_neverheld"},
+        {"movieId": gone["id"], "bookingId": "b_aaaaaaaaa3"},
+    ]
+    r = stack.http.post(f"{internal}/releases", json={"releases": releases})
+    assert r.status_code == 200 and r.json() == {"released": 5}, r.text
+    assert stack.available(m1["id"]) == 10 and stack.available(m2["id"]) == 10
+    again = stack.http.post(f"{internal}/releases", json={"releases": releases})
+    assert again.json() == {"released": 0}  # at most once
+    late = stack.http.post(f"{internal}/movies/{m1['id']}/reservations", json={"bookingId": "b_neverheld", "seats": 1})
+    assert late.status_code == 409  # the tombstone stops a late reservation
+    bad = stack.http.post(f"{internal}/releases", json={"releases": [{"movieId": "index", "bookingId": "b_x"}]})
+    assert bad.status_code == 422, bad.text
+    too_many = [{"movieId": m1["id"], "bookingId": f"b_{i:010d}"} for i in range(501)]
+    assert stack.http.post(f"{internal}/releases", json={"releases": too_many}).status_code == 422

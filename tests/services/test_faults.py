@@ -181,10 +181,16 @@ def test_trace_headers_are_forwarded_to_both_peers(redis_url: str) -> None:
         assert "authorization" not in headers and "cookie" not in headers
 
 
-def test_slow_peer_gives_504_and_leaves_nothing(stack: Stack, redis_url: str) -> None:
+def test_slow_peer_gives_504_and_leaves_nothing(private_redis: RedisServer) -> None:
+    # A Redis of its own: the session stack's reconciler would otherwise
+    # settle this booking through the real movie-service, not the stand-in.
+    redis_url = private_redis.url + "/0"
     slow = StandIn(delay=2.0)
-    with LiveServer(slow.app()) as fake:
-        servers, urls = start_stack(redis_url, user_url=stack.users, movie_url=fake.url, peer_timeout=0.3)
+    with LiveServer(slow.app()) as fake, \
+            LiveServer(user_service.create_app(settings("user-service", redis_url))) as users:
+        servers, urls = start_stack(redis_url, user_url=users.url, movie_url=fake.url, peer_timeout=0.3)
+        http = httpx.Client(timeout=10)
+        stack = Stack(http=http, users=users.url, movies=fake.url, bookings=urls["bookings"])
         try:
             user = stack.user()["id"]
             started = time.monotonic()
@@ -199,6 +205,7 @@ def test_slow_peer_gives_504_and_leaves_nothing(stack: Stack, redis_url: str) ->
             released = lambda: any(m == "DELETE" and p.startswith("/internal/movies/m1/reservations/b_") for m, p in slow.calls)  # noqa: E731
             assert poll(released, 10.0, 0.05)
         finally:
+            http.close()
             for s in servers:
                 s.stop()
 
@@ -235,11 +242,41 @@ def test_redis_out_of_memory_gives_503_and_loses_nothing(private_redis: RedisSer
         try:
             r = http.post(users.url + "/users", json={"name": "y", "email": "y@example.com"})
             assert r.status_code == 503, r.text
-            assert r.json()["error"]["code"] == "redis_unavailable"
+            assert r.json()["error"]["code"] == "store_full"  # issue 25: says the store is full, not unreachable
             assert http.get(users.url + f"/users/{user['id']}").json() == user
         finally:
             admin.config_set("maxmemory", 0)
         r = http.post(users.url + "/users", json={"name": "y", "email": "y@example.com"})
         assert r.status_code == 201, r.text
         assert len(http.get(users.url + "/users").json()["items"]) == 2
+    admin.close()
+
+
+def test_a_full_redis_gives_a_clear_503_and_keeps_every_record(private_redis: RedisServer) -> None:
+    """Issue 25, item 7: Redis had no maxmemory and grew without bound. It
+    now runs with catalog.REDIS's maxmemory and `noeviction` (the pod and
+    the local run alike): past the limit writes are refused, the services
+    answer 503 store_full, and nothing stored is ever evicted."""
+    import redis as redis_py
+
+    from services import catalog
+
+    url = private_redis.url + "/0"
+    admin = redis_py.Redis.from_url(url, decode_responses=True)
+    assert admin.config_get("maxmemory-policy") == {"maxmemory-policy": catalog.REDIS.maxmemory_policy}
+    assert admin.config_get("maxmemory")["maxmemory"] != "0"
+    with LiveServer(user_service.create_app(settings("user-service", url))) as users, httpx.Client(timeout=10) as http:
+        made = []
+        admin.config_set("maxmemory", int(admin.info("memory")["used_memory"]) + 200_000)  # a little room left
+        for i in range(5000):
+            r = http.post(users.url + "/users/", json={"name": "x" * 100, "email": f"u{i}@example.com"})
+            if r.status_code != 201:
+                break
+            made.append(r.json())
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "store_full" and "full" in r.json()["error"]["message"]
+        assert len(made) > 10
+        # Reads go on, and every record written before is still there.
+        for user in made[:: max(1, len(made) // 20)]:
+            assert http.get(f"{users.url}/users/{user['id']}").json() == user
     admin.close()

@@ -1,4 +1,4 @@
-"""The invariant of docs/consistency.md: no Lua script in the project is
+"""The invariant of docs/scale.md: no Lua script in the project is
 unbounded in the data it walks. A script runs alone in Redis: while it runs,
 every other client waits (then gets BUSY). One that walks a whole index
 grows with the data, and a user with 100k bookings took the app down
@@ -44,7 +44,7 @@ import services
 ROOT = Path(__file__).resolve().parents[2]
 
 BOUNDED_COMMANDS = {
-    "GET", "SET", "MGET", "EXISTS", "UNLINK", "INCR", "INCRBY", "DECRBY", "EXPIRE",
+    "GET", "SET", "MGET", "EXISTS", "UNLINK", "INCR", "INCRBY", "DECRBY", "EXPIRE", "TIME",
     "HGET", "HSET", "HDEL", "SADD", "SISMEMBER", "SREM", "ZADD", "ZREM", "ZSCORE", "ZCARD",
 }
 RANGE_COMMANDS = {"ZRANGE", "ZRANGEBYSCORE", "ZREVRANGE", "ZREVRANGEBYSCORE"}
@@ -259,3 +259,22 @@ for i = 5, #KEYS do redis.call('UNLINK', KEYS[i]) end
 for _, a in ipairs(ARGV) do redis.call('HGET', KEYS[1], a) end
 """
     assert Checker(ok).check() == []
+
+
+# Python code sends commands too: the same rule for those that read a whole
+# key or the whole key space in one command.
+WHOLE_KEY_COMMANDS = ("HGETALL", "SMEMBERS", "KEYS", "HKEYS", "HVALS", "LRANGE", "SUNION", "SINTER", "SDIFF")
+
+
+def test_no_service_sends_a_command_that_reads_a_whole_key() -> None:
+    """HSCAN/ZRANGE ... LIMIT steps instead (GET /internal/movies/{id}/reservations
+    used HGETALL on a hash that keeps a tombstone per booking ever released)."""
+    found = []
+    for path in (ROOT / "services").rglob("*.py"):
+        text = path.read_text()
+        for command in WHOLE_KEY_COMMANDS:
+            for m in re.finditer(rf"""["']{command}["']|\.{command.lower()}\(""", text):
+                found.append(f"{path.relative_to(ROOT)}: {m.group(0)}")
+        for m in re.finditer(r"\.zrange\([^)]*,\s*0,\s*-1\)", text):
+            found.append(f"{path.relative_to(ROOT)}: {m.group(0)}")
+    assert found == []
