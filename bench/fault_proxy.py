@@ -1,6 +1,6 @@
 """The mesh in front of movie-service's replicas, for the fault runs
 (bench/faults.py): round-robin over the replicas plus the faults the Istio
-lessons inject (services/README 5.6), switched at run time.
+lessons inject (README 5.1), switched at run time.
 
     python -m bench.fault_proxy      (PORT, FAULT_PROXY_UPSTREAMS=url,url)
 

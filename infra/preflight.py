@@ -167,7 +167,7 @@ def istio_version_problem(cfg: StackConfig, unserved: list[str]) -> str | None:
         )
     return (
         f"context {cfg.kube_context!r} does not serve {', '.join(unserved)}: Istio's CRDs are not installed "
-        f"there. Install Istio in this cluster first (README 5), then run pulumi up again. Check with:\n"
+        f"there. Install Istio in this cluster first (README 3.1), then run pulumi up again. Check with:\n"
         f"    kubectl --context {cfg.kube_context} get crd virtualservices.networking.istio.io"
     )
 
@@ -219,7 +219,7 @@ def check_node_labels(cfg: StackConfig) -> None:
 
 def lesson_sync_problem(stack: str, mine: dict, root: Path = PROJECT_DIR) -> str | None:
     """Why this stack and the other (stacks are named after the clusters, README
-    5) would break each other's routes: lesson_sync compares their files."""
+    3.2) would break each other's routes: lesson_sync compares their files."""
     for other in catalog.CLUSTERS:
         if other == stack:
             continue

@@ -16,7 +16,7 @@ when `theater-msa:adoptExistingObjects` is true (the default):
 - `enablePatchForce` (in newer SDKs) lets the server-side apply take over
   fields another field manager (kubectl) set with a different value, instead
   of failing with a field conflict. With 4.25.0, run that one `pulumi up` with
-  PULUMI_K8S_ENABLE_PATCH_FORCE=true instead (README §5.3).
+  PULUMI_K8S_ENABLE_PATCH_FORCE=true instead (README 3.3).
 Each argument is passed only when the installed SDK's Provider has it.
 With false, such a create fails; `pulumi import` the object or delete it.
 """

@@ -5,7 +5,7 @@ and description are written here and nowhere else:
 - Pulumi.yaml's `config:` block is generated from them (`uv run python -m
   infra.settings --write`; tests/infra/test_config.py fails when it is stale);
 - infra/config.py reads every setting from Pulumi into StackConfig, once;
-- the README's table (§5.5) describes each key in Korean (a test checks that it
+- docs/settings.md's table describes each key in Korean (a test checks that it
   lists every key).
 
 Objects (placement, faults, route policies, ...) are JSON strings, parsed

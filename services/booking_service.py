@@ -63,7 +63,7 @@ from services.common.store import Store, now_iso
 
 SERVICE = "booking-service"
 FIELDS = ("id", "userId", "movieId", "seats", "status", "createdAt")
-# Names copied when booking (README 3.4): the user's from the user check, the
+# Names copied when booking (docs/consistency.md): the user's from the user check, the
 # movie's title from movie-service's reservation answer, stored with the
 # confirm. A booking reads like a ticket, with no call to other services;
 # bookings made before these fields existed show null.
@@ -252,7 +252,7 @@ class Bookings:
         """Checked once more after the confirm: the user's deletion may have
         been answered while the booking was in progress, before
         booking-service followed the deletion feed. A 201 then means the
-        user existed after the booking was confirmed (README 3.1); if they
+        user existed after the booking was confirmed (docs/consistency.md); if they
         are gone, the booking is cancelled now, its seats go back, and the
         answer is 404. When user-service cannot answer, the booking stands
         (the deletion feed cancels it if the user was in fact deleted)."""

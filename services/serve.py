@@ -7,7 +7,7 @@ Why Granian (a Rust HTTP server, hyper underneath) rather than uvicorn: it
 bounds what a hostile or broken client can hold. uvicorn (httptools) has no
 header read timeout, no body read timeout and no limit on header size, so a
 client sending a 10 MiB header or half a request kept memory and a socket
-for as long as it liked. The bounds every service gets (README, 3장):
+for as long as it liked. The bounds every service gets (docs/server-limits.md):
 
 * request headers must arrive whole within HEADER_READ_TIMEOUT seconds of
   the connection opening (or of the previous answer), else the connection

@@ -983,7 +983,7 @@ $("canary-run").addEventListener("click", runCanary);
 // Why a cluster is not (fully) shown. `calm` ones are set-up steps not yet
 // taken, not failures: shown in amber, not red.
 const REASONS = {
-  not_configured: { text: "다른 클러스터의 kubeconfig가 아직 연결되지 않았습니다 (README 5.3 참고)", calm: true },
+  not_configured: { text: "다른 클러스터의 kubeconfig가 아직 연결되지 않았습니다 (README 3.2 의 8단계 참고)", calm: true },
   not_in_cluster: { text: "쿠버네티스 밖에서 실행 중이라 이 클러스터를 읽지 않습니다", calm: true },
   config_error: { text: "kubeconfig를 읽을 수 없습니다" },
   unreachable: { text: "API 서버에 연결할 수 없습니다" },

@@ -217,7 +217,7 @@ def test_a_cluster_not_yet_connected_is_calm_and_failures_read_in_korean(
             page, _ = open_page(browser, gateway.url + "/", DESKTOP)
             ctx2 = page.locator("[data-testid=cluster-card][data-cluster=ctx2]")
             expect(ctx2.get_by_test_id("cluster-message")).to_have_text(
-                "ctx2: 다른 클러스터의 kubeconfig가 아직 연결되지 않았습니다 (README 5.3 참고)"
+                "ctx2: 다른 클러스터의 kubeconfig가 아직 연결되지 않았습니다 (README 3.2 의 8단계 참고)"
             )
             expect(ctx2.locator(".badge")).to_have_text("연결 전")
             expect(ctx2.locator(".badge.bad")).to_have_count(0)

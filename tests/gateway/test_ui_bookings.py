@@ -67,7 +67,7 @@ def bookings_of(api: httpx.Client, **params: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def load_running(local_app: str, tmp_path: Path) -> Iterator[subprocess.Popen]:
-    """`theater load` sending to the app while the test runs (README 6.4)."""
+    """`theater load` sending to the app while the test runs (README 4.2)."""
     with open(tmp_path / "load.out", "w") as out:
         proc = subprocess.Popen(
             [*theater_command(), "load", "--url", local_app, "--rate", "8", "--duration", "120",

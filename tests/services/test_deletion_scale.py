@@ -32,7 +32,7 @@ from services.common.store import Store
 @pytest.mark.timeout(600)
 def test_deleting_a_user_with_100k_bookings_keeps_the_app_answering(tmp_path) -> None:
     result = deletion.run(tmp_path, 100_000, movies_n=10)
-    # Every booking cancelled and every seat back, well within README 3.1's 60 s.
+    # Every booking cancelled and every seat back, well within the 60 s docs/consistency.md states.
     assert result.all_cancelled and result.settle_left == 0, result.line()
     assert result.cancel_s is not None and result.release_s is not None, result.line()
     assert result.release_s < 60, result.line()
