@@ -1,8 +1,11 @@
 """Container images for the rehearsal, without Docker Hub or ghcr.io.
 
-    theater images build [--no-base-check]      stand-in base images + the service images (local)
+    theater images build [--build-arg K=V]...   stand-in base images + the service images (local)
     theater images push [--dir .theater/sim]    build, then push to the simulation's registry
-    theater images engine [start|stop|status]   the Docker engine these commands use
+                                                (+ the Redis stand-in; digests in <dir>/images.json)
+    theater images engine start|stop|status     the Docker engine these commands use
+
+Design and measured times: docs/images.md.
 
 Three steps, each reused when already done:
 
@@ -16,8 +19,8 @@ Three steps, each reused when already done:
    services/Dockerfile and the Redis pod use, so the Dockerfile builds
    unchanged: `python:3.11-slim` from a Debian bookworm rootfs made by
    mmdebstrap (python3 in /usr/local/bin like the official image), the uv
-   image from the uv binary this machine runs, and Redis' image from Debian's
-   redis-server. They trust the CA bundle of the building machine
+   image from a uv binary of the Dockerfile's uv tag (this machine's, or PyPI's
+   uv wheel), and Redis' image from Debian's redis-server. They trust the CA bundle of the building machine
    (/etc/ssl/certs/ca-certificates.crt, SSL_CERT_FILE), so `uv sync` in the
    build reaches the package index this machine reaches. Each carries a label
    with a hash of its recipe; a changed recipe rebuilds it.
@@ -28,12 +31,17 @@ Three steps, each reused when already done:
    Debian 12's docker.io has no buildx, and BuildKit resolves `FROM` and
    `# syntax=` images on Docker Hub), then pushed with skopeo, which trusts
    the registry's CA from a directory of ours (dockerd reads only
-   /etc/docker/certs.d, which is the machine's) and reports the digest.
+   /etc/docker/certs.d, which is the machine's) and reports the digest. Each
+   image is compressed once into an OCI layout under the cache, so the same
+   image has the same digest in every simulation's registry.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -46,7 +54,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import httpx
 
@@ -191,6 +199,21 @@ class DockerEngine:
         os.kill(pid, signal.SIGKILL)
         return True
 
+    @contextlib.contextmanager
+    def lock(self, name: str, say: Say = print) -> Iterator[None]:
+        """An exclusive lock on <root>/<name>.lock, held by one process at a time."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f"{name}.lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                say(f"waiting for another `theater images` ({self.root / name}.lock)")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def docker(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
         result = subprocess.run([_need("docker", "docker.io"), *args], env=self.env(), capture_output=True,
                                 text=True, input=input)
@@ -241,27 +264,44 @@ def dockerfile_base_images(dockerfile: Path = DOCKERFILE) -> dict[str, str]:
     return found
 
 
+def _uv_version(path: Path) -> str:
+    out = subprocess.run([str(path), "--version"], capture_output=True, text=True).stdout.split()
+    return out[1] if len(out) > 1 else ""
+
+
 def host_uv() -> tuple[Path, str]:
-    """The uv binary this machine runs (uv run sets $UV) and its version."""
-    candidates = [os.environ.get("UV"), shutil.which("uv")]
-    for c in candidates:
-        if not c:
+    """The uv binary this machine runs and its version. `uv run` sets $UV to it;
+    a shim on PATH (pyenv) is asked through `uv run`."""
+    for candidate in (os.environ.get("UV"), shutil.which("uv")):
+        if not candidate:
             continue
-        path = Path(c).resolve()
+        path = Path(candidate).resolve()
         if path.is_file() and path.read_bytes()[:4] == b"\x7fELF":
-            out = subprocess.run([str(path), "--version"], capture_output=True, text=True).stdout.split()
-            return path, out[1] if len(out) > 1 else ""
-        # a shim (pyenv): ask uv itself through `uv run`, which sets $UV
-        r = subprocess.run([c, "run", "--no-project", "--no-sync", "python", "-c", "import os;print(os.environ['UV'])"],
-                           capture_output=True, text=True)
+            return path, _uv_version(path)
+        r = subprocess.run([candidate, "run", "--no-project", "--no-sync", "python", "-c",
+                            "import os; print(os.environ['UV'])"], capture_output=True, text=True)
         if r.returncode == 0 and r.stdout.strip():
-            return host_uv_at(Path(r.stdout.strip()))
+            path = Path(r.stdout.strip()).resolve()
+            return path, _uv_version(path)
     raise ImageError("uv is not on PATH (pip install uv)")
 
 
-def host_uv_at(path: Path) -> tuple[Path, str]:
-    out = subprocess.run([str(path), "--version"], capture_output=True, text=True).stdout.split()
-    return path.resolve(), out[1] if len(out) > 1 else ""
+def uv_binary(tag: str) -> tuple[Path, str]:
+    """A static uv binary of version `tag` (0.13 -> any 0.13.x) for the uv stand-in:
+    this machine's own when it matches, else the one in PyPI's uv wheel (fetched by uv)."""
+    path, version = host_uv()
+    if version == tag or version.startswith(tag + "."):
+        return path, version
+    r = subprocess.run([str(path), "run", "--no-project", "--isolated", "--with", f"uv=={tag}.*", "python", "-c",
+                        "import uv; print(uv.find_uv_bin())"], capture_output=True, text=True, timeout=600)
+    if r.returncode != 0 or not r.stdout.strip():
+        raise ImageError(f"this machine runs uv {version}, the Dockerfile's uv image is {tag}: fetching uv=={tag}.* "
+                         f"from the package index failed: {r.stderr.strip()[-500:]}")
+    fetched = Path(r.stdout.strip().splitlines()[-1]).resolve()
+    found = _uv_version(fetched)
+    if not (found == tag or found.startswith(tag + ".")):
+        raise ImageError(f"uv=={tag}.* from the package index reports version {found!r}")
+    return fetched, found
 
 
 @dataclass(frozen=True)
@@ -311,14 +351,9 @@ class StandIns:
 
     def recipes(self) -> list[StandIn]:
         wanted = dockerfile_base_images()
-        uv_path, uv_version = host_uv()
         uv_image = wanted.get("uv")
         if uv_image:
-            tag = uv_image.rsplit(":", 1)[-1]
-            if not (uv_version == tag or uv_version.startswith(tag + ".")):
-                raise ImageError(f"the Dockerfile's uv image is {uv_image}, this machine runs uv {uv_version}: "
-                                 f"install uv {tag}.x (pip install 'uv=={tag}.*') or build with "
-                                 f"--build-arg UV_IMAGE=<a registry copy of {uv_image}>")
+            uv_path, _ = uv_binary(uv_image.rsplit(":", 1)[-1])
         python_image = wanted.get("python", "python:3.11-slim")
         bundle = HOST_CA_BUNDLE
         if not bundle.is_file():
@@ -356,7 +391,12 @@ class StandIns:
         return self.engine.image_id(ROOTFS_IMAGE)
 
     def ensure(self) -> dict[str, str]:
-        """Every stand-in present and current; returns {name: image id}."""
+        """Every stand-in present and current; returns {name: image id}. One process
+        at a time per engine (two test runs would otherwise both run mmdebstrap)."""
+        with self.engine.lock("standins", self.say):
+            return self._ensure()
+
+    def _ensure(self) -> dict[str, str]:
         recipes = self.recipes()  # checks uv and the CA bundle before the long step
         base_id = self.rootfs()
         ids: dict[str, str] = {}
@@ -377,7 +417,7 @@ class StandIns:
                     if os.access(src, os.X_OK):
                         (ctx / name).chmod(0o755)
                 (ctx / "Dockerfile").write_text(standin.dockerfile + f"LABEL {RECIPE_LABEL}={recipe}\n")
-                _stream([_need("docker", "docker.io"), "build", "--network", "host", "--pull=false",
+                _stream([_need("docker", "docker.io"), "build", "--network", "host", "--pull=false", "--force-rm",
                          "-t", standin.image, str(ctx)], env=self.engine.env(), say=self.say,
                         keep=_build_progress, what=f"building the stand-in {standin.image}")
             self.say(f"stand-in {standin.image} built in {time.monotonic() - started:.0f}s")
@@ -401,7 +441,7 @@ def declared_builds(image_tag: str = catalog.DEFAULT_VERSION,
 def build_command(build: ImageBuild, repository: str, platform: str | None = None,
                   extra_args: Mapping[str, str] | None = None) -> list[str]:
     """The docker CLI arguments that build `build` as repository:tag."""
-    argv = ["build", "--network", "host", "--pull=false", "-f", str(build.dockerfile),
+    argv = ["build", "--network", "host", "--pull=false", "--force-rm", "-f", str(build.dockerfile),
             "-t", f"{repository}:{build.tag}"]
     if platform:
         argv += ["--platform", platform]
@@ -439,26 +479,86 @@ def build_images(engine: DockerEngine, builds: Iterable[ImageBuild], repository:
     return tags
 
 
+def _oci_layout_has(layout: Path, name: str) -> bool:
+    try:
+        index = json.loads((layout / "index.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return any((m.get("annotations") or {}).get("org.opencontainers.image.ref.name") == name
+               for m in index.get("manifests", []))
+
+
+def export_oci(engine: DockerEngine, ref: str, say: Say = print) -> str:
+    """The image `ref` as an OCI layout entry under the engine's cache, its layers
+    compressed once per image id (the slow part of a push); returns the skopeo reference."""
+    skopeo = _need("skopeo", "skopeo")
+    layout = engine.root / "oci"
+    name = engine.image_id(ref).split(":", 1)[1][:32]
+    oci_ref = f"oci:{layout}:{name}"
+    with engine.lock("oci", say):  # one writer of the layout's index.json at a time
+        if not _oci_layout_has(layout, name):
+            _export(engine, skopeo, ref, layout, oci_ref, say)
+    return oci_ref
+
+
+def _export(engine: DockerEngine, skopeo: str, ref: str, layout: Path, oci_ref: str, say: Say) -> None:
+    started = time.monotonic()
+    layout.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="theater-export-", dir=engine.root) as tmp:
+        _stream([skopeo, "copy", "--quiet", f"--src-daemon-host={engine.host}", f"docker-daemon:{ref}", oci_ref],
+                env={**os.environ, "TMPDIR": tmp}, say=say, keep=lambda line: False, what=f"exporting {ref}")
+    say(f"  {ref}: layers compressed in {time.monotonic() - started:.1f}s (cached for the next push)")
+
+
 def push_images(engine: DockerEngine, tags: Mapping[str, str], registry, say: Say = print) -> list[Pushed]:  # noqa: ANN001
-    """Push each repository:tag from the engine to `registry` (sim.registry.Registry) as its admin."""
+    """Push each repository:tag from the engine to `registry` (sim.registry.Registry) as its admin.
+
+    Layers are compressed once per image (export_oci), so pushing the same image to
+    a new simulation's registry only uploads, and gives the same digest."""
     skopeo = _need("skopeo", "skopeo")
     pushed = []
     with tempfile.TemporaryDirectory(prefix="theater-push-") as tmp:
         certs = Path(tmp) / "certs"
         certs.mkdir()
         shutil.copyfile(registry.ca_crt, certs / "ca.crt")
+        # The admin's password in a file of ours (mode 0600), not on a command line `ps` shows.
+        authfile = Path(tmp) / "auth.json"
+        authfile.touch(mode=0o600)
+        token = base64.b64encode(f"{registry.admin.username}:{registry.admin.password}".encode()).decode()
+        authfile.write_text(json.dumps({"auths": {registry.address: {"auth": token}}}))
         for n, (key, ref) in enumerate(tags.items(), 1):
             started = time.monotonic()
+            source = export_oci(engine, ref, say)
             digest_file = Path(tmp) / f"{key}.digest"
-            _stream([skopeo, "copy", "--quiet", f"--src-daemon-host={engine.host}", f"--dest-cert-dir={certs}",
-                     f"--dest-creds={registry.admin.username}:{registry.admin.password}",
-                     f"--digestfile={digest_file}", "--retry-times=2",
-                     f"docker-daemon:{ref}", f"docker://{ref}"],
+            _stream([skopeo, "copy", "--quiet", f"--dest-cert-dir={certs}", f"--dest-authfile={authfile}",
+                     f"--digestfile={digest_file}", "--retry-times=2", source, f"docker://{ref}"],
                     env={**os.environ, "TMPDIR": tmp}, say=say, keep=lambda line: False, what=f"pushing {ref}")
             item = Pushed(key, ref, digest_file.read_text().strip(), engine.image_id(ref))
             say(f"[{n}/{len(tags)}] pushed {item.by_digest} in {time.monotonic() - started:.1f}s")
             pushed.append(item)
     return pushed
+
+
+def untag(engine: DockerEngine, refs: Iterable[str]) -> None:
+    """Drop tags made for one registry (127.0.0.1:<port>/...): the images stay
+    while another tag holds them, and the engine's tag list does not grow with
+    every simulation."""
+    refs = list(refs)
+    if refs:
+        engine.docker("image", "rm", "--no-prune", *refs, check=False)
+
+
+def redis_reference(registry) -> str:  # noqa: ANN001
+    """Where the Redis stand-in goes in the registry, as a Harbor copy would
+    (the stack's redisImage: <registry>/library/redis:7.4-alpine)."""
+    return f"{registry.address}/library/{catalog.REDIS.image.rsplit('/', 1)[-1]}"
+
+
+def push_redis(engine: DockerEngine, registry, say: Say = print) -> Pushed:  # noqa: ANN001
+    """Tag the Redis stand-in for the registry and push it; key "redis"."""
+    ref = redis_reference(registry)
+    engine.docker("tag", catalog.REDIS.image, ref)
+    return push_images(engine, {"redis": ref}, registry, say)[0]
 
 
 # --- the command -------------------------------------------------------------------
@@ -516,7 +616,7 @@ def main(args: argparse.Namespace) -> int:
             say("built: " + ", ".join(tags.values()))
             return 0
         tags = build_images(engine, builds, registry.repository, say, extra_args=extra)
-        pushed = push_images(engine, tags, registry, say)
+        pushed = push_images(engine, tags, registry, say) + [push_redis(engine, registry, say)]
         out = args.dir / "images.json"
         out.write_text(json.dumps({p.key: {"reference": p.reference, "digest": p.digest, "image": p.by_digest}
                                    for p in pushed}, indent=2))
