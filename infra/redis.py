@@ -84,7 +84,10 @@ class Redis(pulumi.ComponentResource):
             name=r.name,
             image=args.image,
             image_pull_policy="IfNotPresent",
-            args=["redis-server", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", "/data", "--port", str(r.port)],
+            # --protected-mode no: the pod says it itself, instead of relying on the official image's entrypoint
+            # (with Debian's redis-server, every service's /readyz answered 503 "redis: RedisReplyError").
+            args=["redis-server", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", "/data", "--port", str(r.port),
+                  "--protected-mode", "no"],
             ports=[k8s.core.v1.ContainerPortArgs(name="redis", container_port=r.port, protocol="TCP")],
             resources=resources(r.name),
             readiness_probe=k8s.core.v1.ProbeArgs(

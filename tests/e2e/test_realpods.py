@@ -82,7 +82,7 @@ def stack_settings(sim: simulation.Simulation, cluster: str, tag: str = TAG) -> 
 
 
 def redis_image(sim: simulation.Simulation) -> str:
-    return f"{sim.registry.repository('redis')}:{catalog.REDIS.image.rpartition(':')[2]}"
+    return images.redis_reference(sim.registry)
 
 
 def build_and_push(engine: images.DockerEngine, sim: simulation.Simulation) -> dict[str, str]:
@@ -93,9 +93,7 @@ def build_and_push(engine: images.DockerEngine, sim: simulation.Simulation) -> d
     started = time.monotonic()
     tags = images.build_images(engine, image_builds(APPS, [], TAG, catalog.MOVIE_V2.version),
                                sim.registry.repository, say)
-    engine.docker("tag", catalog.REDIS.image, redis_image(sim))
-    tags["redis"] = redis_image(sim)
-    pushed = images.push_images(engine, tags, sim.registry, say)
+    pushed = images.push_images(engine, tags, sim.registry, say) + [images.push_redis(engine, sim.registry, say)]
     record_timing("realpods-build-push", time.monotonic() - started, f"{len(pushed)} images")
     return {p.reference.rpartition("/")[2]: p.digest for p in pushed}
 
@@ -123,6 +121,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, artifacts: Path,
         yield d
         for c in d.clusters.values():
             c.close()
+        # The tags made for this registry (127.0.0.1:<port>/...); the images stay under their other tags.
+        images.untag(engine, [f"{sim.registry.repository(app)}:{tag}" for app in APPS for tag in (TAG, CHANGED_TAG)]
+                     + [redis_image(sim)])
     record_timing("realpods-module", time.monotonic() - suite_started, note="sim up + build/push + ups + checks")
 
 
