@@ -78,6 +78,8 @@ def stack_settings(sim: simulation.Simulation, cluster: str, tag: str = TAG) -> 
         "redisStorageClass": STORAGE_CLASS, "redisImage": redis_image(sim),
         # What the other cluster's pods dial for this cluster's API (the relay in their node's namespace).
         "dashboardApiServer": sim.in_cluster_api(cluster),
+        # "auto" exports only where api-gateway does not run; here it runs in both, and ctx1's reads ctx2.
+        "exportDashboardAccess": "true" if cluster == "ctx2" else "auto",
     }
 
 
@@ -232,8 +234,11 @@ def test_logs_and_exec_go_through_the_kubelet(deployment: RealDeployment) -> Non
     pod = deployment.pod("ctx2", catalog.MOVIE.name)
     logs = pod_logs(plane, NS, pod)
     assert logs.strip(), "the container wrote no log"
-    assert pod_exec(plane, NS, pod, ["sh", "-c", "echo out; echo err >&2; exit 7"]) .__dict__ == {
+    assert pod_exec(plane, NS, pod, ["sh", "-c", "echo out; echo err >&2; exit 7"]).__dict__ == {
         "code": 7, "stdout": "out\n", "stderr": "err\n"}
+    # Output larger than one WebSocket frame arrives whole (the frames come in pieces).
+    big = pod_exec(plane, NS, pod, ["python", "-c", "print('x' * 300000)"]).check()
+    assert big == "x" * 300000 + "\n", len(big)
 
 
 def test_pod_traffic_stays_in_the_sims_namespaces(deployment: RealDeployment) -> None:
