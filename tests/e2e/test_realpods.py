@@ -130,6 +130,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, artifacts: Path,
 
 
 def test_every_pod_runs_on_the_real_node_and_is_ready(deployment: RealDeployment) -> None:
+    report = simulation.status(deployment.sim.directory)  # `theater sim status`
+    for cluster in catalog.CLUSTERS:
+        shown = report["clusters"][cluster]["real_node"]
+        assert shown["name"] == f"{cluster}-real-1" and shown["ready"] is True, shown
+        assert {"containerd", "kubelet", "kube-proxy", "coredns"} <= set(shown["processes"]), shown
+        labels = deployment.clusters[cluster].nodes()[shown["name"]]["metadata"]["labels"]
+        assert labels[catalog.CLUSTER_LABEL] == cluster, labels  # like the kwok nodes
     for cluster in catalog.CLUSTERS:
         node = deployment.sim.nodes[cluster]
         pods = deployment.app_pods(cluster)
