@@ -97,7 +97,9 @@ class Redis(pulumi.ComponentResource):
             # protected-mode: with no password Redis answers only loopback clients,
             # and the sidecar connects from the pod IP (127.0.0.6 since Istio 1.10,
             # the pod's own address before, and always under ambient or without
-            # a sidecar). Access is the mesh's job: STRICT mTLS and redis-allow.
+            # a sidecar). Access is the mesh's job: STRICT mTLS and redis-allow. The pod says
+            # it itself rather than relying on the official image's entrypoint (with
+            # Debian's redis-server every /readyz answered 503 in the real-pod e2e).
             args=["redis-server", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", "/data", "--port", str(r.port),
                   "--protected-mode", "no", *r.memory_args()],
             ports=[k8s.core.v1.ContainerPortArgs(name="redis", container_port=r.port, protocol="TCP")],

@@ -103,6 +103,8 @@ def missing_requirements() -> list[str]:
     absent = sorted({pkg for cmd, pkg in NEEDED_COMMANDS.items() if shutil.which(cmd) is None})
     if absent:
         problems.append(f"missing Debian packages: apt-get install {' '.join(absent)}")
+    elif not Path(subprocess.run(["gcc", "-print-file-name=libc.a"], capture_output=True, text=True).stdout.strip()).is_absolute():
+        problems.append("the pause container is linked statically: apt-get install libc6-dev")
     if not (CNI_BIN / "bridge").is_file() or not (CNI_BIN / "host-local").is_file():
         problems.append(f"no CNI plugins in {CNI_BIN}: apt-get install containernetworking-plugins")
     if not (CGROUP_ROOT / "pids").is_dir() or not (CGROUP_ROOT / "freezer").is_dir():

@@ -306,8 +306,24 @@ def status(directory: Path) -> dict:
                 "name": node.name, "netns": node.netns, "node_ip": node.node_ip, "pod_cidr": node.pod_cidr,
                 "api_for_pods": sim.in_cluster_api(name), "cgroup": node.cgroup,
                 "processes": sorted(set(node.processes().values())),
+                "ready": _node_ready(plane, node.name),
             }
     return report
+
+
+def _node_ready(plane: ControlPlane, name: str) -> bool | str:
+    """The node's Ready condition as the API server has it, or why it could not be read."""
+    import httpx
+
+    try:
+        with plane.client(timeout=3) as client:
+            r = client.get(f"/api/v1/nodes/{name}")
+    except httpx.HTTPError as exc:
+        return f"API server not answering: {exc}"
+    if r.status_code != 200:
+        return f"not registered ({r.status_code})"
+    conditions = (r.json().get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -54,6 +54,7 @@ def pod_exec(plane: ControlPlane, namespace: str, pod: str, command: list[str], 
     out = {STDOUT: bytearray(), STDERR: bytearray(), ERROR: bytearray()}
     deadline = time.monotonic() + timeout
     rejected = bytearray()
+    message = bytearray()  # wsproto hands a frame over in pieces as they arrive; the channel byte leads the message
     try:
         while time.monotonic() < deadline:
             data = conn.recv(65536)
@@ -65,9 +66,11 @@ def pod_exec(plane: ControlPlane, namespace: str, pod: str, command: list[str], 
                         raise AssertionError(f"exec {command} in {pod} refused: "
                                              f"{getattr(event, 'status_code', '')} {bytes(rejected)[:500]!r}")
                 elif isinstance(event, BytesMessage | TextMessage):
-                    payload = event.data if isinstance(event.data, bytes) else event.data.encode()
-                    if payload:
-                        out.setdefault(payload[0], bytearray()).extend(payload[1:])
+                    message += event.data if isinstance(event.data, bytes) else event.data.encode()
+                    if event.message_finished:
+                        if message:
+                            out.setdefault(message[0], bytearray()).extend(message[1:])
+                        message = bytearray()
                 elif isinstance(event, CloseConnection):
                     return _result(out)
                 elif isinstance(event, AcceptConnection):

@@ -78,11 +78,13 @@ def stack_settings(sim: simulation.Simulation, cluster: str, tag: str = TAG) -> 
         "redisStorageClass": STORAGE_CLASS, "redisImage": redis_image(sim),
         # What the other cluster's pods dial for this cluster's API (the relay in their node's namespace).
         "dashboardApiServer": sim.in_cluster_api(cluster),
+        # "auto" exports only where api-gateway does not run; here it runs in both, and ctx1's reads ctx2.
+        "exportDashboardAccess": "true" if cluster == "ctx2" else "auto",
     }
 
 
 def redis_image(sim: simulation.Simulation) -> str:
-    return f"{sim.registry.repository('redis')}:{catalog.REDIS.image.rpartition(':')[2]}"
+    return images.redis_reference(sim.registry)
 
 
 def build_and_push(engine: images.DockerEngine, sim: simulation.Simulation) -> dict[str, str]:
@@ -93,9 +95,7 @@ def build_and_push(engine: images.DockerEngine, sim: simulation.Simulation) -> d
     started = time.monotonic()
     tags = images.build_images(engine, image_builds(APPS, [], TAG, catalog.MOVIE_V2.version),
                                sim.registry.repository, say)
-    engine.docker("tag", catalog.REDIS.image, redis_image(sim))
-    tags["redis"] = redis_image(sim)
-    pushed = images.push_images(engine, tags, sim.registry, say)
+    pushed = images.push_images(engine, tags, sim.registry, say) + [images.push_redis(engine, sim.registry, say)]
     record_timing("realpods-build-push", time.monotonic() - started, f"{len(pushed)} images")
     return {p.reference.rpartition("/")[2]: p.digest for p in pushed}
 
@@ -123,10 +123,20 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, artifacts: Path,
         yield d
         for c in d.clusters.values():
             c.close()
+        # The tags made for this registry (127.0.0.1:<port>/...); the images stay under their other tags.
+        images.untag(engine, [f"{sim.registry.repository(app)}:{tag}" for app in APPS for tag in (TAG, CHANGED_TAG)]
+                     + [redis_image(sim)])
     record_timing("realpods-module", time.monotonic() - suite_started, note="sim up + build/push + ups + checks")
 
 
 def test_every_pod_runs_on_the_real_node_and_is_ready(deployment: RealDeployment) -> None:
+    report = simulation.status(deployment.sim.directory)  # `theater sim status`
+    for cluster in catalog.CLUSTERS:
+        shown = report["clusters"][cluster]["real_node"]
+        assert shown["name"] == f"{cluster}-real-1" and shown["ready"] is True, shown
+        assert {"containerd", "kubelet", "kube-proxy", "coredns"} <= set(shown["processes"]), shown
+        labels = deployment.clusters[cluster].nodes()[shown["name"]]["metadata"]["labels"]
+        assert labels[catalog.CLUSTER_LABEL] == cluster, labels  # like the kwok nodes
     for cluster in catalog.CLUSTERS:
         node = deployment.sim.nodes[cluster]
         pods = deployment.app_pods(cluster)
@@ -231,8 +241,11 @@ def test_logs_and_exec_go_through_the_kubelet(deployment: RealDeployment) -> Non
     pod = deployment.pod("ctx2", catalog.MOVIE.name)
     logs = pod_logs(plane, NS, pod)
     assert logs.strip(), "the container wrote no log"
-    assert pod_exec(plane, NS, pod, ["sh", "-c", "echo out; echo err >&2; exit 7"]) .__dict__ == {
+    assert pod_exec(plane, NS, pod, ["sh", "-c", "echo out; echo err >&2; exit 7"]).__dict__ == {
         "code": 7, "stdout": "out\n", "stderr": "err\n"}
+    # Output larger than one WebSocket frame arrives whole (the frames come in pieces).
+    big = pod_exec(plane, NS, pod, ["python", "-c", "print('x' * 300000)"]).check()
+    assert big == "x" * 300000 + "\n", len(big)
 
 
 def test_pod_traffic_stays_in_the_sims_namespaces(deployment: RealDeployment) -> None:
