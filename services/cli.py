@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             description=tools.__doc__.splitlines()[0]))
     simulation.add_arguments(commands.add_parser("sim", help="모의 클러스터 두 개(ctx1, ctx2)로 배포 리허설",
                                                  description=simulation.__doc__.splitlines()[0]))
-    images.add_arguments(commands.add_parser("images", help="build and push the images (no Docker Hub needed)",
+    images.add_arguments(commands.add_parser("images", help="이미지 빌드·푸시 (Docker Hub 불필요)",
                                              description=images.__doc__.splitlines()[0]))
     for name, text in CHECKLIST.items():  # they parse their own options (checklist/<name>.py)
         commands.add_parser(name, help=text, add_help=False)

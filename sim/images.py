@@ -566,15 +566,15 @@ def push_redis(engine: DockerEngine, registry, say: Say = print) -> Pushed:  # n
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
-    b = sub.add_parser("build", help="stand-in base images and the service images, in the local engine")
-    p = sub.add_parser("push", help="build, then push to the simulation's registry")
-    p.add_argument("--dir", type=Path, default=Path(".theater") / "sim", help="simulation directory")
+    b = sub.add_parser("build", help="대역 베이스 이미지와 서비스 이미지를 로컬 엔진에 빌드")
+    p = sub.add_parser("push", help="빌드한 뒤 시뮬레이션의 레지스트리에 푸시")
+    p.add_argument("--dir", type=Path, default=Path(".theater") / "sim", help="시뮬레이션 디렉터리 (기본 %(default)s)")
     for s in (b, p):
-        s.add_argument("--tag", default=catalog.DEFAULT_VERSION, help="imageTag (default %(default)s)")
-        s.add_argument("--v2-tag", default=catalog.MOVIE_V2.version, help="v2ImageTag (default %(default)s)")
+        s.add_argument("--tag", default=catalog.DEFAULT_VERSION, help="imageTag (기본 %(default)s)")
+        s.add_argument("--v2-tag", default=catalog.MOVIE_V2.version, help="v2ImageTag (기본 %(default)s)")
         s.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE",
-                       help="extra build argument (UV_IMAGE, EXTRA_CA_PEM, UV_DEFAULT_INDEX: see services/Dockerfile)")
-    e = sub.add_parser("engine", help="the Docker engine the image commands use")
+                       help="추가 빌드 인자 (PYTHON_IMAGE, UV_IMAGE, EXTRA_CA_PEM, PACKAGE_INDEX: services/Dockerfile 참고)")
+    e = sub.add_parser("engine", help="이미지 명령이 쓰는 Docker 엔진")
     e.add_argument("what", choices=["start", "stop", "status"])
 
 

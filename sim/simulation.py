@@ -328,16 +328,16 @@ def _node_ready(plane: ControlPlane, name: str) -> bool | str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
-    u = sub.add_parser("up", help="start ctx1 and ctx2")
-    u.add_argument("--istio", default="current", choices=["current", "1.20.0"], help="Istio CRD release")
-    u.add_argument("--nodes", type=int, default=2, help="fake nodes per cluster (default 2)")
+    u = sub.add_parser("up", help="ctx1, ctx2 시작")
+    u.add_argument("--istio", default="current", choices=["current", "1.20.0"], help="Istio CRD 릴리스 (기본 %(default)s)")
+    u.add_argument("--nodes", type=int, default=2, help="클러스터마다 kwok(가짜) 노드 수 (기본 %(default)s)")
     u.add_argument("--real-nodes", type=int, default=1, choices=[0, 1],
-                   help="real nodes per cluster (containerd + kubelet; default 1, 0 for kwok only)")
+                   help="클러스터마다 실제 노드 수 (containerd + kubelet; 기본 %(default)s, 0 이면 kwok 만)")
     u.add_argument("--unlabelled", action="append", default=[], metavar="CLUSTER",
-                   help="leave this cluster's nodes without the cluster-name label")
-    for p in (u, sub.add_parser("down", help="stop everything and remove the directory"),
-              sub.add_parser("status", help="what runs")):
-        p.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=f"state directory (default {DEFAULT_DIR})")
+                   help="이 클러스터의 노드에 cluster-name 레이블을 붙이지 않음")
+    for p in (u, sub.add_parser("down", help="모두 멈추고 디렉터리 삭제"),
+              sub.add_parser("status", help="무엇이 돌고 있나")):
+        p.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=f"상태 디렉터리 (기본 {DEFAULT_DIR})")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -413,10 +413,10 @@ def version_of(binary: str, path: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
-    b = sub.add_parser("build", help="build whatever is missing")
-    b.add_argument("--only", action="append", choices=sorted(load_versions()), help="build only this tool")
-    sub.add_parser("status", help="where each binary comes from, and its version")
-    sub.add_parser("env", help="print an export PATH line")
+    b = sub.add_parser("build", help="없는 것만 빌드")
+    b.add_argument("--only", action="append", choices=sorted(load_versions()), help="이 도구만 빌드")
+    sub.add_parser("status", help="각 바이너리의 위치와 버전")
+    sub.add_parser("env", help="export PATH 줄 출력")
 
 
 def main(args: argparse.Namespace) -> int:
