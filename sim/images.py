@@ -621,10 +621,37 @@ def main(args: argparse.Namespace) -> int:
         out.write_text(json.dumps({p.key: {"reference": p.reference, "digest": p.digest, "image": p.by_digest}
                                    for p in pushed}, indent=2))
         say(f"digests written to {out}")
+        print(stack_commands(args.dir, registry, pushed[-1].reference))
         return 0
     except ImageError as exc:
         print(f"theater images: {exc}", file=sys.stderr)
         return 1
+
+
+def stack_commands(directory: Path, registry, redis_reference: str) -> str:  # noqa: ANN001
+    """The `pulumi config set` lines that point both stacks at what was just pushed:
+    the sim's registry and its accounts, the Redis stand-in, and the address the
+    other cluster's pods dial for each cluster's API."""
+    from sim import node as node_mod  # noqa: PLC0415
+
+    slot = json.loads((directory / "state.json").read_text()).get("slot")
+    lines = ["", "# 두 스택을 이 레지스트리로 (docs/rehearsal.md):"]
+    for cluster in catalog.CLUSTERS:
+        flag = f"--stack {cluster}"
+        lines += [
+            f"pulumi config set theater-msa:buildImages false {flag}",
+            f"pulumi config set theater-msa:registry {registry.address} {flag}",
+            f"pulumi config set theater-msa:harborProject {registry.project} {flag}",
+            f"pulumi config set theater-msa:harborUsername {registry.admin.username} {flag}",
+            f"pulumi config set --secret theater-msa:harborPassword '{registry.admin.password}' {flag}",
+            f"pulumi config set theater-msa:pullUsername '{registry.robot.username}' {flag}",
+            f"pulumi config set --secret theater-msa:pullPassword '{registry.robot.password}' {flag}",
+            f"pulumi config set theater-msa:redisImage {redis_reference} {flag}",
+        ]
+        if slot is not None:  # real nodes: what the other cluster's pods dial for this cluster's API
+            api = f"https://{node_mod.api_address(slot, catalog.CLUSTERS.index(cluster))}:{node_mod.API_PORT}"
+            lines.append(f"pulumi config set theater-msa:dashboardApiServer {api} {flag}")
+    return "\n".join(lines)
 
 
 def _sim_registry(directory: Path):  # noqa: ANN202

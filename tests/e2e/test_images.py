@@ -242,3 +242,9 @@ def test_the_push_command_uses_the_simulation_registry_and_writes_the_digests(
         assert written[key]["digest"] == item.digest and written[key]["image"] == item.by_digest
     assert written["redis"]["reference"] == images.redis_reference(registry)
     assert "pushed" in r.stdout  # progress was shown
+    # The settings that point both stacks at what was pushed, ready to paste.
+    for cluster in ("ctx1", "ctx2"):
+        assert f"pulumi config set theater-msa:registry {registry.address} --stack {cluster}" in r.stdout
+        assert (f"pulumi config set --secret theater-msa:pullPassword '{registry.robot.password}' --stack {cluster}"
+                in r.stdout)
+        assert f"theater-msa:redisImage {images.redis_reference(registry)} --stack {cluster}" in r.stdout
