@@ -32,6 +32,8 @@ from infra.setting_objects import PROJECT
 from infra.settings import StackConfig
 from services import catalog
 
+# The checkout's project; under the engine the project is where Pulumi.yaml is
+# (pulumi.get_root_directory()), which need not be where this package was imported from.
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 T = TypeVar("T")
@@ -234,10 +236,24 @@ def lesson_sync_problem(stack: str, mine: dict, root: Path = PROJECT_DIR) -> str
     return None
 
 
+def project_dir() -> Path:
+    """Where Pulumi.yaml and the stack files are: the engine's project root
+    (set by the official language host), else the first folder up from the
+    working directory that holds Pulumi.yaml (the engine runs the program in
+    `main:`, infra/, and the host of `theater sim` sets no root), else this checkout."""
+    root = pulumi.get_root_directory()
+    if root and (Path(root) / "Pulumi.yaml").is_file():
+        return Path(root)
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "Pulumi.yaml").is_file():
+            return folder
+    return PROJECT_DIR
+
+
 def check_lesson_sync(cfg: StackConfig) -> None:
     config = pulumi.Config(PROJECT)
     mine = {key: config.get(key) for key in lesson_sync.SHARED}
-    problem = lesson_sync_problem(pulumi.get_stack(), mine)
+    problem = lesson_sync_problem(pulumi.get_stack(), mine, project_dir())
     if problem:
         raise ConfigError(problem)
 

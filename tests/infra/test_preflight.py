@@ -173,3 +173,20 @@ def test_the_committed_stacks_agree() -> None:
     ctx2 = lesson_sync.stack_file_values(preflight.PROJECT_DIR, "ctx2")
     assert ctx1 is not None and ctx2 is not None
     assert lesson_sync.differences(ctx1, ctx2) == []
+
+
+def test_the_stack_files_are_read_where_the_engine_runs_the_project(tmp_path, monkeypatch) -> None:
+    """The installed `infra` package need not sit in the project the CLI runs
+    (the e2e copies the project; the editable install points at the checkout)."""
+    write_stack(tmp_path, "ctx2")
+    (tmp_path / "Pulumi.yaml").write_text("name: theater-msa\n")
+    # The engine runs the program in `main:` (infra/); the host of `theater sim` sets no root.
+    (tmp_path / "infra").mkdir()
+    monkeypatch.setattr(preflight.pulumi, "get_root_directory", lambda: None)
+    monkeypatch.chdir(tmp_path / "infra")
+    assert preflight.project_dir() == tmp_path
+    monkeypatch.setattr(preflight.pulumi, "get_root_directory", lambda: str(tmp_path / "infra"))
+    assert preflight.project_dir() == tmp_path
+    monkeypatch.setattr(preflight.pulumi, "get_root_directory", lambda: str(tmp_path))
+    monkeypatch.chdir("/")
+    assert preflight.project_dir() == tmp_path
