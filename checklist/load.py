@@ -30,6 +30,7 @@ from typing import TextIO
 
 import httpx
 
+from checklist.password import demo_auth
 from checklist.stack import PROJECT, REPO_ROOT, StackError, read
 from infra.setting_objects import SettingError, parse_overrides
 from services.catalog import LOAD_NAME_PREFIX
@@ -120,6 +121,10 @@ class Load:
         try:
             # Named with catalog.LOAD_NAME_PREFIX: the web page hides them (and their bookings).
             r = await client.post("/users/", json={"name": f"{LOAD_NAME_PREFIX}{tag}", "email": f"load-{tag}@example.com"})
+            if r.status_code == 401:
+                raise LoadError(f"{self.plan.url} asks for the demo password (theater-msa:demoPassword): "
+                                "run with DEMO_PASSWORD=<password> in the environment"
+                                + (" (the one given was refused)" if demo_auth() else ""))
             if r.status_code != 201:
                 raise LoadError(f"POST {self.plan.url}/users/ answered {r.status_code}: {r.text[:200]}")
             self.user = r.json()
@@ -180,7 +185,7 @@ class Load:
     async def run(self) -> dict:
         limits = httpx.Limits(max_connections=self.plan.concurrency, max_keepalive_connections=self.plan.concurrency)
         async with httpx.AsyncClient(base_url=self.plan.url, timeout=self.plan.timeout, limits=limits,
-                                     trust_env=False) as client:
+                                     trust_env=False, auth=demo_auth()) as client:
             await self.setup(client)
             ops = [op for op in OPS if self.plan.mix[op] > 0]
             weights = [self.plan.mix[op] for op in ops]

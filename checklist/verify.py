@@ -38,6 +38,7 @@ import httpx
 
 from checklist import kube, telemetry
 from checklist.doctor import ISTIO_NS, add_common_arguments, finish, parse_set
+from checklist.password import demo_auth
 from checklist.report import Report, Result, failed, passed, skipped
 from checklist.stack import REPO_ROOT, StackError, StackSettings, read
 from services import catalog
@@ -147,7 +148,7 @@ class Verify:
         self.stacks: dict[str, StackSettings] = {}
         self.clusters: dict[str, kube.Cluster] = {}
         self.unreachable: dict[str, str] = {}
-        self.http = httpx.Client(timeout=options.timeout, trust_env=False, follow_redirects=False)
+        self.http = httpx.Client(timeout=options.timeout, trust_env=False, follow_redirects=False, auth=demo_auth())
 
     @property
     def ingress(self) -> StackSettings:

@@ -127,7 +127,8 @@ def build() -> None:
     if gateway_here:
         remote = cfg.other_clusters[0] if cfg.other_clusters else ""
         gateway = gateway_pod(
-            GatewayPodArgs(ui_files or {}, remote, cfg.remote_status_stack, accounts[catalog.GATEWAY.name]), provider, in_ns
+            GatewayPodArgs(ui_files or {}, remote, cfg.remote_status_stack, accounts[catalog.GATEWAY.name],
+                           cfg.demo_password), provider, in_ns
         )
 
     for name, spec in catalog.SERVICES.items():

@@ -114,6 +114,7 @@ class StackConfig(pydantic.BaseModel):
     harbor_password: Secret = setting(key="harborPassword", secret=True, example="<password>", description="Registry password (secret, never committed): pulumi config set --secret theater-msa:harborPassword <password>. The CLI asks for it on every stack. The cluster also pulls with it unless pullPassword is set; with buildImages false and imagePullSecret false (or pullPassword set) any value will do.")
     image_pull_secret: bool = setting(True, key="imagePullSecret", example="false", description="Create the kubernetes.io/dockerconfigjson Secret registry-pull from the registry credentials and list it in the imagePullSecrets of every ServiceAccount that runs a pod (Harbor projects are private unless marked public); false for a public project.")
     pull_username: str = setting("", key="pullUsername", description="Registry user the cluster pulls with, best a pull-only Harbor robot account (e.g. robot$theater-msa+pull); empty means harborUsername.")
+    demo_password: Secret = setting("", key="demoPassword", secret=True, example="<password>", description="Shared demo password: when set, api-gateway asks every browser and client for it (HTTP Basic, any user name) except on /healthz, /readyz and /metrics; pulumi config set --secret theater-msa:demoPassword <password>. Empty means the app is open to everyone who reaches its address.")
     pull_password: Secret = setting("", key="pullPassword", example="<robot-token>", description="Password or token of pullUsername; set it with pulumi config set --secret theater-msa:pullPassword <token>. Empty means harborPassword.")
     build_images: bool = setting(True, key="buildImages", example="false", description="Build and push the images of the services this stack deploys (false: use already-pushed <registry>/<project>/<service>:<imageTag>).")
     image_tag: str = setting(catalog.DEFAULT_VERSION, key="imageTag", example="v1", description="Tag given to built images, or the tag of pre-pushed images when buildImages is false (a sha256:... digest only when this stack deploys a single image: a digest names one image). Never latest.")
@@ -295,6 +296,7 @@ class StackConfig(pydantic.BaseModel):
             "registry": config.registry or f"harbor.{config.domain}",
             "pull_username": config.pull_username or config.harbor_username,
             "pull_password": pull_password,
+            "demo_password": config.demo_password if _given(config.demo_password) else None,
         })
 
     def _check_digests(self) -> None:

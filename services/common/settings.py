@@ -109,5 +109,6 @@ class Settings:
             k8s_timeout=float(env.get("K8S_TIMEOUT_SECONDS", "3")),
             status_cache_seconds=float(env.get("STATUS_CACHE_SECONDS", "2")),
             body_read_timeout=float(env.get("BODY_READ_TIMEOUT_SECONDS", "10")),
-            demo_password=env.get("DEMO_PASSWORD") or None,
+            # Blank means unset: a Secret made from `pulumi config set --secret theater-msa:demoPassword ""`.
+            demo_password=(env.get("DEMO_PASSWORD") or "").strip() or None,
         )

@@ -91,3 +91,24 @@ def test_mix_and_percentiles() -> None:
     assert percentile([0.3, 0.1, 0.2, 0.4], 50) == 0.2
     assert percentile(list(range(1, 101)), 99) == 99
     assert percentile([], 50) is None
+
+
+def test_the_demo_password_is_sent_from_the_environment(mesh_like, tmp_path: Path) -> None:
+    """A gateway with theater-msa:demoPassword: load sends DEMO_PASSWORD as HTTP
+    Basic; without it, one line names the setting and the variable."""
+    import os
+
+    from services import api_gateway
+    from services.launcher import LiveServer
+
+    peers = {n: mesh_like.servers[n].url for n in ("user-service", "movie-service", "booking-service")}
+    settings = mesh_like.settings("api-gateway", peers=peers, demo_password="class-2026")
+    with LiveServer(api_gateway.create_app(settings)) as gateway:
+        args = [*theater_command(), "load", "--url", gateway.url, "--rate", "10", "--duration", "2", "--json"]
+        env = {k: v for k, v in os.environ.items() if k != "DEMO_PASSWORD"}
+        done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=60,
+                              env={**env, "DEMO_PASSWORD": "class-2026"})
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["byOperation"]["bookings"]["statuses"].get("201", 0) > 0
+        refused = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+        assert refused.returncode == 1 and "DEMO_PASSWORD" in refused.stderr and "Traceback" not in refused.stderr

@@ -59,3 +59,5 @@ def test_no_password_means_open(session_stack: dict[str, str], redis_url: str) -
         assert httpx.get(gw.url + "/users/").status_code == 200
     assert Settings.from_env("api-gateway", {}).demo_password is None
     assert Settings.from_env("api-gateway", {"DEMO_PASSWORD": "x"}).demo_password == "x"
+    # A blank secret (the program cannot look inside a Pulumi secret) leaves the app open.
+    assert Settings.from_env("api-gateway", {"DEMO_PASSWORD": " \n"}).demo_password is None
