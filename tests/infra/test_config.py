@@ -30,6 +30,16 @@ def test_pulumi_yaml_declares_every_setting():
             assert decl["items"]["type"] == "string"
 
 
+def test_only_required_settings_are_declared_secret():
+    """The engine refuses to run a stack in which a `secret: true` key is not
+    set encrypted, default or not ("configuration key 'demoPassword' must be
+    encrypted as it's secret", seen in the e2e). An optional secret is read as
+    a secret by the program (its type) without being declared one."""
+    for key, spec in pulumi_yaml_config_block().items():
+        if spec.get("secret"):
+            assert "default" not in spec, f"{key}: optional, so it must not be declared secret: true"
+
+
 def test_stack_files():
     for stack in ("ctx1", "ctx2"):
         cfg = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
