@@ -47,7 +47,9 @@ class Workspace:
     logs: Path
 
     @classmethod
-    def create(cls, base: Path, kubeconfig: Path, logs: Path) -> Workspace:
+    def create(cls, base: Path, kubeconfig: Path, logs: Path, state: Path | None = None) -> Workspace:
+        """`state`: a file backend to share with another Workspace (stack references
+        between them work); by default one of its own under `base`."""
         project = base / "project"
         project.mkdir(parents=True)
         for name in PROJECT_FILES:
@@ -60,8 +62,10 @@ class Workspace:
         ws = cls(project, home, kubeconfig, logs)
         # The README's `pulumi login --local` is `file://~`, and the CLI takes ~ from the OS user
         # database, not $HOME: it would share /root/.pulumi between runs. Same file backend, own folder.
-        (base / "state").mkdir()
-        ws.run("login", f"file://{base / 'state'}")
+        if state is None:
+            state = base / "state"
+        state.mkdir(exist_ok=True)
+        ws.run("login", f"file://{state}")
         return ws
 
     def env(self) -> dict[str, str]:

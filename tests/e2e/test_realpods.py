@@ -45,7 +45,11 @@ def say(message: str) -> None:
 @dataclass
 class RealDeployment:
     sim: simulation.Simulation
-    ws: Workspace
+    # One project copy per stack, on one file backend: this test places a whole
+    # flow in each cluster, two placements that a real mesh must not have (the
+    # preflight refuses stack files that disagree on placement when both are in
+    # one project; lesson_sync).
+    workspaces: dict[str, Workspace]
     clusters: dict[str, Cluster]
     digests: dict[str, str] = field(default_factory=dict)  # "<service>:<tag>" -> sha256:...
     engine: images.DockerEngine | None = None
@@ -108,16 +112,23 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, artifacts: Path,
         engine = images.DockerEngine()
         engine.ensure(say)
         digests = build_and_push(engine, sim)
-        ws = Workspace.create(tmp_path_factory.mktemp("pulumi"), sim.kubeconfig, artifacts / "realpods")
+        state = tmp_path_factory.mktemp("pulumi-state")
+        workspaces = {}
         for cluster in catalog.CLUSTERS:
+            ws = workspaces[cluster] = Workspace.create(tmp_path_factory.mktemp(f"pulumi-{cluster}"), sim.kubeconfig,
+                                                        artifacts / "realpods", state=state)
+            for other in catalog.CLUSTERS:  # this copy holds one stack only
+                if other != cluster:
+                    (ws.project / f"Pulumi.{other}.yaml").unlink()
             ws.init_stack(cluster, stack_settings(sim, cluster),
                           {"harborPassword": sim.registry.admin.password, "pullPassword": sim.registry.robot.password})
         # ctx2 first, so ctx1's gateway can read ctx2's dashboard kubeconfig (remoteStatusStack) in one up.
-        ws.run("config", "set", "theater-msa:remoteStatusStack", "organization/theater-msa/ctx2", "--stack", "ctx1")
-        d = RealDeployment(sim, ws, {name: Cluster(plane) for name, plane in sim.planes.items()}, digests, engine)
+        workspaces["ctx1"].run("config", "set", "theater-msa:remoteStatusStack", "organization/theater-msa/ctx2",
+                               "--stack", "ctx1")
+        d = RealDeployment(sim, workspaces, {name: Cluster(plane) for name, plane in sim.planes.items()}, digests, engine)
         for stack in ("ctx2", "ctx1"):
             started = time.monotonic()
-            ws.up(stack)
+            workspaces[stack].up(stack)
             record_timing(f"realpods-up-{stack}", time.monotonic() - started,
                           note="first pulumi up with real pods (provider waits for Ready)")
         yield d
@@ -311,9 +322,9 @@ def test_a_changed_image_rolls_the_pods_to_the_new_digest(deployment: RealDeploy
         tags[app] = f"{repo}:{CHANGED_TAG}"
     new = {p.key: p.digest for p in images.push_images(engine, tags, sim.registry, say)}
     old_pods = {p["metadata"]["name"] for p in deployment.app_pods("ctx1")}
-    deployment.ws.run("config", "set", "theater-msa:imageTag", CHANGED_TAG, "--stack", "ctx1")
+    deployment.workspaces["ctx1"].run("config", "set", "theater-msa:imageTag", CHANGED_TAG, "--stack", "ctx1")
     started = time.monotonic()
-    deployment.ws.up("ctx1")
+    deployment.workspaces["ctx1"].up("ctx1")
     record_timing("realpods-up-ctx1-rollout", time.monotonic() - started, note="new image digest: rolling update")
     for app in APPS:
         pods = deployment.app_pods("ctx1", app)
@@ -327,7 +338,7 @@ def test_a_changed_image_rolls_the_pods_to_the_new_digest(deployment: RealDeploy
 def test_destroy_leaves_nothing_running(deployment: RealDeployment) -> None:
     for stack in ("ctx1", "ctx2"):
         started = time.monotonic()
-        deployment.ws.run("destroy", "--stack", stack, "--yes", label=f"destroy-{stack}")
+        deployment.workspaces[stack].run("destroy", "--stack", stack, "--yes", label=f"destroy-{stack}")
         record_timing(f"realpods-destroy-{stack}", time.monotonic() - started)
     for cluster in catalog.CLUSTERS:
         c = deployment.clusters[cluster]
