@@ -43,23 +43,46 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise CertError(f"openssl {args[0]} failed: {result.stderr.strip()}")
 
 
-def _sign(directory: Path, name: str, subject: str, extensions: str) -> None:
+_EC_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+
+
+def make_ca(directory: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed ECDSA P-256 CA in directory: (ca.crt, ca.key)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _openssl("req", "-x509", *_EC_KEY, "-keyout", "ca.key", "-out", "ca.crt",
+             "-days", "30", "-subj", f"/CN={name}", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature", cwd=directory)
+    (directory / "ca.key").chmod(0o600)
+    return directory / "ca.crt", directory / "ca.key"
+
+
+def _sign(directory: Path, name: str, subject: str, extensions: str,
+          ca: tuple[Path, Path] | None = None) -> tuple[Path, Path]:
+    """<name>.crt/.key in directory, signed by ca (default: the ca.crt/ca.key there)."""
+    ca_crt, ca_key = ca or (directory / "ca.crt", directory / "ca.key")
     (directory / f"{name}.ext").write_text(extensions)
-    _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", f"{name}.key",
+    _openssl("req", "-new", *_EC_KEY, "-keyout", f"{name}.key",
              "-subj", subject, "-out", f"{name}.csr", cwd=directory)
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-             "-days", "30", "-sha256", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=directory)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial",
+             "-CAserial", "ca.srl", "-days", "30", "-sha256", "-extfile", f"{name}.ext", "-out", f"{name}.crt",
+             cwd=directory)
+    for leftover in [f"{name}.csr", f"{name}.ext", "ca.srl"]:
+        (directory / leftover).unlink(missing_ok=True)
+    (directory / f"{name}.key").chmod(0o600)
+    return directory / f"{name}.crt", directory / f"{name}.key"
+
+
+def server_cert(directory: Path, name: str, ca: tuple[Path, Path], sans: list[str]) -> tuple[Path, Path]:
+    """A serving certificate <name>.crt/.key in directory for `sans` (IP:..., DNS:...), signed by ca."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return _sign(directory, name, f"/CN={name}",
+                 f"subjectAltName={','.join(sans)}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n", ca)
 
 
 def make_pki(directory: Path, cluster: str, extra_ips: tuple[str, ...] = ()) -> ClusterPki:
     """extra_ips: more IP SANs of the API server, e.g. the `kubernetes` Service's
     ClusterIP and the address the real node's pods reach it at (sim/node.py)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", "ca.key", "-out", "ca.crt",
-             "-days", "30", "-subj", f"/CN={cluster}-sim-ca", "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature", cwd=directory)
+    make_ca(directory, f"{cluster}-sim-ca")
     sans = ",".join([
         "IP:127.0.0.1", *(f"IP:{ip}" for ip in extra_ips), "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
         "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local",
@@ -70,8 +93,6 @@ def make_pki(directory: Path, cluster: str, extra_ips: tuple[str, ...] = ()) -> 
           "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n")
     _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "sa.key", cwd=directory)
     _openssl("ec", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=directory)
-    for leftover in ["server.csr", "admin.csr", "server.ext", "admin.ext", "ca.srl"]:
-        (directory / leftover).unlink(missing_ok=True)
     return load_pki(directory)
 
 
@@ -80,10 +101,7 @@ def client_cert(pki: ClusterPki, name: str, common_name: str, organization: str 
     (O=system:nodes, CN=system:node:NAME). Returns (crt, key) next to the CA."""
     directory = pki.ca_crt.parent
     subject = (f"/O={organization}" if organization else "") + f"/CN={common_name}"
-    _sign(directory, name, subject, "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n")
-    for leftover in [f"{name}.csr", f"{name}.ext", "ca.srl"]:
-        (directory / leftover).unlink(missing_ok=True)
-    return directory / f"{name}.crt", directory / f"{name}.key"
+    return _sign(directory, name, subject, "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n")
 
 
 def load_pki(directory: Path) -> ClusterPki:

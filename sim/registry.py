@@ -29,7 +29,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -37,6 +36,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
+
+from sim.certs import CertError, make_ca, server_cert
+from sim.controlplane import free_port
 
 BINARY = "docker-registry"
 ADMIN_USER = "admin"
@@ -53,12 +55,6 @@ class Credentials:
     password: str
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _run(argv: list[str], *, stdin: str | None = None, what: str) -> str:
     if shutil.which(argv[0]) is None:
         raise RegistryError(f"{argv[0]} is not on PATH ({what}; apt-get install {_PACKAGE.get(argv[0], argv[0])})")
@@ -68,35 +64,7 @@ def _run(argv: list[str], *, stdin: str | None = None, what: str) -> str:
     return result.stdout
 
 
-_PACKAGE = {"htpasswd": "apache2-utils", "openssl": "openssl", BINARY: "docker-registry"}
-
-
-def make_ca(directory: Path, name: str) -> tuple[Path, Path]:
-    """A self-signed ECDSA P-256 CA in directory: (ca.crt, ca.key)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    crt, key = directory / "ca.crt", directory / "ca.key"
-    _run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-          "-keyout", str(key), "-out", str(crt), "-days", "30", "-subj", f"/CN={name}",
-          "-addext", "basicConstraints=critical,CA:TRUE",
-          "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"], what="creating a CA")
-    key.chmod(0o600)
-    return crt, key
-
-
-def sign_server_cert(directory: Path, name: str, ca: tuple[Path, Path], sans: list[str]) -> tuple[Path, Path]:
-    """A serving certificate <name>.crt/.key in directory for `sans` (IP:..., DNS:...), signed by ca."""
-    directory.mkdir(parents=True, exist_ok=True)
-    crt, key, csr, ext = (directory / f"{name}.{s}" for s in ("crt", "key", "csr", "ext"))
-    ext.write_text(f"subjectAltName={','.join(sans)}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n")
-    _run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-          "-keyout", str(key), "-subj", f"/CN={name}", "-out", str(csr)], what="creating the registry key")
-    _run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
-          "-CAcreateserial", "-CAserial", str(directory / "ca.srl"), "-days", "30", "-sha256",
-          "-extfile", str(ext), "-out", str(crt)], what="signing the registry certificate")
-    for leftover in (csr, ext, directory / "ca.srl"):
-        leftover.unlink(missing_ok=True)
-    key.chmod(0o600)
-    return crt, key
+_PACKAGE = {"htpasswd": "apache2-utils", BINARY: "docker-registry"}
 
 
 def bcrypt_line(user: Credentials) -> str:
@@ -155,11 +123,14 @@ class Registry:
             raise RegistryError(f"{BINARY} is not on PATH (apt-get install docker-registry)")
         self.directory.mkdir(parents=True, exist_ok=True)
         if not self.port:
-            self.port = _free_port()
-        ca = self.ca or make_ca(self.directory / "ca", "theater-sim-registry-ca")
-        if ca[0].resolve() != self.ca_crt.resolve():
-            shutil.copyfile(ca[0], self.ca_crt)
-        sign_server_cert(self.directory / "tls", "registry", ca, ["IP:127.0.0.1", "DNS:localhost"])
+            self.port = free_port()
+        try:
+            ca = self.ca or make_ca(self.directory / "ca", "theater-sim-registry-ca")
+            if ca[0].resolve() != self.ca_crt.resolve():
+                shutil.copyfile(ca[0], self.ca_crt)
+            server_cert(self.directory / "tls", "registry", ca, ["IP:127.0.0.1", "DNS:localhost"])
+        except CertError as exc:
+            raise RegistryError(f"the registry's certificate: {exc}") from None
         self.admin = self.admin or Credentials(ADMIN_USER, secrets.token_urlsafe(18))
         self.robot = self.robot or Credentials(ROBOT_USER, secrets.token_urlsafe(18))
         htpasswd = self.directory / "htpasswd"

@@ -333,10 +333,10 @@ def test_in_cluster_status_reads_the_own_cluster_through_the_service_account(
     directory laid out as the kubelet mounts it, and KUBERNETES_SERVICE_HOST/PORT;
     the API server is a TLS stand-in whose certificate that ca.crt signs."""
     from services.status import sources
-    from sim.registry import make_ca, sign_server_cert
+    from sim.certs import make_ca, server_cert
 
     ca = make_ca(tmp_path / "ca", "test-cluster-ca")
-    cert, key = sign_server_cert(tmp_path / "tls", "apiserver", ca, ["IP:127.0.0.1"])
+    cert, key = server_cert(tmp_path / "tls", "apiserver", ca, ["IP:127.0.0.1"])
     one = fk.ctx1_cluster()
     sa_dir = service_account_dir(tmp_path / "serviceaccount", one.token, ca[0])
     with TlsLiveServer(one.app(), cert, key) as api:

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sim.registry import Credentials, Registry, RegistryError, make_ca
+from sim.certs import make_ca
+from sim.registry import Credentials, Registry, RegistryError
 
 MISSING = [p for p in ("docker-registry", "htpasswd", "openssl") if shutil.which(p) is None]
 pytestmark = pytest.mark.skipif(bool(MISSING) and os.environ.get("CI") != "true",
