@@ -611,7 +611,11 @@ def pause_image_tar() -> Path:
     if tar.is_file():
         return tar
     out.mkdir(parents=True, exist_ok=True)
-    source = _module_file(kube.module, kube.version, "build/pause/linux/pause.c")
+    try:  # the module `theater tools build` already downloaded: no network when it did
+        source = Path(tools.module_dir(kube.module, kube.version, out, out / "download.log", tools.go_env())["Dir"])
+    except tools.ToolError as exc:
+        raise NodeError(f"cannot find Kubernetes' pause.c: {exc}") from None
+    source /= "build/pause/linux/pause.c"
     binary = out / "pause"
     _run(["gcc", "-Os", "-Wall", "-Werror", "-static", "-DVERSION=v3.9-theater", "-o", str(binary), str(source)],
          "compiling the pause container (apt-get install gcc libc6-dev)")
@@ -621,16 +625,6 @@ def pause_image_tar() -> Path:
     tmp.write_bytes(oci_archive(PAUSE_IMAGE, layer, entrypoint=["/pause"], user="65535:65535"))
     tmp.rename(tar)
     return tar
-
-
-def _module_file(module: str, version: str, path: str) -> Path:
-    result = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"], capture_output=True, text=True,
-                            cwd="/", env={**os.environ, "GOFLAGS": "-mod=mod"})
-    try:
-        directory = Path(json.loads(result.stdout)["Dir"])
-    except (ValueError, KeyError) as exc:
-        raise NodeError(f"cannot find {module}@{version} in the Go module cache: {result.stderr.strip()}") from exc
-    return directory / path
 
 
 def layer_tar(files: dict[str, bytes]) -> bytes:

@@ -172,7 +172,7 @@ def _go(args: list[str], cwd: Path, log: Path, env: dict[str, str], *, quiet: bo
         raise ToolError(f"go {' '.join(args[:2])} failed in {cwd} (log: {log}):\n" + "\n".join(tail))
 
 
-def _go_env() -> dict[str, str]:
+def go_env() -> dict[str, str]:
     if shutil.which("go") is None:
         raise ToolError("the Go toolchain is not on PATH: install Go 1.24 or newer (https://go.dev/dl/)")
     env = dict(os.environ)
@@ -184,7 +184,7 @@ def _go_env() -> dict[str, str]:
     return env
 
 
-def _module_dir(module: str, version: str, cwd: Path, log: Path, env: dict[str, str]) -> dict:
+def module_dir(module: str, version: str, cwd: Path, log: Path, env: dict[str, str]) -> dict:
     with log.open("a") as out:
         result = subprocess.run(
             ["go", "mod", "download", "-json", f"{module}@{version}"],
@@ -212,7 +212,7 @@ def _replace_lines(replace: tuple[str, ...]) -> list[str]:
 def _staging_replaces(tool: Tool, cwd: Path, log: Path, env: dict[str, str]) -> tuple[str, ...]:
     """k8s.io/kubernetes replaces every k8s.io/<staging> module with ./staging/...:
     repeat them with the published v0.<minor>.<patch>."""
-    info = _module_dir(tool.module, tool.version, cwd, log, env)
+    info = module_dir(tool.module, tool.version, cwd, log, env)
     staging = tool.extra["staging_version"]
     mods = []
     for line in Path(info["GoMod"]).read_text().splitlines():
@@ -291,7 +291,7 @@ def _coredns_main(packages: list[str]) -> str:
 def _prepare_provider(tool: Tool, work: Path, log: Path, env: dict[str, str]) -> list[str]:
     """Copy the provider's module out of the cache, write its embed files and download its dependencies.
     Returns the `go build` arguments (run in work/src)."""
-    info = _module_dir(tool.module, tool.version, work, log, env)
+    info = module_dir(tool.module, tool.version, work, log, env)
     src = work / "src"
     if src.exists():
         shutil.rmtree(src, onerror=lambda f, p, e: (os.chmod(p, stat.S_IWRITE | stat.S_IREAD | stat.S_IEXEC), f(p)))
@@ -363,7 +363,7 @@ def build(tools: dict[str, Tool] | None = None, *, only: list[str] | None = None
         if tool not in todo:
             where = tool_dir(tool) if _complete(tool) else "PATH"
             print(f"[tools] {tool.key}: ready ({where})", flush=True)
-    env = _go_env() if todo else {}
+    env = go_env() if todo else {}
     # Downloads are network-bound and compiling is CPU-bound: a background
     # thread fetches each tool's modules, in order, while the tools before
     # it compile. The module cache takes concurrent go commands (it locks).
