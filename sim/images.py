@@ -604,9 +604,9 @@ def main(args: argparse.Namespace) -> int:
             else:
                 say(f"dockerd on {engine.socket}: {'answers' if engine.answers() else 'not running'}")
             return 0
-        registry = None
+        registry, slot = None, None
         if args.action == "push":
-            registry = _sim_registry(args.dir)
+            registry, slot = _sim_registry(args.dir)
         extra = _extra_args(args.build_arg)
         engine.ensure(say)
         StandIns(engine, say).ensure()
@@ -621,20 +621,19 @@ def main(args: argparse.Namespace) -> int:
         out.write_text(json.dumps({p.key: {"reference": p.reference, "digest": p.digest, "image": p.by_digest}
                                    for p in pushed}, indent=2))
         say(f"digests written to {out}")
-        print(stack_commands(args.dir, registry, pushed[-1].reference))
+        print(stack_commands(registry, slot, pushed[-1].reference))
         return 0
     except ImageError as exc:
         print(f"theater images: {exc}", file=sys.stderr)
         return 1
 
 
-def stack_commands(directory: Path, registry, redis_reference: str) -> str:  # noqa: ANN001
+def stack_commands(registry, slot: int | None, redis_reference: str) -> str:  # noqa: ANN001
     """The `pulumi config set` lines that point both stacks at what was just pushed:
-    the sim's registry and its accounts, the Redis stand-in, and the address the
-    other cluster's pods dial for each cluster's API."""
+    the sim's registry and its accounts, the Redis stand-in, and (with real nodes,
+    the sim's `slot`) the address the other cluster's pods dial for each cluster's API."""
     from sim import node as node_mod  # noqa: PLC0415
 
-    slot = json.loads((directory / "state.json").read_text()).get("slot")
     lines = ["", "# 두 스택을 이 레지스트리로 (docs/rehearsal.md):"]
     for cluster in catalog.CLUSTERS:
         flag = f"--stack {cluster}"
@@ -649,12 +648,12 @@ def stack_commands(directory: Path, registry, redis_reference: str) -> str:  # n
             f"pulumi config set theater-msa:redisImage {redis_reference} {flag}",
         ]
         if slot is not None:  # real nodes: what the other cluster's pods dial for this cluster's API
-            api = f"https://{node_mod.api_address(slot, catalog.CLUSTERS.index(cluster))}:{node_mod.API_PORT}"
-            lines.append(f"pulumi config set theater-msa:dashboardApiServer {api} {flag}")
+            lines.append(f"pulumi config set theater-msa:dashboardApiServer {node_mod.api_url(slot, cluster)} {flag}")
     return "\n".join(lines)
 
 
 def _sim_registry(directory: Path):  # noqa: ANN202
+    """The simulation's running registry, and its slot (None without real nodes)."""
     from sim.registry import Registry  # noqa: PLC0415
 
     state = directory / "state.json"
@@ -667,4 +666,4 @@ def _sim_registry(directory: Path):  # noqa: ANN202
     registry = Registry.from_state(data["registry"])
     if not registry.alive():
         raise ImageError(f"the simulation's registry (pid {registry.pid}) is not running: `theater sim down` and up")
-    return registry
+    return registry, data.get("slot")

@@ -65,6 +65,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from services import catalog
 from sim.certs import ClusterPki, client_cert
 
 SLOT_ROOT = Path(os.environ.get("THEATER_SIM_SLOTS", "/run/theater-sim"))
@@ -183,6 +184,11 @@ def node_directory(slot: int, cluster: str) -> Path:
 
 def api_address(slot: int, cluster_index: int) -> str:
     return f"10.201.{slot}.{128 + cluster_index}"
+
+
+def api_url(slot: int, cluster: str) -> str:
+    """The API server URL of `cluster` as the pods of both clusters reach it (a stack's dashboardApiServer)."""
+    return f"https://{api_address(slot, catalog.CLUSTERS.index(cluster))}:{API_PORT}"
 
 
 @dataclass

@@ -65,7 +65,7 @@ class Simulation:
         (a stack's dashboardApiServer); None without real nodes."""
         if self.slot is None:
             return None
-        return f"https://{node_mod.api_address(self.slot, catalog.CLUSTERS.index(cluster))}:{node_mod.API_PORT}"
+        return node_mod.api_url(self.slot, cluster)
 
     def save(self) -> None:
         data = {"istio": self.istio, "planes": [p.to_state() for p in self.planes.values()], "slot": self.slot,
