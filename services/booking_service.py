@@ -53,12 +53,12 @@ from services.booking_reconciler import MOVIES, USERS, Reconciler, release
 from services.common import deadline, idempotency
 from services.common import redis as redis_mod
 from services.common.app import ServiceApp, build_app, collection
-from services.common.body import REF_PATTERN, StrictModel, read_body, summary
+from services.common.body import REF_PATTERN, StrictModel, read_body
 from services.common.errors import ApiError, peer_unavailable
 from services.common.peers import Peers, http_client
 from services.common.responses import JSONResponse, loads
 from services.common.settings import Settings
-from services.common.query import page_params, ref_params
+from services.common.query import order_param, page_params, ref_params
 from services.common.store import Store, now_iso
 
 SERVICE = "booking-service"
@@ -298,7 +298,7 @@ class Bookings:
           422: {description: Bad limit, cursor, order, userId or movieId}
         """
         limit, cursor = page_params(request)
-        newest = _order_param(request)
+        newest = order_param(request)
         store = self.store
         refs = ref_params(request, ("userId", "movieId"))
         user_id, movie_id = refs["userId"], refs["movieId"]
@@ -351,15 +351,6 @@ class Bookings:
         if await release(self.peers, ledger, booking_id, record["movieId"], request.headers):
             return Response(status_code=204)
         return JSONResponse(view(record), status_code=202)
-
-
-def _order_param(request: Request) -> bool:
-    """`?order=`: True for newest first; oldest (the default) otherwise."""
-    order = request.query_params.get("order", "oldest")
-    if order not in ("oldest", "newest"):
-        fields = [{"field": "order", "reason": "invalid", "message": "must be oldest or newest"}]
-        raise ApiError(422, summary(fields), fields=fields)
-    return order == "newest"
 
 
 async def _newest_page(store: Store, index: str, limit: int, before: int | None) -> tuple[list[dict[str, Any]], str | None]:

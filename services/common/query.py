@@ -1,4 +1,4 @@
-"""Reading query strings: `?limit=` and `?cursor=` of a list, and ids of
+"""Reading query strings: `?limit=`, `?cursor=` and `?order=` of a list, and ids of
 other services' records used as filters. Anything malformed is a 422 that
 names each bad parameter (the same shape as a bad body, body.py)."""
 
@@ -57,3 +57,12 @@ def ref_params(request: Request, names: Sequence[str]) -> dict[str, str | None]:
     if bad:
         raise ApiError(422, summary(bad), fields=bad)
     return values
+
+
+def order_param(request: Request) -> bool:
+    """`?order=`: True for newest first; oldest (the default) otherwise; anything else is a 422."""
+    order = request.query_params.get("order", "oldest")
+    if order not in ("oldest", "newest"):
+        fields = [{"field": "order", "reason": "invalid", "message": "must be oldest or newest"}]
+        raise ApiError(422, summary(fields), fields=fields)
+    return order == "newest"
