@@ -148,7 +148,19 @@ def test_form_errors_are_korean_sentences_that_leave_when_fixed(local_app: str, 
         fill(page, {"booking-seats": "1"})
         expect(page.get_by_test_id("booking-error")).to_be_hidden()
 
-        # A user deleted by someone else after the page listed them.
+        # A user deleted by someone else after the page listed them. The page's
+        # 5 s refresh would drop the option, so its user list stays the one it
+        # had (as between two refreshes): the deletion is seen only by the POST.
+        listed = page.evaluate("() => [...document.querySelectorAll('[data-testid=booking-user] option')].map(o => o.value)")
+        assert gone["id"] in listed
+
+        def stale_users(route: Any) -> None:
+            answer = route.fetch()
+            body = answer.json()
+            body["items"] = [*body["items"], gone]
+            route.fulfill(response=answer, json=body)
+
+        page.route(lambda url: url.startswith(local_app + "/users/?"), stale_users)
         with httpx.Client(base_url=local_app, timeout=10) as api:
             assert api.delete(f"/users/{gone['id']}").status_code == 204
         fill(page, {**booking_ok, "booking-user": gone["id"]})
