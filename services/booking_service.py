@@ -56,7 +56,7 @@ from services.common.app import ServiceApp, build_app, collection
 from services.common.body import REF_PATTERN, StrictModel, read_body
 from services.common.errors import ApiError, peer_unavailable
 from services.common.peers import Peers, http_client
-from services.common.responses import JSONResponse, loads
+from services.common.responses import JSONResponse
 from services.common.settings import Settings
 from services.common.query import order_param, page_params, ref_params
 from services.common.store import Store, now_iso
@@ -310,11 +310,7 @@ class Bookings:
             index = store.index_by("movie", movie_id)
         else:
             index = store.index
-        if newest:
-            before = cursor if request.query_params.get("cursor") else None
-            items, next_cursor = await _newest_page(store, index, limit, before)
-            return JSONResponse({"items": [view(r) for r in items], "next": next_cursor})
-        page = await store.page(index, limit, cursor)
+        page = await store.page(index, limit, cursor, newest=newest)
         return JSONResponse({"items": [view(r) for r in page.items], "next": page.next})
 
     async def get_booking(self, request: Request) -> Response:
@@ -351,18 +347,6 @@ class Bookings:
         if await release(self.peers, ledger, booking_id, record["movieId"], request.headers):
             return Response(status_code=204)
         return JSONResponse(view(record), status_code=202)
-
-
-async def _newest_page(store: Store, index: str, limit: int, before: int | None) -> tuple[list[dict[str, Any]], str | None]:
-    """The page of `index` newest first: at most `limit` bookings scored
-    below `before` (all when None), and the cursor of the next page. One
-    ZRANGE ... REV LIMIT and one MGET: O(page), whatever the index holds."""
-    top = f"({before}" if before is not None else "+inf"
-    rows = await store.redis.execute("ZRANGE", index, top, "-inf", "BYSCORE", "REV", "LIMIT", 0, limit + 1, "WITHSCORES")
-    ids, scores = rows[0::2][:limit], rows[1::2][:limit]
-    raws = await store.redis.mget(store.record_key(i) for i in ids) if ids else []
-    next_cursor = str(int(float(scores[-1]))) if len(rows) > 2 * limit else None
-    return [loads(raw) for raw in raws if raw is not None], next_cursor
 
 
 def _peer_field(reply: Any, name: str) -> str | None:

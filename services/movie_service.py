@@ -59,7 +59,7 @@ from services.common.body import REF_PATTERN, TEXT_PATTERN, StrictModel, read_bo
 from services.common.errors import ApiError
 from services.common.responses import JSONResponse, loads
 from services.common.settings import Settings
-from services.common.query import page_params
+from services.common.query import order_param, page_params
 from services.common.store import ID_ALPHABET, ID_LENGTH, Store
 
 SERVICE = "movie-service"
@@ -291,19 +291,21 @@ class MovieEndpoints:
         return JSONResponse(movies.view(record, body.capacity), status_code=201)
 
     async def list_movies(self, request: Request) -> Response:
-        """List movies, oldest first.
+        """List movies, oldest first (or newest first).
         ---
         summary: List movies
         parameters:
           - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 50}}
           - {name: cursor, in: query, schema: {type: string}, description: "`next` of the previous page"}
+          - {name: order, in: query, schema: {type: string, enum: [oldest, newest], default: oldest}, description: "newest: the latest movies first (the web page's order); `next` then walks backwards"}
         responses:
           200: {description: "{items: [Movie], next: cursor or null}"}
-          422: {description: Bad limit or cursor}
+          422: {description: Bad limit, cursor or order}
         """
         limit, cursor = page_params(request)
+        newest = order_param(request)
         movies = self.movies
-        rows, next_cursor = await movies.store.page_values(movies.store.index, limit, cursor, (SEATS,))
+        rows, next_cursor = await movies.store.page_values(movies.store.index, limit, cursor, (SEATS,), newest=newest)
         items = [movies.view(loads(raw), int(seats or 0)) for raw, seats in rows if raw is not None]
         return JSONResponse({"items": items, "next": next_cursor})
 

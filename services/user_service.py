@@ -31,7 +31,7 @@ from services.common.body import EMAIL_PATTERN, TEXT_PATTERN, StrictModel, read_
 from services.common.errors import ApiError
 from services.common.responses import JSONResponse
 from services.common.settings import Settings
-from services.common.query import page_params
+from services.common.query import order_param, page_params
 from services.common.store import Conflict, Store, now_iso
 
 SERVICE = "user-service"
@@ -104,18 +104,19 @@ class Users:
         return JSONResponse(user, status_code=201)
 
     async def list_users(self, request: Request) -> Response:
-        """List users, oldest first.
+        """List users, oldest first (or newest first).
         ---
         summary: List users
         parameters:
           - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 50}}
           - {name: cursor, in: query, schema: {type: string}, description: "`next` of the previous page"}
+          - {name: order, in: query, schema: {type: string, enum: [oldest, newest], default: oldest}, description: "newest: the latest users first (the web page's order); `next` then walks backwards"}
         responses:
           200: {description: "{items: [User], next: cursor or null}"}
-          422: {description: Bad limit or cursor}
+          422: {description: Bad limit, cursor or order}
         """
         limit, cursor = page_params(request)
-        page = await self.store.page(None, limit, cursor)
+        page = await self.store.page(None, limit, cursor, newest=order_param(request))
         return JSONResponse(page.body())
 
     async def get_user(self, request: Request) -> Response:

@@ -17,8 +17,9 @@ MAX_LIMIT = 500
 CURSOR_PATTERN = r"^[0-9]{0,15}$"  # empty (`cursor=`): from the start, as when absent
 
 
-def page_params(request: Request) -> tuple[int, int]:
-    """`?limit=` (1-500, default 50) and `?cursor=`; anything else is a 422."""
+def page_params(request: Request) -> tuple[int, int | None]:
+    """`?limit=` (1-500, default 50) and `?cursor=` (None when absent or
+    empty: from the first record of the order); anything else is a 422."""
     fields = []
     raw_limit = request.query_params.get("limit")
     limit = DEFAULT_LIMIT
@@ -34,7 +35,7 @@ def page_params(request: Request) -> tuple[int, int]:
         else:
             limit = int(raw_limit)
     raw_cursor = request.query_params.get("cursor")
-    cursor = 0
+    cursor = None
     if raw_cursor is not None and raw_cursor != "":
         if not re.fullmatch(CURSOR_PATTERN, raw_cursor):
             fields.append({"field": "cursor", "reason": "bad_format", "message": "must be the `next` value of a previous page"})

@@ -77,13 +77,22 @@ return 1
 
 # A page in one round trip: the ids after the cursor in an index, then the
 # values of their records (and of extra keys per record) in one MGET.
-# KEYS: index   ARGV: cursor, limit, record key prefix, suffixes of extra keys
+# KEYS: index   ARGV: cursor, limit, record key prefix, order ('oldest' or
+# 'newest'), suffixes of extra keys. Oldest first walks up from after the
+# cursor; newest first walks down from below it ('' = from the top).
 # Returns {next cursor or '', then per id: record, extra values...}; a value
 # is nil when its key is gone. The record keys are computed from the ids, so
 # this needs one Redis server (what the app deploys), not Redis Cluster.
 _PAGE = """
 local limit = math.min(tonumber(ARGV[2]), %(cap)d)
-local rows = redis.call('ZRANGE', KEYS[1], '(' .. ARGV[1], '+inf', 'BYSCORE', 'LIMIT', 0, limit + 1, 'WITHSCORES')
+local rows
+if ARGV[4] == 'newest' then
+  local top = '+inf'
+  if ARGV[1] ~= '' then top = '(' .. ARGV[1] end
+  rows = redis.call('ZRANGE', KEYS[1], top, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, limit + 1, 'WITHSCORES')
+else
+  rows = redis.call('ZRANGE', KEYS[1], '(' .. ARGV[1], '+inf', 'BYSCORE', 'LIMIT', 0, limit + 1, 'WITHSCORES')
+end
 local n = #rows / 2
 local out = {''}
 if n > limit then
@@ -94,7 +103,7 @@ local keys = {}
 for i = 1, n do
   local key = ARGV[3] .. ':' .. rows[2 * i - 1]
   keys[#keys + 1] = key
-  for j = 4, #ARGV do keys[#keys + 1] = key .. ARGV[j] end
+  for j = 5, #ARGV do keys[#keys + 1] = key .. ARGV[j] end
 end
 if #keys > 0 then
   local values = redis.call('MGET', unpack(keys))
@@ -262,20 +271,24 @@ class Store:
         return await self.redis.hget(self.unique_key(field), value)
 
     async def page_values(
-        self, index: str, limit: int, cursor: int, suffixes: Sequence[str] = ()
+        self, index: str, limit: int, cursor: int | None, suffixes: Sequence[str] = (), *, newest: bool = False
     ) -> tuple[list[list[str | None]], str | None]:
-        """The records after `cursor` in `index`, oldest first, each as
-        [raw record, value of `<record key><suffix>` for each suffix...],
-        and the next cursor: one round trip (a script doing the ZRANGE and
-        the MGET), so a page costs about what a single read does."""
-        reply = await self._page(keys=[index], args=[cursor, limit, self.prefix, *suffixes])
+        """The records after `cursor` in `index`, oldest first (or, with
+        `newest`, those before it, newest first; None = from the newest),
+        each as [raw record, value of `<record key><suffix>` for each
+        suffix...], and the next cursor: one round trip (a script doing the
+        ZRANGE and the MGET), so a page costs about what a single read does."""
+        start = "" if cursor is None else cursor
+        if not newest and cursor is None:
+            start = 0
+        reply = await self._page(keys=[index], args=[start, limit, self.prefix, "newest" if newest else "oldest", *suffixes])
         width = 1 + len(suffixes)
         values = reply[1:]
         groups = [values[i : i + width] for i in range(0, len(values), width)]
         return groups, (str(int(float(reply[0]))) if reply[0] else None)
 
-    async def page(self, index: str | None, limit: int, cursor: int) -> Page:
-        groups, next_cursor = await self.page_values(index or self.index, limit, cursor)
+    async def page(self, index: str | None, limit: int, cursor: int | None, *, newest: bool = False) -> Page:
+        groups, next_cursor = await self.page_values(index or self.index, limit, cursor, newest=newest)
         return Page([loads(raw) for raw, in groups if raw is not None], next_cursor)
 
 

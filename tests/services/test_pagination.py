@@ -97,3 +97,29 @@ def test_bookings_newest_first(stack: Stack, redis_client: redis.Redis) -> None:
     assert stats["cmdstat_zrange"]["calls"] == 1 and stats["cmdstat_mget"]["calls"] == 1
     bad = stack.http.get(url, params={"order": "sideways"})
     assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "order"
+
+
+def test_users_and_movies_newest_first(stack: Stack, redis_client: redis.Redis) -> None:
+    """The web page lists users and movies newest first, so one made after
+    the first 200 still shows: `order=newest` walks them backwards, skips
+    deleted ones without a gap, and a movie page still carries its seats
+    in the same single script (one ZRANGE, one MGET)."""
+    users = [stack.user(f"n{i}")["id"] for i in range(9)]
+    ids, pages = walk(stack, f"{stack.users}/users/", 4, order="newest")
+    assert ids == users[::-1] and pages == 3
+    movies = [stack.movie(capacity=i + 1, title=f"nm{i}")["id"] for i in range(7)]
+    for movie_id in movies[2:4]:
+        assert stack.http.delete(f"{stack.movies}/movies/{movie_id}").status_code == 204
+    kept = movies[:2] + movies[4:]
+    ids, _ = walk(stack, f"{stack.movies}/movies", 2, order="newest")
+    assert ids == kept[::-1]
+    redis_client.config_resetstat()
+    r = stack.http.get(f"{stack.movies}/movies", params={"order": "newest", "limit": "2"})
+    first = r.json()["items"]
+    assert [m["id"] for m in first] == kept[:-3:-1]
+    assert [m["availableSeats"] for m in first] == [7, 6]
+    stats = redis_client.info("commandstats")
+    assert stats["cmdstat_zrange"]["calls"] == 1 and stats["cmdstat_mget"]["calls"] == 1
+    for url in (f"{stack.users}/users/", f"{stack.movies}/movies"):
+        bad = stack.http.get(url, params={"order": "sideways"})
+        assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "order"
