@@ -326,7 +326,7 @@ function numberField(value) {
 
 // ------------------------------------------------------------------ data
 
-// Users and movies: the first LIST_LIMIT of each. Bookings: newest first,
+// Users and movies: the newest LIST_LIMIT of each. Bookings: newest first,
 // BOOKING_PAGE at a time, paged through the API's cursor (?order=newest),
 // optionally of one user.
 const state = {
@@ -349,7 +349,7 @@ const isDemoMovie = (m) => isDemoName(m.title);
 const isDemoBooking = (b) => isDemoName(b.userName) || isDemoName(b.movieTitle);
 
 async function loadList(kind) {
-  const res = await api("GET", `/${kind}/?limit=${LIST_LIMIT}`);
+  const res = await api("GET", `/${kind}/?order=newest&limit=${LIST_LIMIT}`);
   showServedBy(`${kind.slice(0, -1)}-served-by`, res);
   if (res.ok && res.data && Array.isArray(res.data.items)) {
     state[kind] = res.data.items;

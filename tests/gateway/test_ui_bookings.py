@@ -218,20 +218,14 @@ def test_bookings_of_a_deleted_movie_read_cancelled(local_app: str, size: str) -
             assert console.unexpected() == []
 
 
-@pytest.mark.browser
-@pytest.mark.parametrize("size", VIEWPORTS)
-def test_a_service_down_is_unknown_not_deleted(redis_server: Any, size: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The 6.4 fault demo: movie-service stops. Its bookings say the movie
-    cannot be checked (amber), not that it was deleted; the users side,
-    which answers, still tells a deleted user."""
-    from playwright.sync_api import expect
-
+def own_app(redis_url: str) -> list[Any]:
+    """The four services in this process on their own Redis database, for a
+    test that stops one of them or fills the lists (the shared `theater
+    local` run stays as the other tests expect it): user, movie, booking
+    service and gateway, started."""
     from services import api_gateway, booking_service, movie_service, user_service
     from services.common.settings import Settings
     from services.launcher import LiveServer
-
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    redis_url = redis_server.url + "/7"
 
     def settings(service: str, **extra: Any) -> Settings:
         return Settings(service=service, redis_url=redis_url, cluster="local", pod=f"{service}-0", node="n1", **extra)
@@ -241,7 +235,20 @@ def test_a_service_down_is_unknown_not_deleted(redis_server: Any, size: str, mon
     peers = {"user-service": users.url, "movie-service": movies.url}
     bookings = LiveServer(booking_service.create_app(settings("booking-service", peers=peers))).start()
     gateway = LiveServer(api_gateway.create_app(settings("api-gateway", peers=peers | {"booking-service": bookings.url}))).start()
-    servers = [users, movies, bookings, gateway]
+    return [users, movies, bookings, gateway]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("size", VIEWPORTS)
+def test_a_service_down_is_unknown_not_deleted(redis_server: Any, size: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 6.4 fault demo: movie-service stops. Its bookings say the movie
+    cannot be checked (amber), not that it was deleted; the users side,
+    which answers, still tells a deleted user."""
+    from playwright.sync_api import expect
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    servers = own_app(redis_server.url + "/7")
+    users, movies, bookings, gateway = servers
     try:
         t = tag()
         with api_client(gateway.url) as api:
@@ -351,3 +358,36 @@ def test_the_page_hides_what_load_and_verify_name() -> None:
     assert found, "app.js has no DEMO_PREFIXES line"
     assert json.loads(found.group(1)) == list(catalog.DEMO_NAME_PREFIXES)
     assert catalog.LOAD_NAME_PREFIX in catalog.DEMO_NAME_PREFIXES and catalog.VERIFY_NAME_PREFIX in catalog.DEMO_NAME_PREFIXES
+
+
+@pytest.mark.browser
+def test_a_user_and_a_movie_made_after_the_first_200_can_be_booked(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page lists the newest 200 users and movies, newest first: after
+    a class has made more than 200, the one just made is still in the
+    lists and in the booking form (with oldest first it never appeared).
+    Its own app, so the shared run's lists stay short for the other tests."""
+    from playwright.sync_api import expect
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    servers = own_app(redis_server.url + "/8")
+    try:
+        app, t = servers[-1].url, tag()
+        with api_client(app) as api:
+            for i in range(201):
+                user(api, f"수강생 {t} {i}")
+                movie(api, f"상영작 {t} {i}")
+            newest_user, newest_movie = user(api, f"마지막 수강생 {t}"), movie(api, f"마지막 상영작 {t}")
+        with chromium() as browser:
+            page, console = open_page(browser, app + "/", VIEWPORTS["desktop"])
+            expect(page.get_by_test_id("user-item").first).to_contain_text(newest_user["email"])
+            expect(page.get_by_test_id("movie-item").first).to_contain_text(newest_movie["title"])
+            page.get_by_test_id("booking-user").select_option(value=newest_user["id"])
+            page.get_by_test_id("booking-movie").select_option(value=newest_movie["id"])
+            page.get_by_test_id("booking-seats").fill("2")
+            page.get_by_test_id("booking-submit").click()
+            new = page.locator("[data-testid=booking-item].just-made")
+            expect(new).to_contain_text(f"마지막 수강생 {t} → 마지막 상영작 {t}")
+            assert console.unexpected() == []
+    finally:
+        for server in reversed(servers):
+            server.stop()
