@@ -82,7 +82,16 @@ class RawServer:
         async def serve() -> None:
             self._server = await asyncio.start_server(self._connected, sock=self._sock)
             ready.set()
-            await self._server.serve_forever()
+            try:
+                await self._server.serve_forever()
+            finally:
+                # stop() cancels the connections too: let each one finish
+                # (its writer closed) while the loop still runs, or the
+                # garbage collector closes them later on a closed loop.
+                others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                for task in others:
+                    task.cancel()
+                await asyncio.gather(*others, return_exceptions=True)
 
         def run() -> None:
             try:
