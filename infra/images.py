@@ -4,7 +4,9 @@ Built from services/Dockerfile with the repository root as context and
 pushed to <registry>/<project>/<service>:<imageTag>. Deployments use the
 pushed digest (repo_digest, `repo@sha256:...`), so a new image rolls the
 pods. With `theater-msa:buildImages` false nothing is built and the
-Deployments use the already-pushed <registry>/<project>/<service>:<imageTag>.
+Deployments use the already-pushed <registry>/<project>/<service>:<imageTag>,
+pinned to its digest when `theater-msa:imageDigests` gives one
+(`<repo>:<tag>@sha256:...`): then a tag pushed again rolls the pods too.
 
 Second versions (lesson v2Cluster) are tagged per version: movie-service v2
 is <registry>/<project>/movie-service:<v2ImageTag>, built from the same
@@ -23,7 +25,16 @@ from infra.image_plan import DOCKERFILE, REPO_ROOT, image_builds
 from infra.settings import StackConfig
 from services import catalog
 
-__all__ = ["DOCKERFILE", "REPO_ROOT", "ImagesArgs", "ServiceImages"]
+__all__ = ["DOCKERFILE", "REPO_ROOT", "ImagesArgs", "ServiceImages", "pushed_reference"]
+
+
+def pushed_reference(repo: str, tag: str, digest: str | None = None) -> str:
+    """A pre-pushed image: `repo:tag`, `repo@sha256:...` when the tag is a
+    digest, `repo:tag@sha256:...` when its digest is known (the runtime
+    pulls by the digest; the tag stays for people reading the spec)."""
+    if tag.startswith("sha256:"):
+        return f"{repo}@{tag}"
+    return f"{repo}:{tag}@{digest}" if digest else f"{repo}:{tag}"
 
 
 @dataclass(frozen=True)
@@ -47,8 +58,7 @@ class ServiceImages(pulumi.ComponentResource):
             key, tag = build.key, build.tag
             repo = cfg.image_repository(build.service)
             if not cfg.build_images:
-                sep = "@" if tag.startswith("sha256:") else ":"
-                refs[key] = pulumi.Output.from_input(f"{repo}{sep}{tag}")
+                refs[key] = pulumi.Output.from_input(pushed_reference(repo, tag, cfg.image_digests.get(key)))
                 continue
             image = docker.Image(
                 key,

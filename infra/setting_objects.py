@@ -238,6 +238,27 @@ def parse_route_policies(value: Any) -> dict[str, RoutePolicy]:
     return policies
 
 
+IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def image_keys() -> tuple[str, ...]:
+    """The images a stack may deploy: every service and every second version (movie-service-v2)."""
+    return (*catalog.SERVICES, *(v.name for v in catalog.VERSIONS.values()))
+
+
+def parse_image_digests(value: Any) -> dict[str, str]:
+    """`imageDigests`: the pushed digest per image, {"user-service": "sha256:<64 hex>", ...}."""
+    digests: dict[str, str] = {}
+    for image, digest in json_object("imageDigests", value).items():
+        if image not in image_keys():
+            raise SettingError(f"{qkey('imageDigests')}: unknown image {image!r}; known images: {', '.join(image_keys())}")
+        if not isinstance(digest, str) or not IMAGE_DIGEST.match(digest):
+            raise SettingError(f"{qkey('imageDigests')}: the digest of {image} must be sha256: and 64 lowercase hex "
+                               f"digits (what `docker push` or `theater images push` prints), got {digest!r}")
+        digests[image] = digest
+    return digests
+
+
 def parse_service_list(key: str, value: Any) -> frozenset[str]:
     if value in (None, ""):
         return frozenset()

@@ -36,6 +36,7 @@ from infra.setting_objects import (
     parse_ab_test,
     parse_canary,
     parse_faults,
+    parse_image_digests,
     parse_placement,
     parse_route_policies,
     parse_service_list,
@@ -118,6 +119,7 @@ class StackConfig(pydantic.BaseModel):
     pull_password: Secret = setting("", key="pullPassword", example="<robot-token>", description="Password or token of pullUsername; set it with pulumi config set --secret theater-msa:pullPassword <token>. Empty means harborPassword.")
     build_images: bool = setting(True, key="buildImages", example="false", description="Build and push the images of the services this stack deploys (false: use already-pushed <registry>/<project>/<service>:<imageTag>).")
     image_tag: str = setting(catalog.DEFAULT_VERSION, key="imageTag", example="v1", description="Tag given to built images, or the tag of pre-pushed images when buildImages is false (a sha256:... digest only when this stack deploys a single image: a digest names one image). Never latest.")
+    image_digests: Mapping[str, str] = setting("", key="imageDigests", example="'{\"user-service\": \"sha256:<64 hex>\"}'", description='With buildImages false: JSON object of the pushed digest per image (a service, or movie-service-v2), e.g. {"user-service": "sha256:..."}; those Deployments pull <repository>:<tag>@<digest>, so a re-pushed tag rolls the pods and every node runs the same image. `theater images push` prints it. Empty means by tag.')
     platform: str = setting("linux/amd64", key="platform", description="Target platform of the image build.")
     service_version: str = setting(catalog.DEFAULT_VERSION, key="serviceVersion", description="SERVICE_VERSION of the app pods, and their version label (characters a label value cannot hold become -).")
     replicas: int = setting(2, key="replicas", example="2", description="Replicas per app Deployment.")
@@ -250,7 +252,7 @@ class StackConfig(pydantic.BaseModel):
         return _text(value) or catalog.REDIS.image
 
     @pydantic.field_validator("placement", "faults", "route_policies", "tight_circuit_breaking", "canary", "ab_test",
-                              mode="before")
+                              "image_digests", mode="before")
     @classmethod
     def _json(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
         return _JSON_SETTINGS[info.field_name](value)
@@ -301,9 +303,18 @@ class StackConfig(pydantic.BaseModel):
 
     def _check_digests(self) -> None:
         """A digest names one image: as imageTag (or v2ImageTag) it would be
-        applied to every service's repository, and all but one pull would fail."""
+        applied to every service's repository, and all but one pull would fail.
+        imageDigests names each image's digest, for pre-pushed images only."""
+        if self.image_digests and self.build_images:
+            raise SettingError(f"{qkey('imageDigests')} is set, but {qkey('buildImages')} is true: a build pushes "
+                               f"its own images and uses their digests. Set {qkey('buildImages')} false to deploy the "
+                               f"pushed digests, or remove it: pulumi config rm {qkey('imageDigests')} --stack {self.stack}")
         for key, tag, images in (("imageTag", self.image_tag, self.here),
                                  ("v2ImageTag", self.v2_image_tag, [v.name for v in self.versions_here])):
+            both = [image for image in images if image in self.image_digests]
+            if tag.startswith("sha256:") and both:
+                raise SettingError(f"{qkey(key)} is a digest and {qkey('imageDigests')} gives {', '.join(both)} "
+                                   f"another: keep one, e.g. set {qkey(key)} to the tag that was pushed")
             if not tag.startswith("sha256:") or not images:
                 continue
             if self.build_images:
@@ -392,6 +403,7 @@ _JSON_SETTINGS = {
     "tight_circuit_breaking": lambda value: parse_service_list("tightCircuitBreaking", value),
     "canary": parse_canary,
     "ab_test": parse_ab_test,
+    "image_digests": parse_image_digests,
 }
 _FIELDS_BY_KEY = {f.alias: f for f in StackConfig.model_fields.values() if f.alias}
 

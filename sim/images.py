@@ -47,6 +47,7 @@ import json
 import os
 import re
 import shutil
+import shlex
 import signal
 import subprocess
 import sys
@@ -621,22 +622,32 @@ def main(args: argparse.Namespace) -> int:
         out.write_text(json.dumps({p.key: {"reference": p.reference, "digest": p.digest, "image": p.by_digest}
                                    for p in pushed}, indent=2))
         say(f"digests written to {out}")
-        print(stack_commands(registry, slot, pushed[-1].reference))
+        redis = pushed[-1]
+        print(stack_commands(registry, slot, f"{redis.reference}@{redis.digest}", pushed[:-1], (args.tag, args.v2_tag)))
         return 0
     except ImageError as exc:
         print(f"theater images: {exc}", file=sys.stderr)
         return 1
 
 
-def stack_commands(registry, slot: int | None, redis_reference: str) -> str:  # noqa: ANN001
+def stack_commands(registry, slot: int | None, redis_reference: str,  # noqa: ANN001
+                   pushed: Sequence[Pushed] = (), tags: tuple[str, str] | None = None) -> str:
     """The `pulumi config set` lines that point both stacks at what was just pushed:
-    the sim's registry and its accounts, the Redis stand-in, and (with real nodes,
-    the sim's `slot`) the address the other cluster's pods dial for each cluster's API."""
+    the sim's registry and its accounts, the tags and the digest of each `pushed`
+    service image (imageDigests: the Deployments pull by digest), the Redis
+    stand-in, and (with real nodes, the sim's `slot`) the address the other
+    cluster's pods dial for each cluster's API."""
     from sim import node as node_mod  # noqa: PLC0415
 
-    lines = ["", "# 두 스택을 이 레지스트리로 (docs/rehearsal.md):"]
+    digests = json.dumps({p.key: p.digest for p in pushed}, separators=(",", ":"))
+    lines = ["", "# 두 스택을 이 레지스트리로, 이미지는 push 된 digest 로 (docs/rehearsal.md):"]
     for cluster in catalog.CLUSTERS:
         flag = f"--stack {cluster}"
+        if tags is not None:
+            lines += [f"pulumi config set theater-msa:imageTag {shlex.quote(tags[0])} {flag}",
+                      f"pulumi config set theater-msa:v2ImageTag {shlex.quote(tags[1])} {flag}"]
+        if pushed:
+            lines.append(f"pulumi config set theater-msa:imageDigests {shlex.quote(digests)} {flag}")
         lines += [
             f"pulumi config set theater-msa:buildImages false {flag}",
             f"pulumi config set theater-msa:registry {registry.address} {flag}",

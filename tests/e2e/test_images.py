@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.setting_objects import parse_image_digests
 from services import catalog
 from sim import images
 from sim.registry import Registry
@@ -247,4 +249,9 @@ def test_the_push_command_uses_the_simulation_registry_and_writes_the_digests(
         assert f"pulumi config set theater-msa:registry {registry.address} --stack {cluster}" in r.stdout
         assert (f"pulumi config set --secret theater-msa:pullPassword '{registry.robot.password}' --stack {cluster}"
                 in r.stdout)
-        assert f"theater-msa:redisImage {images.redis_reference(registry)} --stack {cluster}" in r.stdout
+        assert f"theater-msa:redisImage {images.redis_reference(registry)}@{written['redis']['digest']} --stack {cluster}" in r.stdout
+        # The digests, as the program reads them (the line pasted into a shell).
+        (line,) = [x for x in r.stdout.splitlines() if "theater-msa:imageDigests" in x and x.endswith(f"--stack {cluster}")]
+        value = shlex.split(line)[4]
+        assert parse_image_digests(value) == {key: item.digest for key, item in pushed.items()}
+        assert f"pulumi config set theater-msa:imageTag v1 --stack {cluster}" in r.stdout

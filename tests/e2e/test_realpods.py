@@ -33,7 +33,6 @@ from tests.e2e.stack import Workspace, record_timing
 
 APPS = list(catalog.SERVICES)
 TAG = catalog.DEFAULT_VERSION
-CHANGED_TAG = f"{TAG}-rollout"
 GATEWAY = catalog.GATEWAY.name
 APP_UID = 10001
 
@@ -71,11 +70,13 @@ def _ready(pod: dict) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in (pod.get("status") or {}).get("conditions") or [])
 
 
-def stack_settings(sim: simulation.Simulation, cluster: str, tag: str = TAG) -> dict[str, str]:
+def stack_settings(sim: simulation.Simulation, cluster: str, digests: dict[str, str]) -> dict[str, str]:
     reg = sim.registry
     return {
         "domain": "sim.example", "kubeContext": cluster,
-        "buildImages": "false", "imageTag": tag, "registry": reg.address, "harborProject": reg.project,
+        "buildImages": "false", "imageTag": TAG, "registry": reg.address, "harborProject": reg.project,
+        # As `theater images push` prints them: the Deployments pull <repo>:<tag>@<digest>.
+        "imageDigests": json.dumps({app: digests[f"{app}:{TAG}"] for app in APPS}),
         "harborUsername": reg.admin.username, "pullUsername": reg.robot.username,
         "replicas": "1",
         "placement": json.dumps({service: cluster for service in APPS}),
@@ -120,7 +121,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, artifacts: Path,
             for other in catalog.CLUSTERS:  # this copy holds one stack only
                 if other != cluster:
                     (ws.project / f"Pulumi.{other}.yaml").unlink()
-            ws.init_stack(cluster, stack_settings(sim, cluster),
+            ws.init_stack(cluster, stack_settings(sim, cluster, digests),
                           {"harborPassword": sim.registry.admin.password, "pullPassword": sim.registry.robot.password})
         # ctx2 first, so ctx1's gateway can read ctx2's dashboard kubeconfig (remoteStatusStack) in one up.
         workspaces["ctx1"].run("config", "set", "theater-msa:remoteStatusStack", "organization/theater-msa/ctx2",
@@ -135,7 +136,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, artifacts: Path,
         for c in d.clusters.values():
             c.close()
         # The tags made for this registry (127.0.0.1:<port>/...); the images stay under their other tags.
-        images.untag(engine, [f"{sim.registry.repository(app)}:{tag}" for app in APPS for tag in (TAG, CHANGED_TAG)]
+        images.untag(engine, [f"{sim.registry.repository(app)}:{TAG}" for app in APPS]
                      + [redis_image(sim)])
     record_timing("realpods-module", time.monotonic() - suite_started, note="sim up + build/push + ups + checks")
 
@@ -164,6 +165,9 @@ def test_every_pod_runs_on_the_real_node_and_is_ready(deployment: RealDeployment
             app = pod["metadata"]["labels"][catalog.APP_LABEL]
             key = f"{app}:{TAG}" if app != "redis" else redis_image(deployment.sim).rpartition("/")[2]
             assert statuses[0]["imageID"].endswith(deployment.digests[key]), (statuses[0]["imageID"], key)
+            if app != "redis":  # referenced by digest (imageDigests), the tag kept for people
+                image = pod["spec"]["containers"][0]["image"]
+                assert image == f"{deployment.sim.registry.repository(app)}:{TAG}@{deployment.digests[key]}", image
             created = _time(pod["metadata"]["creationTimestamp"])
             ready_at = next(_time(c["lastTransitionTime"]) for c in pod["status"]["conditions"] if c["type"] == "Ready")
             record_timing(f"realpods-pod-start-{cluster}-{app}", ready_at - created, note="created -> Ready")
@@ -312,17 +316,20 @@ def test_redis_data_survives_deleting_its_pod(deployment: RealDeployment) -> Non
 
 
 def test_a_changed_image_rolls_the_pods_to_the_new_digest(deployment: RealDeployment) -> None:
+    """A fixed image pushed again under the same tag, as an instructor does
+    on the day: the new digests (imageDigests) roll the pods; a tag alone
+    would leave every node on the image it already has."""
     sim, engine = deployment.sim, deployment.engine
     tags = {}
     for app in APPS:
         repo = sim.registry.repository(app)
-        build = engine.docker("build", "--network", "host", "--pull=false", "-t", f"{repo}:{CHANGED_TAG}", "-",
+        build = engine.docker("build", "--network", "host", "--pull=false", "-t", f"{repo}:{TAG}", "-",
                               input=f"FROM {repo}:{TAG}\nLABEL theater.test/rollout={time.time()}\n")
         assert build.returncode == 0, build.stderr
-        tags[app] = f"{repo}:{CHANGED_TAG}"
+        tags[app] = f"{repo}:{TAG}"
     new = {p.key: p.digest for p in images.push_images(engine, tags, sim.registry, say)}
     old_pods = {p["metadata"]["name"] for p in deployment.app_pods("ctx1")}
-    deployment.workspaces["ctx1"].run("config", "set", "theater-msa:imageTag", CHANGED_TAG, "--stack", "ctx1")
+    deployment.workspaces["ctx1"].run("config", "set", "theater-msa:imageDigests", json.dumps(new), "--stack", "ctx1")
     started = time.monotonic()
     deployment.workspaces["ctx1"].up("ctx1")
     record_timing("realpods-up-ctx1-rollout", time.monotonic() - started, note="new image digest: rolling update")

@@ -3,6 +3,7 @@ security context, images, env, UI ConfigMap, Redis, dashboard access."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -208,6 +209,40 @@ def test_a_digest_names_the_one_image_of_a_stack(run_stack):
     assert image == f"harbor.203.0.113.10.nip.io/theater-msa/movie-service@{DIGEST}"
     one = run_stack("ctx2", buildImages="false", imageTag=DIGEST, placement='{"booking-service": "ctx1"}')
     assert pod_spec(one, "movie-service")["containers"][0]["image"].endswith(f"/movie-service@{DIGEST}")
+
+
+def test_prepushed_images_are_pinned_to_the_digests_given(run_stack):
+    """imageDigests (what `theater images push` prints): each image it names
+    is pulled as repo:tag@digest, so a tag pushed again still rolls the pods
+    and every node runs the same image; an image it leaves out keeps its tag."""
+    v2 = "sha256:" + "cd" * 32
+    digests = json.dumps({"user-service": DIGEST, "movie-service-v2": v2, "booking-service": DIGEST})
+    run = run_stack("ctx1", buildImages="false", v2Cluster="ctx1", imageDigests=digests)
+    repo = "harbor.203.0.113.10.nip.io/theater-msa"
+    assert pod_spec(run, "user-service")["containers"][0]["image"] == f"{repo}/user-service:v1@{DIGEST}"
+    assert pod_spec(run, "movie-service-v2")["containers"][0]["image"] == f"{repo}/movie-service:v2@{v2}"
+    assert pod_spec(run, "api-gateway")["containers"][0]["image"] == f"{repo}/api-gateway:v1"
+    assert run.outputs["images"]["user-service"] == f"{repo}/user-service:v1@{DIGEST}"
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"imageDigests": json.dumps({"user-service": DIGEST})}, "imageDigests is set, but theater-msa:buildImages is true"),
+        ({"buildImages": "false", "imageDigests": json.dumps({"user-servce": DIGEST})}, "unknown image 'user-servce'; known images: user-service"),
+        ({"buildImages": "false", "imageDigests": json.dumps({"user-service": "sha256:abc"})}, "the digest of user-service must be sha256:"),
+        ({"buildImages": "false", "imageDigests": json.dumps({"user-service": DIGEST.upper()})}, "64 lowercase hex"),
+        ({"buildImages": "false", "imageDigests": '{"user-service": '}, "theater-msa:imageDigests is not valid JSON"),
+        ({"buildImages": "false", "imageTag": DIGEST, "placement": '{"api-gateway": "ctx2"}',
+          "imageDigests": json.dumps({"user-service": DIGEST})}, "imageTag is a digest and theater-msa:imageDigests gives user-service"),
+    ],
+)
+def test_bad_image_digests_are_refused_naming_the_key(ui_dir, settings, expected):
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        mockrun.run("ctx1", mockrun.example(settings), ui_dir=ui_dir)
+    assert expected in str(info.value)
 
 
 def test_redis(each_stack):
