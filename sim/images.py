@@ -46,8 +46,8 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import shlex
+import shutil
 import signal
 import subprocess
 import sys

@@ -278,9 +278,7 @@ class Store:
         each as [raw record, value of `<record key><suffix>` for each
         suffix...], and the next cursor: one round trip (a script doing the
         ZRANGE and the MGET), so a page costs about what a single read does."""
-        start = "" if cursor is None else cursor
-        if not newest and cursor is None:
-            start = 0
+        start: int | str = cursor if cursor is not None else ("" if newest else 0)
         reply = await self._page(keys=[index], args=[start, limit, self.prefix, "newest" if newest else "oldest", *suffixes])
         width = 1 + len(suffixes)
         values = reply[1:]
