@@ -9,7 +9,9 @@
 - a user or movie the page cannot check because its service does not answer
   reads "확인 불가", not "삭제됨" (issue 24, 2);
 - a booking that got a 504 (or no answer) is retried with the same
-  Idempotency-Key until a definite answer, and books once (issue 25, 3)."""
+  Idempotency-Key until a definite answer, and books once (issue 25, 3);
+- users and movies are the newest 200, so one made after the first 200
+  can still be booked."""
 
 from __future__ import annotations
 
