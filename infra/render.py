@@ -93,10 +93,12 @@ def render(stack: str, out_dir: str | Path, overrides: Mapping[str, Any] | None 
         counts[obj.kind] = counts.get(obj.kind, 0) + 1
         say(f"  wrote {path}")
     images = result.outputs.get("images") or {}
+    # Built images get fake digests under mocks; pre-pushed ones keep the references the settings give.
+    built = "fake digests" if result.of_type("docker:index/image:Image") else "pre-pushed"
     say(f"{len(written)} objects for stack {stack} in {out} ({time.monotonic() - started:.1f}s): "
         + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     say(f"runs here: {', '.join((result.outputs.get('placement') or {}).get('here', [])) or 'no app'}; "
-        f"images (fake digests): {', '.join(images) or 'none'}")
+        f"images ({built}): {', '.join(images) or 'none'}")
     return written
 
 

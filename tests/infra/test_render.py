@@ -24,7 +24,10 @@ def test_render_writes_one_file_per_object(tmp_path, ui_dir, run_stack, capsys):
     assert vs["spec"]["gateways"] == ["istio-system/cp-gateway"]
     # the namespace sorts first so `kubectl apply -f DIR` creates it before the rest
     assert sorted(p.name for p in paths)[0].startswith("00-namespace")
-    assert "objects for stack ctx1" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "objects for stack ctx1" in said and "images (fake digests): user-service, api-gateway" in said
+    render.render("ctx1", out, {"buildImages": "false"}, ui_dir=ui_dir)
+    assert "images (pre-pushed): user-service, api-gateway" in capsys.readouterr().out
 
 
 def test_render_is_repeatable_byte_for_byte(tmp_path):
