@@ -13,10 +13,10 @@ server like a real cluster's would.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from sim.commands import run
 
 
 class CertError(RuntimeError):
@@ -36,11 +36,7 @@ class ClusterPki:
 
 
 def _openssl(*args: str, cwd: Path) -> None:
-    if shutil.which("openssl") is None:
-        raise CertError("openssl is not on PATH (apt-get install openssl)")
-    result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise CertError(f"openssl {args[0]} failed: {result.stderr.strip()}")
+    run(["openssl", *args], what=f"openssl {args[0]}", error=CertError, package="openssl", cwd=cwd)
 
 
 _EC_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")

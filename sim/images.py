@@ -62,6 +62,7 @@ import httpx
 from infra.image_plan import DOCKERFILE, ImageBuild, image_builds
 from infra.settings import StackConfig
 from services import catalog
+from sim.commands import need
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "theater" / "docker"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -85,10 +86,7 @@ class ImageError(RuntimeError):
 
 
 def _need(program: str, package: str) -> str:
-    path = shutil.which(program)
-    if path is None:
-        raise ImageError(f"{program} is not on PATH (apt-get install {package})")
-    return path
+    return need(program, package, ImageError)
 
 
 def _stream(argv: Sequence[str], *, env: Mapping[str, str] | None, say: Say, keep: Callable[[str], bool],

@@ -67,6 +67,7 @@ from pathlib import Path
 
 from services import catalog
 from sim.certs import ClusterPki, client_cert
+from sim.commands import run
 
 SLOT_ROOT = Path(os.environ.get("THEATER_SIM_SLOTS", "/run/theater-sim"))
 # The nodes' files (containerd's root, the kubelet's, sockets) live at a short path on disk:
@@ -518,10 +519,7 @@ def _kubeconfig(server: str, ca: Path, crt: Path, key: Path) -> str:
 
 
 def _run(argv: list[str], what: str) -> str:
-    result = subprocess.run(argv, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise NodeError(f"{what} failed: {' '.join(argv)}: {result.stderr.strip() or result.stdout.strip()}")
-    return result.stdout
+    return run(argv, what=what, error=NodeError)
 
 
 def _ip(*args: str) -> None:

@@ -38,6 +38,7 @@ from pathlib import Path
 import httpx
 
 from sim.certs import CertError, make_ca, server_cert
+from sim.commands import run
 from sim.controlplane import free_port
 
 BINARY = "docker-registry"
@@ -56,12 +57,7 @@ class Credentials:
 
 
 def _run(argv: list[str], *, stdin: str | None = None, what: str) -> str:
-    if shutil.which(argv[0]) is None:
-        raise RegistryError(f"{argv[0]} is not on PATH ({what}; apt-get install {_PACKAGE.get(argv[0], argv[0])})")
-    result = subprocess.run(argv, input=stdin, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RegistryError(f"{what} failed: {argv[0]}: {result.stderr.strip() or result.stdout.strip()}")
-    return result.stdout
+    return run(argv, what=what, error=RegistryError, package=_PACKAGE.get(argv[0], argv[0]), stdin=stdin)
 
 
 _PACKAGE = {"htpasswd": "apache2-utils", BINARY: "docker-registry"}
