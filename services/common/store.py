@@ -127,6 +127,11 @@ return raw
 """
 
 
+def id_pattern(kind: str) -> str:
+    """The pattern of a record id of `kind` (its one-letter prefix), as new_id makes them."""
+    return rf"^{re.escape(kind)}_[{ID_ALPHABET}]{{{ID_LENGTH}}}$"
+
+
 class IdCollision(Exception):
     """A new record's random id is taken already (50 bits: astronomically rare); retry."""
 
@@ -159,7 +164,7 @@ class Store:
         self.redis = redis
         self.prefix = prefix
         self.kind = kind
-        self._id = re.compile(rf"^{re.escape(kind)}_[{ID_ALPHABET}]{{{ID_LENGTH}}}$")
+        self._id = re.compile(id_pattern(kind))
         self._create = redis.register_script(_CREATE)
         self._delete = redis.register_script(_DELETE)
         self._set_if = redis.register_script(_SET_IF)
