@@ -153,9 +153,19 @@ def release_slot(slot: int, owner: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def unit_name(slot: int, cluster: str) -> str:
+    """The name of a node's network namespace and of its cgroup tree (`*` as cluster: a glob of the slot's)."""
+    return f"theater{slot}-{cluster}"
+
+
+def host_link_name(slot: int, cluster: str) -> str:
+    """The host end of a node's veth (at most 15 characters, the kernel's limit)."""
+    return f"th{slot}-{cluster}"[:15]
+
+
 def _slot_clusters(slot: int) -> list[str]:
-    names = [p.name for p in Path("/run/netns").glob(f"theater{slot}-*")] if Path("/run/netns").is_dir() else []
-    groups = [p.name for p in (CGROUP_ROOT / "pids").glob(f"theater{slot}-*")]
+    names = [p.name for p in Path("/run/netns").glob(unit_name(slot, "*"))] if Path("/run/netns").is_dir() else []
+    groups = [p.name for p in (CGROUP_ROOT / "pids").glob(unit_name(slot, "*"))]
     dirs = [f"theater{p.name}" for p in NODE_ROOT.glob(f"{slot}-*")] if NODE_ROOT.is_dir() else []
     return sorted({n.split("-", 1)[1] for n in names + groups + dirs})
 
@@ -212,7 +222,7 @@ class RealNode:
 
     @property
     def netns(self) -> str:
-        return f"theater{self.slot}-{self.cluster}"
+        return unit_name(self.slot, self.cluster)
 
     @property
     def netns_path(self) -> Path:
@@ -220,7 +230,7 @@ class RealNode:
 
     @property
     def host_link(self) -> str:
-        return f"th{self.slot}-{self.cluster}"[:15]
+        return host_link_name(self.slot, self.cluster)
 
     @property
     def host_ip(self) -> str:
@@ -249,7 +259,7 @@ class RealNode:
 
     @property
     def cgroup(self) -> str:
-        return f"theater{self.slot}-{self.cluster}"
+        return unit_name(self.slot, self.cluster)
 
     @property
     def dns_ip(self) -> str:
@@ -555,7 +565,7 @@ def cleanup(slot: int, cluster: str) -> list[str]:
     """Kill everything in the node's cgroup tree, remove the tree and the network
     namespace. Safe to call for a node that never started or is gone. Returns
     the names of the processes it had to kill."""
-    name = f"theater{slot}-{cluster}"
+    name = unit_name(slot, cluster)
     killed: list[str] = []
     freezer = CGROUP_ROOT / "freezer" / name
     if freezer.is_dir():
@@ -583,7 +593,7 @@ def cleanup(slot: int, cluster: str) -> list[str]:
     if (Path("/run/netns") / name).exists():
         subprocess.run(["ip", "netns", "delete", name], capture_output=True)
     shutil.rmtree(node_directory(slot, cluster), ignore_errors=True)
-    link = f"th{slot}-{cluster}"[:15]
+    link = host_link_name(slot, cluster)
     if subprocess.run(["ip", "link", "show", link], capture_output=True).returncode == 0:
         subprocess.run(["ip", "link", "delete", link], capture_output=True)
     return sorted(set(killed))
